@@ -1,0 +1,58 @@
+# Two commands do everything on a fresh Debian machine with Python 3.11:
+#   make demo   set up, generate a world, train, register, serve (embedded defaults)
+#   make test   set up, then ruff, mypy and the whole test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export SITERISK_HOME ?= $(CURDIR)/var
+# Chart tests, browser tests and Postgres tests look here for what `make` installed.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+DEMO_SITES ?= 2000
+DEMO_DIR   ?= $(SITERISK_HOME)/demo-world
+
+.PHONY: help setup test lint typecheck unit demo clean bench-train
+
+help:
+	@echo "make demo   - set up, generate a synthetic world, validate it (then train/serve as they land)"
+	@echo "make test   - set up, then ruff, mypy and pytest"
+	@echo "make bench-train - training time and peak memory at 360k and 1M site-months"
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
+	  test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV) || \
+	  { echo "python3-venv missing: run 'apt-get update && apt-get install -y python3-venv'"; exit 1; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test: lint typecheck unit
+
+demo: setup
+	$(BIN)/siterisk data generate --sites $(DEMO_SITES) --seed 7 --out $(DEMO_DIR) --format parquet
+	$(BIN)/siterisk data validate $(DEMO_DIR)
+	@echo ""
+	@echo "Done: a synthetic world of $(DEMO_SITES) sites is in $(DEMO_DIR) and passed validation."
+	@echo "Next: 'siterisk --help' lists what you can do with it."
+
+bench-train: setup
+	$(BIN)/python -m training.bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,142 @@
+"""The model bundle: everything the service needs to price, in one self-contained
+object that training writes and serving reads.
+
+LightGBM boosters with a log link and worker-hours as the exposure offset. The loss
+rate (incurred CNY per worker-hour) is ``exp(sum of terms + balance)``, each term a
+booster's raw score times a calibration slope: one Tweedie booster, or a Poisson
+frequency booster plus a Gamma severity booster. The frequency booster also gives the
+expected claim count. The balance terms make predicted totals equal actual totals on
+the training data. Scores are computed from a float64 matrix in the feature
+definition's column order, never from a DataFrame, so the hot path stays in numpy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+BUNDLE_FORMAT = "2"
+_META_FILE = "bundle.json"
+
+
+@dataclass(frozen=True, slots=True)
+class BundleMeta:
+    """Numbers learned in training that pricing needs besides the trees."""
+
+    feature_set_version: str
+    feature_names: tuple[str, ...]
+    structure: str  # "frequency_severity" or "tweedie"
+    # (booster name, calibration slope) whose scaled raw scores add up to the log rate
+    loss_terms: tuple[tuple[str, float], ...]
+    loss_log_balance: float
+    freq_slope: float
+    freq_log_balance: float
+    tweedie_power: float | None
+    # Bühlmann–Straub k in worker-hours: credibility Z = E / (E + k)
+    credibility_k: float
+    # sorted predicted loss rates (CNY per worker-hour) of the reference peers
+    peer_rates: tuple[float, ...]
+    # median of each feature among the reference peers (NaN-free values only)
+    peer_medians: dict[str, float]
+    trained_at: str
+    data_fingerprint: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    format: str = BUNDLE_FORMAT
+
+
+class ModelBundle:
+    """A trained site-risk model, ready to score, explain and rank against peers."""
+
+    def __init__(self, boosters: dict[str, lgb.Booster], meta: BundleMeta) -> None:
+        missing = {name for name, _ in meta.loss_terms} - boosters.keys()
+        if missing or "frequency" not in boosters:
+            raise ValueError(f"bundle lacks boosters: {sorted(missing | {'frequency'})}")
+        for name, booster in boosters.items():
+            if tuple(booster.feature_name()) != meta.feature_names:
+                raise ValueError(f"{name} booster's features differ from the bundle's list")
+        self.boosters = boosters
+        self.meta = meta
+        self._terms = [(boosters[name], slope) for name, slope in meta.loss_terms]
+        self._peer = np.asarray(meta.peer_rates, dtype=np.float64)
+        self._base_value: float | None = None
+
+    # -- scoring ------------------------------------------------------------------------
+    def log_rate(self, x: FloatArray) -> FloatArray:
+        """Balanced log of expected incurred loss per worker-hour."""
+        total = np.full(x.shape[0], self.meta.loss_log_balance, dtype=np.float64)
+        for booster, slope in self._terms:
+            total += slope * np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
+        return total
+
+    def loss_rate(self, x: FloatArray) -> FloatArray:
+        return np.exp(self.log_rate(x))
+
+    def claim_rate(self, x: FloatArray) -> FloatArray:
+        raw = np.asarray(self.boosters["frequency"].predict(x, raw_score=True), dtype=np.float64)
+        return np.exp(self.meta.freq_slope * raw + self.meta.freq_log_balance)
+
+    # -- explanation --------------------------------------------------------------------
+    def tree_contributions(self, name: str, x: FloatArray) -> FloatArray:
+        """Exact TreeSHAP of one booster (LightGBM ``pred_contrib``): shape (n, p + 1), the
+        last column the expected value; rows add up to that booster's raw score."""
+        return np.asarray(self.boosters[name].predict(x, pred_contrib=True), dtype=np.float64)
+
+    def contributions(self, x: FloatArray) -> FloatArray:
+        """Exact TreeSHAP of the priced log rate: the sum over terms of each booster's
+        contributions times its slope (SHAP is additive and linear in the model). Rows
+        plus the balance term add up to ``log_rate``; the last column plus the balance
+        term is ``base_value``."""
+        total: FloatArray | None = None
+        for name, slope in self.meta.loss_terms:
+            part = slope * self.tree_contributions(name, x)
+            total = part if total is None else total + part
+        assert total is not None
+        return total
+
+    @property
+    def base_value(self) -> float:
+        """The book's average log rate: TreeSHAP's expected value, calibrated and balanced.
+        ``exp(base_value)`` is the baseline rate relativities are measured against."""
+        if self._base_value is None:
+            probe = np.full((1, len(self.meta.feature_names)), np.nan)
+            bias = float(self.contributions(probe)[0, -1])
+            self._base_value = bias + self.meta.loss_log_balance
+        return self._base_value
+
+    # -- peers --------------------------------------------------------------------------
+    def percentile(self, rate: FloatArray) -> FloatArray:
+        """Share of reference peers (0–100) with a lower predicted loss rate."""
+        if self._peer.size == 0:
+            return np.full_like(np.asarray(rate, dtype=np.float64), 50.0)
+        pos = np.searchsorted(self._peer, rate, side="left")
+        return np.asarray(100.0 * pos / self._peer.size, dtype=np.float64)
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, booster in self.boosters.items():
+            booster.save_model(str(folder / f"{name}_model.txt"))
+        meta = asdict(self.meta)
+        (folder / _META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelBundle:
+        raw = json.loads((folder / _META_FILE).read_text())
+        if raw.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"unsupported bundle format {raw.get('format')!r} in {folder}")
+        raw["feature_names"] = tuple(raw["feature_names"])
+        raw["peer_rates"] = tuple(raw["peer_rates"])
+        raw["loss_terms"] = tuple((str(n), float(s)) for n, s in raw["loss_terms"])
+        meta = BundleMeta(**raw)
+        names = {n for n, _ in meta.loss_terms} | {"frequency"}
+        boosters = {n: lgb.Booster(model_file=str(folder / f"{n}_model.txt")) for n in names}
+        return cls(boosters, meta)

@@ -1,0 +1,132 @@
+"""The service's tables: API keys (stored hashed) and quotes (an append-only log).
+
+Columns use portable types only, so one migration serves SQLite and PostgreSQL;
+JSON columns become JSONB on PostgreSQL. Timestamps are aware UTC datetimes on both
+(:class:`UTCDateTime`; SQLite stores them as naive UTC text).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import JSON, CheckConstraint, DateTime, Dialect, Index, UniqueConstraint, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapper
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+ROLES = ("insurer", "contractor", "admin", "platform", "regulator")
+
+# Named constraints let Alembic's batch mode (how SQLite alters tables) find them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, also on SQLite (which keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = as_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class ApiKey(SQLModel, table=True):
+    """One API key. Only an HMAC of the key is kept; ``prefix`` finds the row."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('insurer', 'contractor', 'admin', 'platform', 'regulator')", name="role"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(max_length=32, unique=True)
+    key_hash: str = Field(max_length=64)
+    role: str = Field(max_length=16)
+    insurer_id: str | None = Field(default=None, max_length=64, index=True)
+    contractor_id: str | None = Field(default=None, max_length=64)
+    districts: list[str] = Field(default_factory=list, sa_type=JSONType)
+    label: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    rotated_from_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class Quote(SQLModel, table=True):
+    """A priced quote, written once with everything needed to reproduce it.
+
+    ``(api_key_id, idempotency_key)`` is unique, so a retried request finds its first
+    answer; ``request_hash`` tells a true retry from a different request that reuses
+    the key. Rows are never updated (enforced below); corrections are new quotes.
+    """
+
+    __tablename__ = "quote"
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_quote_caller_idempotency"),
+        Index("ix_quote_insurer_created", "insurer_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=lambda: str(uuid4()), primary_key=True, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    api_key_id: int = Field(foreign_key="api_key.id")
+    insurer_id: str = Field(max_length=64)
+    site_id: str = Field(max_length=64, index=True)
+    contractor_id: str | None = Field(default=None, max_length=64, index=True)
+    district: str | None = Field(default=None, max_length=32, index=True)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str = Field(max_length=64)
+    input_hash: str = Field(max_length=64)
+    request: dict[str, Any] = Field(sa_type=JSONType)
+    response: dict[str, Any] = Field(sa_type=JSONType)
+    model_name: str = Field(max_length=255)
+    model_version: str = Field(max_length=64)
+    model_uri: str = Field(max_length=1024)
+    tariff_version: str = Field(max_length=64)
+    band_version: str = Field(max_length=64)
+    incentive_version: str = Field(max_length=64)
+    band: str | None = Field(default=None, max_length=32)
+    predicted_frequency: float | None = None
+    base_premium: float | None = None
+    final_premium: float
+    currency: str = Field(default="CNY", max_length=3)
+
+
+class QuoteImmutableError(RuntimeError):
+    """Raised on an attempt to change a stored quote."""
+
+
+@event.listens_for(Quote, "before_update")
+def _refuse_quote_update(_mapper: Mapper[Any], _connection: Connection, target: Quote) -> None:
+    # A quote is evidence of what was offered; it must read the same forever.
+    raise QuoteImmutableError(f"quote {target.id} is stored; quotes are never updated in place")

@@ -1,0 +1,58 @@
+"""Dependencies every handler may ask for by parameter name, marked
+``NamedDependency[...]`` (Litestar 2.23+ warns about unmarked ones).
+
+=================  ============================================================
+``principal``      the caller (:class:`service.auth.Principal`)
+``db_session``     a :class:`sqlmodel.Session`, closed after the request; commit
+                   explicitly. Use it from ``sync_to_thread=True`` handlers (the
+                   database driver blocks).
+``settings``       the :class:`models.settings.Settings` of the app
+``model_provider`` the app's :class:`service.model_provider.ModelProvider`
+=================  ============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlmodel import Session
+
+from models.settings import Settings
+from service.auth.guards import principal_from
+from service.auth.principal import Principal
+from service.model_provider import ModelProvider
+from service.runtime import runtime_of
+
+
+def provide_principal(request: Request[Any, Any, Any]) -> Principal:
+    return principal_from(request)
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[Session, None]:
+    session = runtime_of(state).database.session()
+    try:
+        yield session
+    finally:
+        # Closing returns the connection to the pool (a rollback on PostgreSQL): off the loop.
+        await anyio.to_thread.run_sync(session.close)
+
+
+def provide_settings(state: State) -> Settings:
+    return runtime_of(state).settings
+
+
+def provide_model_provider(state: State) -> ModelProvider:
+    return runtime_of(state).model_provider
+
+
+DEPENDENCIES: dict[str, Provide] = {
+    "principal": Provide(provide_principal, sync_to_thread=False),
+    "db_session": Provide(provide_db_session),
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "model_provider": Provide(provide_model_provider, sync_to_thread=False),
+}

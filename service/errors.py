@@ -1,0 +1,257 @@
+"""Domain errors and the one place that turns any exception into an HTTP answer.
+
+Services raise the :class:`ServiceError` subclasses below and never build responses;
+:func:`error_response` maps those, Litestar's own HTTP exceptions, request
+validation failures and database outages onto one JSON shape::
+
+    {"error": {"status": 422, "code": "validation_error", "message": "...",
+               "fields": [{"field": "months[3].worker_hours", "message": "..."}]}}
+
+Anything unexpected becomes a 500 whose message carries only a reference that is
+also in the log next to the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    TooManyRequestsException,
+    ValidationException,
+)
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+log = logging.getLogger(__name__)
+
+BEARER_CHALLENGE = 'Bearer realm="siterisk"'
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One offending input: a path like ``months[3].worker_hours`` and what is wrong."""
+
+    field: str
+    message: str
+
+
+class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    status: int
+    code: str
+    message: str
+    fields: list[FieldError] = msgspec.field(default_factory=list)
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error response has this body, whatever raised it."""
+
+    error: ErrorDetail
+
+
+# --- what services raise ---------------------------------------------------------------
+
+
+class ServiceError(Exception):
+    """Base of the errors services raise; each subclass fixes status and code."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        fields: Iterable[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.fields = list(fields)
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+class BadRequestError(ServiceError):
+    status, code, default_message = 400, "bad_request", "the request cannot be read"
+
+
+class InvalidInputError(ServiceError):
+    """Well-formed but unacceptable input; name the fields in ``fields``."""
+
+    status, code, default_message = 422, "validation_error", "the request is not valid"
+
+
+class UnauthorizedError(ServiceError):
+    status, code, default_message = 401, "unauthorized", "a valid API key is required"
+
+    def __init__(self, message: str | None = None, *, invalid_token: bool = False) -> None:
+        challenge = f'{BEARER_CHALLENGE}, error="invalid_token"' if invalid_token else None
+        super().__init__(message, headers={"WWW-Authenticate": challenge or BEARER_CHALLENGE})
+
+
+class ForbiddenError(ServiceError):
+    status, code, default_message = 403, "forbidden", "this key may not do that"
+
+
+class NotFoundError(ServiceError):
+    """Also for things that exist but are not the caller's: never confirm existence."""
+
+    status, code, default_message = 404, "not_found", "not found"
+
+
+class ConflictError(ServiceError):
+    status, code, default_message = 409, "conflict", "the request conflicts with stored data"
+
+
+class PayloadTooLargeError(ServiceError):
+    status, code, default_message = 413, "payload_too_large", "the request body is too large"
+
+
+class RateLimitedError(ServiceError):
+    status, code, default_message = 429, "rate_limited", "too many requests for this key"
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message, headers={"Retry-After": str(self.retry_after)})
+
+
+class UnavailableError(ServiceError):
+    status, code, default_message = 503, "service_unavailable", "the service is not ready"
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        super().__init__(message, headers=headers)
+
+
+# --- the mapping ---------------------------------------------------------------------------
+
+_DATABASE_DOWN = (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError)
+_MSGSPEC_PATH = re.compile(r"\s+-\s+at\s+`\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
+BODY = "body"  # the field name of the request body as a whole
+
+
+def _code_for(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def _field(path: str, message: str) -> FieldError:
+    """Name the field itself when msgspec names its parent (missing fields)."""
+    path = BODY if path in ("", "data", "$") else path
+    if match := _MISSING.fullmatch(message):
+        name = match["name"]
+        return FieldError(name if path == BODY else f"{path}.{name}", "required field is missing")
+    return FieldError(path, message)
+
+
+def _litestar_fields(extra: Any) -> list[FieldError]:
+    fields = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        key, message = str(item.get("key", "")), str(item.get("message", ""))
+        if key == "data" and message == "'data'":  # Litestar's words for "no body at all"
+            fields.append(FieldError(BODY, "a JSON body is required"))
+        else:
+            fields.append(_field(key, message))
+    return fields
+
+
+def _msgspec_field(exc: msgspec.ValidationError) -> FieldError:
+    text = str(exc)
+    if match := _MSGSPEC_PATH.search(text):
+        return _field(match["path"], text[: match.start()])
+    return _field("", text)
+
+
+def _body(status: int, code: str, message: str, fields: Sequence[FieldError] = ()) -> ErrorBody:
+    return ErrorBody(ErrorDetail(status=status, code=code, message=message, fields=list(fields)))
+
+
+def _invalid(fields: Sequence[FieldError]) -> ErrorBody:
+    message = "the request is not valid"
+    if fields:
+        message += f": {fields[0].field}: {fields[0].message}"
+    return _body(422, "validation_error", message, fields)
+
+
+def _classify(request: Request[Any, Any, Any], exc: Exception) -> tuple[ErrorBody, dict[str, str]]:
+    if isinstance(exc, ServiceError):
+        return _body(exc.status, exc.code, exc.message, exc.fields), exc.headers
+    if isinstance(exc, msgspec.ValidationError):
+        return _invalid([_msgspec_field(exc)]), {}
+    if isinstance(exc, HTTPException):
+        return _classify_http(request, exc)
+    if isinstance(exc, _DATABASE_DOWN):
+        log.error("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        message = "the database is unavailable; try again shortly"
+        return _body(503, "database_unavailable", message), {"Retry-After": "5"}
+    reference = secrets.token_hex(6)
+    log.exception("unhandled error %s on %s %s", reference, request.method, request.url.path)
+    return _body(500, "internal_error", f"internal server error (reference {reference})"), {}
+
+
+def _classify_http(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> tuple[ErrorBody, dict[str, str]]:
+    headers = dict(exc.headers or {})
+    status = exc.status_code
+    if isinstance(exc, ValidationException):
+        return _invalid(_litestar_fields(exc.extra)), headers
+    if isinstance(exc, NotAuthorizedException):
+        headers.setdefault("WWW-Authenticate", BEARER_CHALLENGE)
+        return _body(401, "unauthorized", UnauthorizedError.default_message), headers
+    if isinstance(exc, PermissionDeniedException):
+        return _body(403, "forbidden", ForbiddenError.default_message), headers
+    if isinstance(exc, NotFoundException):
+        return _body(404, "not_found", NotFoundError.default_message), headers
+    if isinstance(exc, RequestEntityTooLarge):
+        limit = request.route_handler.resolve_request_max_body_size()
+        message = f"the request body is larger than the limit of {limit} bytes"
+        return _body(413, "payload_too_large", message), headers
+    if isinstance(exc, TooManyRequestsException):
+        headers.setdefault("Retry-After", "1")
+        return _body(429, "rate_limited", RateLimitedError.default_message), headers
+    if status < 500:
+        return _body(status, _code_for(status), exc.detail or HTTPStatus(status).phrase), headers
+    if status == 503:
+        return _body(503, "service_unavailable", UnavailableError.default_message), headers
+    reference = secrets.token_hex(6)
+    log.error("server error %s on %s %s: %r", reference, request.method, request.url.path, exc)
+    return _body(500, "internal_error", f"internal server error (reference {reference})"), {}
+
+
+def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
+    """The application's only exception handler (registered for ``Exception``)."""
+    body, headers = _classify(request, exc)
+    return Response(
+        content=body,
+        status_code=body.error.status,
+        headers=headers,
+        media_type=MediaType.JSON,
+    )
+
+
+def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a handler's ``responses=``: these statuses use :class:`ErrorBody`."""
+    return {
+        status: ResponseSpec(
+            data_container=ErrorBody, description=HTTPStatus(status).phrase, generate_examples=False
+        )
+        for status in statuses
+    }

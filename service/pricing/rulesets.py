@@ -1,0 +1,505 @@
+"""Pricing rules as versioned data: the tariff, the adjustment band and the incentive
+tiers, read from YAML.
+
+Shipped rules live in ``service/pricing/rules`` as ``<kind>-<version>.yaml`` and state
+the same ``version`` inside, so a price can always name the rules it used. An insurer
+changes a rule by shipping a newer file or by pointing a loader at its own file, never
+by editing code. Loading checks everything and names the file and key of the first
+problem; unknown keys are errors so a misspelt threshold cannot silently fall back.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Final, Literal, get_args
+
+import yaml
+
+from models.contract import spec
+
+RULES_PACKAGE: Final = "service.pricing.rules"
+
+Kind = Literal["tariff", "band", "incentives"]
+Metric = Literal[
+    "months_mean",
+    "months_min",
+    "months_sum",
+    "per_10k_worker_hours",
+    "claims_count",
+    "risk_percentile",
+]
+Operator = Literal[">=", "<="]
+METRICS: Final[tuple[str, ...]] = get_args(Metric)
+OPERATORS: Final[tuple[str, ...]] = get_args(Operator)
+# Metrics that read one site_months column, and the column kinds each accepts.
+_COLUMN_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "months_mean": ("float", "int"),
+    "months_min": ("float", "int"),
+    "months_sum": ("int",),
+    "per_10k_worker_hours": ("int",),
+}
+
+
+class RuleError(ValueError):
+    """A rule file is missing, unreadable or breaks a rule; the message says where."""
+
+
+# --------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True, slots=True)
+class TariffBand:
+    """The per-mille rate on the part of the contract value in ``(lower, upper]``."""
+
+    lower_cny: Decimal
+    upper_cny: Decimal | None  # None: no upper end
+    rate_per_mille: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """Marginal (sliding) per-mille rates on the contract value for the whole project."""
+
+    version: str
+    label: str
+    description: str
+    currency: str
+    method: Literal["marginal"]
+    min_months: Decimal
+    bands: tuple[TariffBand, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DataQualityRule:
+    """Smart-site data must reach these means over the window before any discount."""
+
+    window_months: int
+    min_months: int
+    min_device_online_rate: float
+    min_data_completeness: float
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_months <= self.window_months:
+            raise ValueError(
+                f"need 1 <= min_months <= window_months, got {self.min_months}, "
+                f"{self.window_months}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """How far the model may move the base premium, in percent."""
+
+    version: str
+    label: str
+    description: str
+    min_pct: float
+    max_pct: float
+    data_quality: DataQualityRule
+
+    def __post_init__(self) -> None:
+        # The adjustment relies on "no change" lying inside the band.
+        if not -100.0 < self.min_pct <= 0.0 <= self.max_pct:
+            raise ValueError(
+                f"band {self.version}: need -100 < min_pct <= 0 <= max_pct, "
+                f"got {self.min_pct}, {self.max_pct}"
+            )
+
+    @property
+    def lower(self) -> float:
+        """``min_pct`` as a fraction."""
+        return self.min_pct / 100.0
+
+    @property
+    def upper(self) -> float:
+        """``max_pct`` as a fraction."""
+        return self.max_pct / 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    """One condition of an incentive tier: ``metric operator threshold``."""
+
+    name: str
+    zh: str
+    en: str
+    metric: Metric
+    operator: Operator
+    threshold: float
+    window_months: int | None  # None only for risk_percentile
+    column: str | None = None
+    severities: tuple[str, ...] = ()
+    min_months: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """A reward a site earns when every criterion is met."""
+
+    name: str
+    zh: str
+    en: str
+    description: str
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IncentiveRuleSet:
+    version: str
+    label: str
+    description: str
+    source: str
+    tiers: tuple[Tier, ...]
+
+
+# ------------------------------------------------------------------------ reading
+
+
+class _Node:
+    """A YAML mapping with its place in the file, for error messages."""
+
+    def __init__(self, data: object, where: str, source: str) -> None:
+        if not isinstance(data, Mapping):
+            raise RuleError(f"{source}: {where or 'top level'}: expected a mapping")
+        self.data: Mapping[str, Any] = data
+        self.where = where
+        self.source = source
+
+    def fail(self, key: str, message: str) -> RuleError:
+        path = f"{self.where}.{key}" if self.where else key
+        return RuleError(f"{self.source}: {path}: {message}")
+
+    def only(self, *allowed: str) -> None:
+        unknown = sorted(str(k) for k in self.data if k not in allowed)
+        if unknown:
+            raise self.fail(unknown[0], f"unknown key (allowed: {', '.join(allowed)})")
+
+    def raw(self, key: str) -> Any:
+        if key not in self.data:
+            raise self.fail(key, "missing")
+        return self.data[key]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        if key not in self.data and default is not None:
+            return default
+        value = self.raw(key)
+        if not isinstance(value, str) or not value.strip():
+            hint = " (quote it)" if isinstance(value, int | float) else ""
+            raise self.fail(key, f"expected a non-empty string{hint}, got {value!r}")
+        return value.strip()
+
+    def number(
+        self,
+        key: str,
+        *,
+        ge: float | None = None,
+        gt: float | None = None,
+        le: float | None = None,
+        lt: float | None = None,
+        default: float | None = None,
+    ) -> float:
+        if key not in self.data and default is not None:
+            return default
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"expected a number, got {value!r}")
+        out = float(value)
+        problems = [
+            (not math.isfinite(out), "must be finite"),
+            (ge is not None and out < ge, f"must be >= {ge}"),
+            (gt is not None and out <= gt, f"must be > {gt}"),
+            (le is not None and out > le, f"must be <= {le}"),
+            (lt is not None and out >= lt, f"must be < {lt}"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise self.fail(key, f"{message}, got {value!r}")
+        return out
+
+    def decimal(self, key: str, *, gt: float | None = None) -> Decimal:
+        value = self.raw(key)
+        self.number(key, gt=gt)
+        try:
+            return Decimal(str(value))
+        except InvalidOperation as exc:  # pragma: no cover - number() accepted it
+            raise self.fail(key, f"not a decimal number: {value!r}") from exc
+
+    def integer(self, key: str, *, ge: int = 0, default: int | None = None) -> int:
+        if key not in self.data and default is not None:
+            return default
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected a whole number, got {value!r}")
+        if value < ge:
+            raise self.fail(key, f"must be >= {ge}, got {value!r}")
+        return value
+
+    def items(self, key: str) -> list[Any]:
+        value = self.raw(key)
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, "expected a non-empty list")
+        return value
+
+    def node(self, key: str) -> _Node:
+        path = f"{self.where}.{key}" if self.where else key
+        return _Node(self.raw(key), path, self.source)
+
+    def child(self, key: str, index: int, value: object) -> _Node:
+        path = f"{self.where}.{key}[{index}]" if self.where else f"{key}[{index}]"
+        return _Node(value, path, self.source)
+
+
+def _version_key(version: str) -> tuple[tuple[int, ...], str]:
+    # "default-2025.1" < "default-2025.10" < "acme-2026.1": the trailing dotted number
+    # decides, the full string breaks ties.
+    match = re.search(r"(\d+(?:\.\d+)*)$", version)
+    numbers = tuple(int(p) for p in match.group(1).split(".")) if match else ()
+    return numbers, version
+
+
+def _shipped(kind: Kind) -> dict[str, Traversable]:
+    found: dict[str, Traversable] = {}
+    for entry in resources.files(RULES_PACKAGE).iterdir():
+        name = entry.name
+        if entry.is_file() and name.startswith(f"{kind}-") and name.endswith(".yaml"):
+            found[name[len(kind) + 1 : -len(".yaml")]] = entry
+    return found
+
+
+def available_versions(kind: Kind) -> tuple[str, ...]:
+    """Versions of one kind of rule shipped with the package, oldest first."""
+    return tuple(sorted(_shipped(kind), key=_version_key))
+
+
+def _read(
+    kind: Kind, version: str | None, path: str | os.PathLike[str] | None
+) -> tuple[_Node, str]:
+    """The parsed top-level mapping and the version the file name promises (if any)."""
+    if version is not None and path is not None:
+        raise RuleError(f"load_{kind}: give a version or a path, not both")
+    if path is not None:
+        file = Path(path)
+        source = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RuleError(f"{source}: cannot read {kind} rules: {exc.strerror}") from exc
+        expected = ""
+    else:
+        shipped = _shipped(kind)
+        if not shipped:
+            raise RuleError(f"no {kind} rules shipped in {RULES_PACKAGE}")
+        expected = version if version is not None else max(shipped, key=_version_key)
+        if expected not in shipped:
+            known = ", ".join(sorted(shipped, key=_version_key))
+            raise RuleError(f"unknown {kind} version {expected!r}; shipped: {known}")
+        source = f"{kind}-{expected}.yaml"
+        text = shipped[expected].read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{source}: not valid YAML: {exc}") from exc
+    top = _Node(data, "", source)
+    if expected and top.text("version") != expected:
+        raise top.fail("version", f"{top.text('version')!r} differs from the file name's")
+    return top, expected
+
+
+def _labels(top: _Node) -> tuple[str, str, str]:
+    return top.text("version"), top.text("label"), top.text("description")
+
+
+# --------------------------------------------------------------------------- tariff
+
+
+def load_tariff(
+    version: str | None = None, *, path: str | os.PathLike[str] | None = None
+) -> Tariff:
+    """A shipped tariff (default: the latest version) or the one in ``path``."""
+    top, _ = _read("tariff", version, path)
+    top.only("version", "label", "description", "currency", "method", "min_months", "bands")
+    version_, label, description = _labels(top)
+    method = top.text("method")
+    if method != "marginal":
+        raise top.fail("method", f"only 'marginal' is supported, got {method!r}")
+    bands: list[TariffBand] = []
+    lower = Decimal(0)
+    raw_bands = top.items("bands")
+    for i, raw in enumerate(raw_bands):
+        node = top.child("bands", i, raw)
+        node.only("up_to_cny", "rate_per_mille")
+        rate = node.decimal("rate_per_mille", gt=0.0)
+        last = i == len(raw_bands) - 1
+        if node.raw("up_to_cny") is None:
+            if not last:
+                raise node.fail("up_to_cny", "only the last band may be open (null)")
+            upper = None
+        else:
+            if last:
+                raise node.fail("up_to_cny", "the last band must be open: write null")
+            upper = node.decimal("up_to_cny", gt=0.0)
+            if upper <= lower:
+                raise node.fail("up_to_cny", f"must exceed the previous band's {lower}")
+        bands.append(TariffBand(lower, upper, rate))
+        lower = upper if upper is not None else lower
+    return Tariff(
+        version=version_,
+        label=label,
+        description=description,
+        currency=top.text("currency", default="CNY"),
+        method="marginal",
+        min_months=Decimal(str(top.number("min_months", gt=0.0, default=1.0))),
+        bands=tuple(bands),
+    )
+
+
+# ----------------------------------------------------------------------------- band
+
+
+def load_band(version: str | None = None, *, path: str | os.PathLike[str] | None = None) -> Band:
+    """A shipped adjustment band (default: the latest version) or the one in ``path``."""
+    top, _ = _read("band", version, path)
+    top.only("version", "label", "description", "min_pct", "max_pct", "data_quality")
+    version_, label, description = _labels(top)
+    min_pct = top.number("min_pct", gt=-100.0, le=0.0)
+    max_pct = top.number("max_pct", ge=0.0)
+    dq = top.node("data_quality")
+    dq.only("window_months", "min_months", "min_device_online_rate", "min_data_completeness")
+    window = dq.integer("window_months", ge=1)
+    min_months = dq.integer("min_months", ge=1, default=1)
+    if min_months > window:
+        raise dq.fail("min_months", f"must be <= window_months ({window}), got {min_months}")
+    rule = DataQualityRule(
+        window_months=window,
+        min_months=min_months,
+        min_device_online_rate=dq.number("min_device_online_rate", ge=0.0, le=1.0),
+        min_data_completeness=dq.number("min_data_completeness", ge=0.0, le=1.0),
+    )
+    return Band(version_, label, description, min_pct, max_pct, rule)
+
+
+# ----------------------------------------------------------------------- incentives
+
+
+def _criterion(node: _Node) -> Criterion:
+    node.only(
+        "name", "zh", "en", "metric", "operator", "threshold", "window_months", "column",
+        "severities", "min_months",
+    )  # fmt: skip
+    metric = node.text("metric")
+    if metric not in METRICS:
+        raise node.fail("metric", f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    operator = node.text("operator")
+    if operator not in OPERATORS:
+        raise node.fail("operator", f"must be one of {', '.join(OPERATORS)}, got {operator!r}")
+    column: str | None = None
+    severities: tuple[str, ...] = ()
+    window: int | None = None
+    min_months = 1
+    threshold = node.number("threshold")
+
+    if metric == "risk_percentile":
+        for key in ("column", "severities", "window_months", "min_months"):
+            if key in node.data:
+                raise node.fail(key, "not used by metric risk_percentile")
+        threshold = node.number("threshold", ge=0.0, le=100.0)
+    else:
+        window = node.integer("window_months", ge=1)
+    if metric == "claims_count":
+        for key in ("column", "min_months"):
+            if key in node.data:
+                raise node.fail(key, "not used by metric claims_count")
+        raw = node.raw("severities")
+        if not isinstance(raw, list) or not raw:
+            raise node.fail("severities", "expected a non-empty list")
+        bad = [s for s in raw if s not in spec.SEVERITIES]
+        if bad:
+            raise node.fail(
+                "severities", f"unknown {bad[0]!r} (known: {', '.join(spec.SEVERITIES)})"
+            )
+        severities = tuple(raw)
+        threshold = node.number("threshold", ge=0.0)
+    if metric in _COLUMN_KINDS:
+        if "severities" in node.data:
+            raise node.fail("severities", f"not used by metric {metric}")
+        column = node.text("column")
+        try:
+            col = spec.column("site_months", column)
+        except KeyError:
+            raise node.fail("column", f"{column!r} is not a site_months column") from None
+        if col.kind not in _COLUMN_KINDS[metric]:
+            kinds = " or ".join(_COLUMN_KINDS[metric])
+            raise node.fail(
+                "column", f"metric {metric} needs a column of kind {kinds}, {column} is not"
+            )
+        if metric in ("months_mean", "months_min"):
+            # Catches 95 written for 0.95 on a 0-1 rate column.
+            threshold = node.number(
+                "threshold",
+                ge=col.ge if col.ge is not None else None,
+                le=col.le if col.le is not None else None,
+            )
+        else:
+            threshold = node.number("threshold", ge=0.0)
+        assert window is not None
+        min_months = node.integer("min_months", ge=1, default=1)
+        if min_months > window:
+            raise node.fail("min_months", f"must be <= window_months ({window})")
+    return Criterion(
+        name=node.text("name"),
+        zh=node.text("zh"),
+        en=node.text("en"),
+        metric=metric,  # type: ignore[arg-type]  # checked against METRICS above
+        operator=operator,  # type: ignore[arg-type]  # checked against OPERATORS above
+        threshold=threshold,
+        window_months=window,
+        column=column,
+        severities=severities,
+        min_months=min_months,
+    )
+
+
+def _unique(node: _Node, key: str, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            raise node.fail(f"{key}[{i}].name", f"duplicate name {name!r}")
+        seen.add(name)
+
+
+def load_incentives(
+    version: str | None = None, *, path: str | os.PathLike[str] | None = None
+) -> IncentiveRuleSet:
+    """Shipped incentive tiers (default: the latest version) or the ones in ``path``."""
+    top, _ = _read("incentives", version, path)
+    top.only("version", "label", "description", "source", "tiers")
+    version_, label, description = _labels(top)
+    tiers: list[Tier] = []
+    for i, raw in enumerate(top.items("tiers")):
+        node = top.child("tiers", i, raw)
+        node.only("name", "zh", "en", "description", "criteria")
+        criteria = tuple(
+            _criterion(node.child("criteria", j, c)) for j, c in enumerate(node.items("criteria"))
+        )
+        _unique(node, "criteria", [c.name for c in criteria])
+        tiers.append(
+            Tier(
+                name=node.text("name"),
+                zh=node.text("zh"),
+                en=node.text("en"),
+                description=node.text("description", default=""),
+                criteria=criteria,
+            )
+        )
+    _unique(top, "tiers", [t.name for t in tiers])
+    return IncentiveRuleSet(
+        version_, label, description, top.text("source", default=""), tuple(tiers)
+    )

@@ -1,0 +1,61 @@
+"""A migrated SQLite database per test (copied from one migrated once), settings
+pointing at it, and a helper that issues API keys straight into it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from svc_helpers import PEPPER, make_settings
+
+from models.settings import Settings, get_settings
+from service.auth.store import ApiKeyStore, IssuedKey, KeySpec
+from service.db import migrate
+from service.db.engine import Database
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "siterisk.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_db: Path) -> Settings:
+    shutil.copy(migrated_db, tmp_path / "siterisk.db")
+    return make_settings(tmp_path)
+
+
+IssueKey = Callable[..., IssuedKey]
+
+
+@pytest.fixture
+def issue_key(settings: Settings) -> Iterator[IssueKey]:
+    """``issue_key("insurer", insurer_id="I1")`` -> the stored row and the key."""
+    database = Database(settings.db_url)
+
+    def issue(role: str, **kwargs: Any) -> IssuedKey:
+        with database.session() as session:
+            store = ApiKeyStore(session, settings.key_pepper.get_secret_value())
+            return store.create(KeySpec.parse(role, **kwargs))
+
+    yield issue
+    database.dispose()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The environment the CLI reads: a fresh home with no database yet."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SITERISK_HOME", str(home))
+    monkeypatch.setenv("SITERISK_KEY_PEPPER", PEPPER)
+    monkeypatch.setenv("SITERISK_ENV", "dev")
+    for name in ("DATABASE_URL", "SITERISK_DATABASE_URL", "SITERISK_AUTH_CACHE_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()

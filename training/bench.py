@@ -1,0 +1,77 @@
+"""Training benchmark: time and peak memory to generate, train (with MLflow logging)
+and score at 360k and 1M site-months. Prints figures; asserts nothing.
+
+    make bench-train            # both sizes
+    python -m training.bench --sites 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SIZES = {"360k": 10_000, "1M": 28_000}
+
+
+def _child(step: str, sites: int, folder: Path, home: Path) -> dict[str, float]:
+    code = f"""
+import json, resource, time, sys
+from pathlib import Path
+t = time.perf_counter()
+step, folder, sites = {step!r}, Path({str(folder)!r}), {sites}
+if step == "generate":
+    from training.synth import generate_world, write_world
+    write_world(generate_world(sites, seed=11), folder, fmt="parquet")
+elif step == "train":
+    from models.settings import Settings
+    from training.pipeline import run_training
+    run_training(folder, Settings(home=Path({str(home)!r})))
+elif step == "score":
+    from models.contract import load_folder
+    from models.mlflow_model import load_bundle
+    from models.settings import Settings
+    from training import tracking
+    from training.score import score_data
+    s = Settings(home=Path({str(home)!r}))
+    tracking.configure(s)
+    out = score_data(load_folder(folder), load_bundle("models:/site-risk@challenger"))
+    assert len(out) > 0
+print(json.dumps({{"seconds": time.perf_counter() - t,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+    env = {**os.environ, "SITERISK_HOME": str(home)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"{step} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sites", type=int, action="append", help="sites per world")
+    args = parser.parse_args()
+    sizes = {f"{n} sites": n for n in args.sites} if args.sites else SIZES
+    print(f"cores: {os.cpu_count()}  date: {time.strftime('%Y-%m-%d')}")
+    for label, sites in sizes.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            folder, home = Path(tmp) / "world", Path(tmp) / "home"
+            for step in ("generate", "train", "score"):
+                r = _child(step, sites, folder, home)
+                print(
+                    f"{label:>12} {step:>9}: {r['seconds']:7.1f} s   "
+                    f"peak RSS {r['peak_rss_mb']:7.0f} MB"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""``siterisk train``, ``siterisk score`` and ``siterisk model …``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Compare, promote and list registered models.", no_args_is_help=True)
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data", help="A folder in the data contract's shape.", file_okay=False, exists=True
+    ),
+]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def train(
+    data: DataDir,
+    register: Annotated[
+        bool, typer.Option(help="Register the model as a new 'challenger' version.")
+    ] = True,
+) -> None:
+    """Train on a contract folder, log the run to MLflow, register a challenger."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from models.contract import ContractError
+    from models.settings import get_settings
+    from training.dataset import TrainingDataError
+    from training.pipeline import run_training
+
+    console = Console(stderr=True)
+    settings = get_settings()
+    try:
+        with console.status("starting") as status:
+
+            def progress(step: str) -> None:
+                status.update(step)
+                console.log(step)
+
+            outcome, version, run_id = run_training(
+                data, settings, register=register, progress=progress
+            )
+    except ContractError as exc:
+        typer.echo(exc.report.render(), err=True)
+        _fail(f"{data} does not follow the data contract; no model was trained")
+    except TrainingDataError as exc:
+        _fail(f"{exc}; no model was trained")
+
+    ev = outcome.evaluation
+    table = Table(title=f"Test months {outcome.split.test[0]}..{outcome.split.test[-1]}")
+    keys = ["gini", "deviance", "ae", "ae_decile_min", "ae_decile_max"]
+    if "gini_share_of_oracle" in ev.metrics["model"]:
+        keys += ["gini_share_of_oracle", "spearman_truth", "expected_over_truth"]
+    table.add_column("metric")
+    for name in ev.metrics:
+        table.add_column(name, justify="right")
+    for key in keys:
+        table.add_row(key, *(f"{ev.metrics[n].get(key, float('nan')):.4f}" for n in ev.metrics))
+    out = Console()
+    out.print(table)
+    for key, value in ev.truth_oracles.items():
+        out.print(f"{key}: {value:.4f} (the best any model could reach from last month's state)")
+    out.print(f"MLflow run {run_id}; tracking store {settings.tracking_uri}")
+    if version:
+        out.print(
+            f"Registered {settings.registered_model_name} version {version} as 'challenger'. "
+            "Next: 'siterisk model promote'."
+        )
+
+
+def score(
+    data: DataDir,
+    out: Annotated[Path, typer.Option("--out", help="CSV or Parquet file to write.")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="Model URI; default the champion.")
+    ] = None,
+) -> None:
+    """Expected claims and loss for every site-month, each from data before that month."""
+    from models.contract import ContractError, load_folder
+    from models.mlflow_model import load_bundle
+    from models.settings import get_settings
+    from training import tracking
+    from training.score import score_data
+
+    settings = get_settings()
+    tracking.configure(settings)
+    uri = model or settings.champion_uri
+    try:
+        bundle = load_bundle(uri)
+    except Exception as exc:
+        _fail(f"cannot load model {uri}: {exc}")
+    try:
+        data_ = load_folder(data)
+    except ContractError as exc:
+        typer.echo(exc.report.render(), err=True)
+        _fail(f"{data} does not follow the data contract")
+    try:
+        scores = score_data(data_, bundle)
+    except ValueError as exc:
+        _fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        scores.to_parquet(out, index=False)
+    else:
+        scores.to_csv(out, index=False)
+    typer.echo(f"wrote {len(scores)} rows to {out} with model {uri}")
+
+
+@app.command()
+def promote(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="Contract folder to compare on; default the challenger's training data."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if worse; recorded in MLflow.")
+    ] = False,
+) -> None:
+    """Compare 'challenger' with 'champion' on the latest test months and promote if not worse."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+    from rich.console import Console
+    from rich.table import Table
+
+    from models.contract import ContractError, load_folder
+    from models.mlflow_model import load_bundle
+    from models.settings import get_settings
+    from training import tracking
+    from training.promote import compare, log_comparison
+
+    settings = get_settings()
+    client = tracking.configure(settings)
+    name = settings.registered_model_name
+    try:
+        challenger = client.get_model_version_by_alias(name, tracking.CHALLENGER)
+    except MlflowException:
+        _fail(f"no '{tracking.CHALLENGER}' version of {name}: run 'siterisk train' first")
+    try:
+        champion = client.get_model_version_by_alias(name, tracking.CHAMPION)
+    except MlflowException:
+        champion = None
+    if champion is not None and champion.version == challenger.version:
+        typer.echo(f"version {challenger.version} is already the champion")
+        return
+    folder = data
+    if folder is None and challenger.run_id:
+        src = client.get_run(challenger.run_id).data.params.get("data_dir")
+        folder = Path(src) if src else None
+    if folder is None or not folder.exists():
+        _fail("the challenger's training data is not available here: pass --data DIR")
+    assert folder is not None
+    try:
+        contract = load_folder(folder)
+    except ContractError as exc:
+        typer.echo(exc.report.render(), err=True)
+        _fail(f"{folder} does not follow the data contract")
+    ch_bundle = load_bundle(tracking.model_version_uri(settings, challenger.version))
+    cp_bundle = (
+        load_bundle(tracking.model_version_uri(settings, champion.version)) if champion else None
+    )
+    comparison = compare(ch_bundle, cp_bundle, contract)
+    console = Console()
+    table = Table(title=f"Test months {comparison.months[0]}..{comparison.months[-1]}")
+    table.add_column("metric")
+    table.add_column(f"challenger v{challenger.version}", justify="right")
+    if comparison.champion is not None and champion is not None:
+        table.add_column(f"champion v{champion.version}", justify="right")
+    for key, value in comparison.challenger.items():
+        row = [key, f"{value:.4f}"]
+        if comparison.champion is not None:
+            row.append(f"{comparison.champion[key]:.4f}")
+        table.add_row(*row)
+    console.print(table)
+    if comparison.dislocation is not None:
+        console.print("Rate impact (sites by premium move):")
+        console.print(comparison.dislocation.to_string(index=False))
+    promoted = comparison.not_worse or force
+    with tempfile.TemporaryDirectory() as tmp:
+        log_comparison(
+            comparison,
+            promoted,
+            force and not comparison.not_worse,
+            {
+                "challenger_version": challenger.version,
+                "champion_version": champion.version if champion else "none",
+                "data_dir": folder,
+            },
+            Path(tmp),
+        )
+    if not promoted:
+        for reason in comparison.reasons:
+            console.print(f"- {reason}")
+        _fail("challenger is worse than the champion: not promoted (use --force to override)")
+    client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
+    if force and not comparison.not_worse:
+        client.set_model_version_tag(name, challenger.version, "forced_promotion", "true")
+    console.print(f"Version {challenger.version} of {name} is now the champion.")
+
+
+@app.command("list")
+def list_versions() -> None:
+    """Registered versions with their aliases and key test metrics."""
+    from models.settings import get_settings
+    from training import tracking
+
+    settings = get_settings()
+    client = tracking.configure(settings)
+    versions = client.search_model_versions(f"name='{settings.registered_model_name}'")
+    if not versions:
+        typer.echo("no registered versions yet: run 'siterisk train --data DIR'")
+        return
+    for v in sorted(versions, key=lambda v: int(v.version)):
+        aliases = ",".join(getattr(v, "aliases", []) or [])
+        typer.echo(f"version {v.version}\t{aliases or '-'}\trun {v.run_id}")

@@ -1,0 +1,38 @@
+"""Scoring a contract folder: every site-month priced from what was known before it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models import features as fdef
+from models.bundle import ModelBundle
+from models.contract import ContractData
+
+SCORE_COLUMNS = ("site_id", "month", "expected_claims", "expected_loss_cny")
+
+
+def check_compatible(bundle: ModelBundle) -> None:
+    if bundle.meta.feature_set_version != fdef.FEATURE_SET_VERSION:
+        raise ValueError(
+            f"model was trained with feature set {bundle.meta.feature_set_version}, "
+            f"this code builds feature set {fdef.FEATURE_SET_VERSION}"
+        )
+
+
+def score_data(data: ContractData, bundle: ModelBundle) -> pd.DataFrame:
+    """One row per row of ``site_months``, in its order; that month's worker-hours is the
+    exposure and only earlier months and claims feed the features."""
+    check_compatible(bundle)
+    feats = fdef.build_features(data.sites, data.site_months, data.claims)
+    x = fdef.to_matrix(feats)
+    exposure = feats["exposure"].fillna(0.0).to_numpy(np.float64)
+    out = pd.DataFrame(
+        {
+            "site_id": feats["site_id"].to_numpy(),
+            "month": feats["month"].to_numpy(),
+            "expected_claims": bundle.claim_rate(x) * exposure,
+            "expected_loss_cny": bundle.loss_rate(x) * exposure,
+        }
+    )
+    return out.loc[:, list(SCORE_COLUMNS)]
