@@ -18,7 +18,7 @@ DEMO_DIR   ?= $(SITERISK_HOME)/demo-world
 .PHONY: help setup test lint typecheck unit demo clean bench-train
 
 help:
-	@echo "make demo   - set up, generate a synthetic world, validate it (then train/serve as they land)"
+	@echo "make demo   - set up, generate a synthetic world, train, register and promote a model"
 	@echo "make test   - set up, then ruff, mypy and pytest"
 	@echo "make bench-train - training time and peak memory at 360k and 1M site-months"
 
@@ -47,9 +47,15 @@ test: lint typecheck unit
 demo: setup
 	$(BIN)/siterisk data generate --sites $(DEMO_SITES) --seed 7 --out $(DEMO_DIR) --format parquet
 	$(BIN)/siterisk data validate $(DEMO_DIR)
+	$(BIN)/siterisk train --data $(DEMO_DIR)
+	$(BIN)/siterisk model promote --data $(DEMO_DIR)
+	$(BIN)/siterisk score --data $(DEMO_DIR) --out $(SITERISK_HOME)/demo-scores.csv
 	@echo ""
-	@echo "Done: a synthetic world of $(DEMO_SITES) sites is in $(DEMO_DIR) and passed validation."
-	@echo "Next: 'siterisk --help' lists what you can do with it."
+	@echo "Done: a synthetic world of $(DEMO_SITES) sites is in $(DEMO_DIR); a model was trained on it,"
+	@echo "logged to MLflow ($(SITERISK_HOME)/mlflow.db), registered and promoted to champion, and"
+	@echo "every site-month was scored into $(SITERISK_HOME)/demo-scores.csv."
+	@echo "Next: '.venv/bin/mlflow ui --backend-store-uri sqlite:///$(SITERISK_HOME)/mlflow.db' to compare runs,"
+	@echo "      '.venv/bin/siterisk --help' for everything else."
 
 bench-train: setup
 	$(BIN)/python -m training.bench

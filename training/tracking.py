@@ -178,8 +178,8 @@ def log_training_run(
         return run.info.run_id, version
 
 
-def model_version_uri(settings: Settings, version_or_alias: str) -> str:
+def model_version_uri(settings: Settings, version_or_alias: str | int) -> str:
     name = settings.registered_model_name
-    if version_or_alias.isdigit():
+    if str(version_or_alias).isdigit():
         return f"models:/{name}/{version_or_alias}"
     return f"models:/{name}@{version_or_alias}"

@@ -1,0 +1,146 @@
+"""`siterisk train`, `model promote` and `score` end to end on an embedded MLflow store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from models.settings import get_settings
+from training.cli import app
+from training.synth import generate_world, write_world
+
+pytestmark = pytest.mark.xdist_group("mlflow-cli")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    home = tmp_path_factory.mktemp("home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SITERISK_HOME", str(home))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+    get_settings.cache_clear()
+    yield home
+    mp.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("world")
+    write_world(generate_world(500, seed=21, months=24), folder, fmt="parquet")
+    return folder
+
+
+def _client(home: Path) -> MlflowClient:
+    uri = f"sqlite:///{(home / 'mlflow.db').resolve()}"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
+    code, out = _run("train", "--data", str(world))
+    assert code == 0, out
+    assert "gini_share_of_oracle" in out and "manual_rate" in out
+    client = _client(home)
+    version = client.get_model_version_by_alias("site-risk", "challenger")
+    run = client.get_run(version.run_id)
+    assert {"model.gini", "glm.gini", "manual_rate.gini"} <= set(run.data.metrics)
+    assert run.data.metrics["shap_vs_pred_contrib_max_abs_diff"] <= 1e-9
+    assert run.data.metrics["contrib_additivity_max_abs_diff"] <= 1e-9
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"lorenz.png", "calibration_by_decile.png", "shap_summary.png"} <= artifacts
+
+    code, out = _run("model", "promote")
+    assert code == 0, out
+    assert client.get_model_version_by_alias("site-risk", "champion").version == version.version
+
+    target = tmp_path / "scores.csv"
+    code, out = _run("score", "--data", str(world), "--out", str(target))
+    assert code == 0, out
+    scores = pd.read_csv(target)
+    months = pd.read_parquet(world / "site_months.parquet")
+    assert list(scores.columns) == ["site_id", "month", "expected_claims", "expected_loss_cny"]
+    assert len(scores) == len(months)
+    assert (scores["expected_loss_cny"] >= 0).all()
+
+
+def test_a_worse_challenger_is_not_promoted_unless_forced(
+    home: Path, world: Path, tmp_path: Path
+) -> None:
+    if not _has_champion(home):
+        code, out = _run("train", "--data", str(world))
+        assert code == 0, out
+        assert _run("model", "promote")[0] == 0
+    # A world whose claims were shuffled across sites teaches nothing about risk.
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    for name in ("sites", "site_months"):
+        (noisy / f"{name}.parquet").write_bytes((world / f"{name}.parquet").read_bytes())
+    claims = pd.read_parquet(world / "claims.parquet")
+    sites = claims["site_id"].sample(frac=1.0, random_state=1).to_numpy()
+    months = pd.read_parquet(world / "site_months.parquet")
+    claims["site_id"] = sites
+    first = months.groupby("site_id")["month"].min()
+    last = months.groupby("site_id")["month"].max()
+    month = pd.to_datetime(claims["incident_date"]).dt.strftime("%Y-%m")
+    inside = (month >= first.reindex(sites).to_numpy()) & (month <= last.reindex(sites).to_numpy())
+    claims[inside.to_numpy()].to_parquet(noisy / "claims.parquet", index=False)
+
+    code, out = _run("train", "--data", str(noisy))
+    assert code == 0, out
+    client = _client(home)
+    champion = client.get_model_version_by_alias("site-risk", "champion").version
+    challenger = client.get_model_version_by_alias("site-risk", "challenger").version
+    code, out = _run("model", "promote", "--data", str(world))
+    assert code == 1, out
+    assert "not promoted" in out
+    assert client.get_model_version_by_alias("site-risk", "champion").version == champion
+
+    code, out = _run("model", "promote", "--data", str(world), "--force")
+    assert code == 0, out
+    assert client.get_model_version_by_alias("site-risk", "champion").version == challenger
+    assert client.get_model_version("site-risk", challenger).tags.get("forced_promotion") == "true"
+
+
+def _has_champion(home: Path) -> bool:
+    try:
+        _client(home).get_model_version_by_alias("site-risk", "champion")
+    except Exception:
+        return False
+    return True
+
+
+def test_bad_data_stops_training_and_registers_nothing(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SITERISK_HOME", str(home))
+    get_settings.cache_clear()
+    try:
+        bad = tmp_path / "bad"
+        write_world(generate_world(60, seed=4, months=12), bad, fmt="csv")
+        months = pd.read_csv(bad / "site_months.csv")
+        months.loc[3, "hazard_rectification_rate"] = 1.7
+        months.to_csv(bad / "site_months.csv", index=False)
+        code, out = _run("train", "--data", str(bad))
+        assert code == 1
+        assert "hazard_rectification_rate" in out and "no model was trained" in out
+
+        short = tmp_path / "short"
+        write_world(generate_world(60, seed=4, months=5), short, fmt="csv")
+        code, out = _run("train", "--data", str(short))
+        assert code == 1
+        assert "too few months" in out
+    finally:
+        mp.undo()
+        get_settings.cache_clear()
+    if (home / "mlflow.db").exists():
+        assert _client(home).search_registered_models() == []
