@@ -49,7 +49,8 @@ def _run(*args: str) -> tuple[int, str]:
 def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
     code, out = _run("train", "--data", str(world))
     assert code == 0, out
-    assert "gini_share_of_oracle" in out and "manual_rate" in out
+    assert "gini_share_of_oracle" in out
+    assert "manual_rate" in out
     client = _client(home)
     version = client.get_model_version_by_alias("site-risk", "challenger")
     run = client.get_run(version.run_id)
@@ -132,7 +133,8 @@ def test_bad_data_stops_training_and_registers_nothing(tmp_path: Path) -> None:
         months.to_csv(bad / "site_months.csv", index=False)
         code, out = _run("train", "--data", str(bad))
         assert code == 1
-        assert "hazard_rectification_rate" in out and "no model was trained" in out
+        assert "hazard_rectification_rate" in out
+        assert "no model was trained" in out
 
         short = tmp_path / "short"
         write_world(generate_world(60, seed=4, months=5), short, fmt="csv")
