@@ -59,7 +59,13 @@ def train(
     table = Table(title=f"Test months {outcome.split.test[0]}..{outcome.split.test[-1]}")
     keys = ["gini", "deviance", "ae", "ae_decile_min", "ae_decile_max"]
     if "gini_share_of_oracle" in ev.metrics["model"]:
-        keys += ["gini_share_of_oracle", "spearman_truth", "expected_over_truth"]
+        keys += [
+            "gini_share_of_oracle",
+            "spearman_truth",
+            "expected_over_truth",
+            "ae_truth_decile_min",
+            "ae_truth_decile_max",
+        ]
     table.add_column("metric")
     for name in ev.metrics:
         table.add_column(name, justify="right")
