@@ -15,12 +15,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 DEMO_SITES ?= 2000
 DEMO_DIR   ?= $(SITERISK_HOME)/demo-world
 
-.PHONY: help setup test lint typecheck unit demo clean bench-train
+.PHONY: help setup test lint typecheck unit demo clean bench-train pg pg-stop notebooks
 
 help:
 	@echo "make demo   - set up, generate a synthetic world, train, register and promote a model"
 	@echo "make test   - set up, then ruff, mypy and pytest"
+	@echo "make notebooks - open the notebooks in JupyterLab (installed into the venv on first use)"
 	@echo "make bench-train - training time and peak memory at 360k and 1M site-months"
+	@echo "make pg     - start the throwaway PostgreSQL the tests use (make pg-stop ends it)"
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
@@ -39,8 +41,21 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
-	$(BIN)/pytest -n 2 --dist loadgroup
+# The tests need a real PostgreSQL: `make pg` installs one if missing (apt, as root),
+# starts a throwaway cluster in var/pg on 127.0.0.1 and leaves it running, so the next
+# run reuses it at once; `make pg-stop` (or `make clean`) ends it. Under make a missing
+# server fails the PostgreSQL tests instead of skipping them.
+PG_SERVER := scripts/pg-test-server
+
+pg:
+	@$(PG_SERVER) start
+
+pg-stop:
+	@$(PG_SERVER) stop
+
+unit: setup pg
+	pg_url=$$($(PG_SERVER) url) && \
+	  SITERISK_TEST_POSTGRES_URL=$$pg_url SITERISK_REQUIRE_POSTGRES=1 $(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck unit
 
@@ -57,8 +72,14 @@ demo: setup
 	@echo "Next: '.venv/bin/mlflow ui --backend-store-uri sqlite:///$(SITERISK_HOME)/mlflow.db' to compare runs,"
 	@echo "      '.venv/bin/siterisk --help' for everything else."
 
+# JupyterLab is not a project dependency: the first run installs it into the venv. The
+# notebooks read SITERISK_HOME (exported above), so they study the store 'make demo' fills.
+notebooks: setup
+	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock jupyterlab
+	$(BIN)/jupyter-lab --ServerApp.root_dir=$(CURDIR)/notebooks
+
 bench-train: setup
 	$(BIN)/python -m training.bench
 
-clean:
+clean: pg-stop
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -94,6 +94,7 @@ def _figures(outcome: TrainOutcome, values: np.ndarray) -> dict[str, Any]:
         feature_names=list(fdef.FEATURE_NAMES),
         show=False,
         max_display=20,
+        rng=np.random.default_rng(0),  # a seeded generator keeps the jitter reproducible
     )
     figs["shap_summary.png"] = plt.gcf()
     return figs

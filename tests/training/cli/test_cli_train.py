@@ -43,7 +43,12 @@ def _client(home: Path) -> MlflowClient:
 
 def _run(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
-    return result.exit_code, result.output
+    out = result.output
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        import traceback
+
+        out += "".join(traceback.format_exception(result.exception))
+    return result.exit_code, out
 
 
 def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
