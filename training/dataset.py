@@ -23,6 +23,10 @@ class TrainingDataError(ValueError):
 class Dataset:
     frame: pd.DataFrame  # site_id, month, exposure, features..., loss, claims
     months: tuple[str, ...]
+    # claims whose incident month has no site_months row: they cannot be learned from
+    # (no exposure to set them against) but still count in claims-history features
+    unmatched_claims: int = 0
+    unmatched_loss: float = 0.0
 
     def rows(self, months: set[str]) -> pd.DataFrame:
         return self.frame[self.frame["month"].isin(months)]
@@ -48,7 +52,15 @@ def build_dataset(data: ContractData) -> Dataset:
     frame["loss"] = frame["loss"].fillna(0.0).astype("float64")
     frame["claims"] = frame["claims"].fillna(0).astype("float64")
     months = tuple(sorted(frame["month"].unique()))
-    return Dataset(frame=frame, months=months)
+    matched = target.merge(frame[["site_id", "month"]], on=["site_id", "month"], how="left",
+                           indicator=True)  # fmt: skip
+    lost = matched[matched["_merge"] == "left_only"]
+    return Dataset(
+        frame=frame,
+        months=months,
+        unmatched_claims=int(lost["claims"].sum()),
+        unmatched_loss=float(lost["loss"].sum()),
+    )
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,11 @@ def train_from_data(
     cfg = cfg or FitConfig()
     progress("building features (past data only)")
     ds = build_dataset(data)
+    if ds.unmatched_claims:
+        progress(
+            f"warning: {ds.unmatched_claims} claim(s), CNY {ds.unmatched_loss:,.0f} incurred, "
+            "fall in months with no site_months row and cannot be learned from"
+        )
     split = split_by_time(ds.months)
     rows = modelling_rows(ds)
     check_trainable(Dataset(rows, ds.months), split)
@@ -243,7 +248,11 @@ def train_from_data(
     all_x = fdef.to_matrix(rows)
     all_rates = final_loss.rate(all_x)
     peer_rates, medians = peer_reference(all_rates, rows, ds.months)
-    fp = fingerprint(data)
+    fp = {
+        **fingerprint(data),
+        "unmatched_claims": ds.unmatched_claims,
+        "unmatched_loss_cny": round(ds.unmatched_loss, 2),
+    }
     model_metrics = {f"test_{k_}": v for k_, v in evaluation.metrics["model"].items()}
     meta = BundleMeta(
         feature_set_version=fdef.FEATURE_SET_VERSION,

@@ -137,3 +137,20 @@ def test_claims_are_counted_in_their_incident_month(world: ContractData) -> None
     ds = build_dataset(world)
     rows = modelling_rows(ds)
     assert (rows["exposure"] > 0).all()
+
+
+def test_claims_without_a_site_month_are_counted_not_silently_dropped(
+    world: ContractData,
+) -> None:
+    first = world.site_months.groupby("site_id")["month"].min()
+    site = str(first.index[0])
+    before = pd.Period(first.iloc[0], "M") - 2
+    extra = world.claims.head(1).copy()
+    extra["claim_id"] = "orphan-1"
+    extra["site_id"] = site
+    extra["incident_date"] = before.to_timestamp()
+    extra["paid_cny"], extra["reserve_cny"] = 1000.0, 500.0
+    claims = pd.concat([world.claims, extra], ignore_index=True)
+    ds = build_dataset(ContractData(world.sites, world.site_months, claims, {}, []))
+    assert ds.unmatched_claims == 1
+    assert ds.unmatched_loss == pytest.approx(1500.0)
