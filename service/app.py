@@ -26,6 +26,9 @@ from service.auth.middleware import ApiKeyAuthMiddleware
 from service.auth.resolver import KeyResolver
 from service.controllers.health import HealthController, metrics
 from service.controllers.identity import IdentityController
+from service.controllers.incentives import IncentivesController
+from service.controllers.model import ModelController
+from service.controllers.quotes import QuotesController
 from service.db import migrate
 from service.db.engine import Database
 from service.dependencies import DEPENDENCIES
@@ -100,8 +103,8 @@ def create_app(
     """The pricing service.
 
     ``route_handlers`` are added after the built-in routes (health, metrics,
-    ``/v1/whoami``, docs); every handler there needs an API key unless it sets
-    ``opt={"exclude_from_auth": True}``.
+    ``/v1/whoami``, quotes, model, incentive rules, docs); every handler there needs
+    an API key unless it sets ``opt={"exclude_from_auth": True}``.
     """
     settings = settings or get_settings()
     database = Database(settings.db_url)
@@ -134,7 +137,15 @@ def create_app(
         else None
     )
     app = Litestar(
-        route_handlers=[HealthController, metrics, IdentityController, *route_handlers],
+        route_handlers=[
+            HealthController,
+            metrics,
+            IdentityController,
+            QuotesController,
+            ModelController,
+            IncentivesController,
+            *route_handlers,
+        ],
         dependencies=DEPENDENCIES,
         middleware=middleware,
         exception_handlers={Exception: error_response},

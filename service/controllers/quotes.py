@@ -1,0 +1,200 @@
+"""``/v1/quotes``: price a site or a portfolio, and read back one's own quotes.
+
+Bodies are decoded by Litestar only as far as JSON; every item is then read strictly
+(:func:`service.quotes.intake.read_item`), so ``"7"`` for a number is a 422 naming the
+field rather than a silent conversion, and a bad item of a batch fails alone. Pricing
+and storing run in a worker thread; a quote is answered only after it is committed.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
+from sqlmodel import Session
+
+from service.auth.guards import requires
+from service.auth.principal import Principal, Role
+from service.errors import (
+    ErrorDetail,
+    InvalidInputError,
+    NotFoundError,
+    ServiceError,
+    UnavailableError,
+    error_responses,
+)
+from service.model_provider import ModelProvider, ModelSnapshot, ScoringModelProvider
+from service.quotes.intake import field_error, read_item
+from service.quotes.pricing_service import FailedQuote, PricedQuote, QuotePricer
+from service.quotes.schemas import (
+    MAX_BATCH,
+    BatchEnvelope,
+    BatchItem,
+    QuoteBatchRequest,
+    QuoteBatchResponse,
+    QuotePage,
+    QuoteRequest,
+    QuoteResponse,
+)
+from service.quotes.store import QuoteStore
+
+# A full batch (1,000 sites × 36 months) is about 20 MB of JSON.
+BATCH_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+PAGE_LIMIT_MAX: Final = 200
+PRICERS: Final = (Role.insurer, Role.admin)
+
+_pricer: QuotePricer | None = None
+
+
+def provide_pricer() -> QuotePricer:
+    """One pricer per process: the rule files are read once."""
+    global _pricer
+    if _pricer is None:
+        _pricer = QuotePricer()
+    return _pricer
+
+
+def current_snapshot(provider: ModelProvider) -> ModelSnapshot:
+    snapshot = provider.current() if isinstance(provider, ScoringModelProvider) else None
+    if snapshot is None:
+        _, detail = provider.ready()
+        raise UnavailableError(f"no model is loaded ({detail}); see /health/ready", retry_after=5)
+    return snapshot
+
+
+def _detail(error: ServiceError) -> ErrorDetail:
+    return ErrorDetail(
+        status=error.status, code=error.code, message=error.message, fields=error.fields
+    )
+
+
+class QuotesController(Controller):
+    path = "/v1/quotes"
+    tags = ["quotes"]  # noqa: RUF012 - Litestar reads these as class attributes
+    dependencies = {"pricer": Provide(provide_pricer, sync_to_thread=False)}  # noqa: RUF012
+
+    @post(
+        "/",
+        status_code=201,
+        sync_to_thread=True,
+        guards=[requires(*PRICERS)],
+        summary="Price one site",
+        responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+    )
+    def create_quote(
+        self,
+        data: SkipValidation[JSONBody[QuoteRequest]],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[Session],
+        model_provider: NamedDependency[ModelProvider],
+        pricer: NamedDependency[QuotePricer],
+    ) -> QuoteResponse:
+        """The site's contract rows (``site``, 1–36 ``months`` before ``policy.start_month``,
+        ``claims``) and the policy; answers the stored quote: risk, premium, explanation,
+        recommendations, incentive eligibility and data quality.
+
+        Money is a JSON number in CNY rounded to the cent; feature and group
+        ``premium_effect_cny`` add up exactly to final minus base premium. Expected
+        loss is the model's loss rate per worker-hour times the projected worker-hours:
+        the mean of the latest three months' worker-hours times the term in months,
+        capped by the months left to the planned completion, and at least one month."""
+        item = read_item(data)
+        snapshot = current_snapshot(model_provider)
+        (outcome,) = pricer.price([item], snapshot)
+        if isinstance(outcome, FailedQuote):
+            raise outcome.error
+        QuoteStore(db_session).save([outcome], principal)
+        return outcome.response
+
+    @post(
+        "/batch",
+        status_code=200,
+        sync_to_thread=True,
+        guards=[requires(*PRICERS)],
+        request_max_body_size=BATCH_MAX_BODY_BYTES,
+        summary=f"Price a portfolio of up to {MAX_BATCH} sites",
+        responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+    )
+    def create_batch(
+        self,
+        data: SkipValidation[JSONBody[QuoteBatchRequest]],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[Session],
+        model_provider: NamedDependency[ModelProvider],
+        pricer: NamedDependency[QuotePricer],
+    ) -> QuoteBatchResponse:
+        """Each item is a quote request; each answer item has the ``status`` that item
+        alone would have got (201 priced and stored, or 422 with its fields named
+        ``items[i]…``). Items are priced together in one pass."""
+        try:
+            envelope = msgspec.convert(data, BatchEnvelope, strict=True)
+        except msgspec.ValidationError as exc:
+            error = field_error(exc)
+            raise InvalidInputError(
+                f"the request is not valid: {error.field}: {error.message}", fields=[error]
+            ) from None
+        snapshot = current_snapshot(model_provider)
+        answers: dict[int, BatchItem] = {}
+        items = []
+        for i, raw in enumerate(envelope.items):
+            try:
+                items.append(read_item(raw, i, f"items[{i}]."))
+            except ServiceError as exc:
+                answers[i] = BatchItem(index=i, status=exc.status, error=_detail(exc))
+        outcomes = pricer.price(items, snapshot)
+        priced: list[PricedQuote] = []
+        for outcome in outcomes:
+            if isinstance(outcome, FailedQuote):
+                answers[outcome.item_index] = BatchItem(
+                    index=outcome.item_index,
+                    status=outcome.error.status,
+                    error=_detail(outcome.error),
+                )
+            else:
+                priced.append(outcome)
+                answers[outcome.item.index] = BatchItem(
+                    index=outcome.item.index, status=201, quote=outcome.response
+                )
+        QuoteStore(db_session).save(priced, principal)
+        ordered = [answers[i] for i in range(len(envelope.items))]
+        return QuoteBatchResponse(
+            priced=len(priced), failed=len(ordered) - len(priced), items=ordered
+        )
+
+    @get(
+        "/{quote_id:str}",
+        sync_to_thread=True,
+        guards=[requires(*PRICERS)],
+        summary="One of the caller's quotes, as it was answered",
+        responses=error_responses(401, 403, 404, 429),
+    )
+    def get_quote(
+        self,
+        quote_id: FromPath[str],
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[Session],
+    ) -> QuoteResponse:
+        found = QuoteStore(db_session).get(quote_id, principal)
+        if found is None:
+            raise NotFoundError(f"no quote {quote_id!r}")
+        return found
+
+    @get(
+        "/",
+        sync_to_thread=True,
+        guards=[requires(*PRICERS)],
+        summary="The caller's quotes, newest first",
+        responses=error_responses(401, 403, 422, 429),
+    )
+    def list_quotes(
+        self,
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[Session],
+        limit: Annotated[int, QueryParameter(ge=1, le=PAGE_LIMIT_MAX)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0, le=10**9)] = 0,
+    ) -> QuotePage:
+        items, total = QuoteStore(db_session).page(principal, limit=limit, offset=offset)
+        return QuotePage(items=items, total=total, limit=limit, offset=offset)

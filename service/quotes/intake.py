@@ -1,0 +1,273 @@
+"""From a decoded JSON body to checked contract frames, naming every offending field.
+
+Three layers, each naming fields the way the request spells them
+(``months[3].worker_hours``, in a batch ``items[7].months[3].worker_hours``):
+
+1. :func:`read_item`: strict decoding into :class:`QuoteRequest`. ``"7"`` for a number,
+   ``1.5`` for a count, an unknown field or a value outside the contract's range is
+   refused here (msgspec, with the contract's rules as metadata).
+2. :func:`api_problems`: what the API adds to the contract: every month strictly before
+   the policy start, every row about the request's site, no month or claim twice, no
+   claim from after the start.
+3. :func:`validate_items`: the contract itself (:func:`models.contract.validate_frames`),
+   run once over all items of a batch; its problems are mapped back to items.
+
+Items are given internal ids (``q0``, ``c0``…) before the contract check, so items
+of one batch never meet: two quotes for sites of one contractor must price as they
+would alone, and a batch may hold the same site twice (two start months).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+import pandas as pd
+
+from models.contract import ContractData, ContractError, Problem, spec, validate_frames
+from service.errors import FieldError, InvalidInputError
+from service.pricing.history import month_number
+from service.quotes.schemas import QuoteRequest
+
+_AT = re.compile(r"\s+-\s+at\s+`\$\.?(?P<path>[^`]*)`$")
+_MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]+)`")
+TABLE_FIELDS: Final = {"sites": "site", "site_months": "months", "claims": "claims"}
+BODY: Final = "body"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One request to price: its place in the body and the decoded request."""
+
+    index: int  # position in the batch; 0 for a single quote
+    where: str  # how field names are prefixed: "" or "items[7]."
+    request: QuoteRequest
+
+    def body(self) -> dict[str, Any]:
+        """The request as JSON builtins (what is stored)."""
+        out: dict[str, Any] = msgspec.to_builtins(self.request)
+        return out
+
+    def hashes(self) -> tuple[str, str]:
+        """(request hash, input hash): of the request as sent, and of its content with
+        rows in a canonical order, so reordered months hash alike."""
+        body = self.body()
+        request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+        canonical = dict(body)
+        canonical["months"] = sorted(body["months"], key=lambda m: str(m["month"]))
+        canonical["claims"] = sorted(body["claims"], key=lambda c: str(c["claim_id"]))
+        input_hash = hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
+        return request_hash, input_hash
+
+
+def field_error(exc: msgspec.ValidationError, where: str = "") -> FieldError:
+    """A msgspec validation error as the field it names."""
+    text = str(exc)
+    path = ""
+    if match := _AT.search(text):
+        path, text = match["path"], text[: match.start()]
+    for pattern, message in ((_MISSING, "required field is missing"), (_UNKNOWN, "unknown field")):
+        if found := pattern.fullmatch(text):
+            path = f"{path}.{found['name']}" if path else found["name"]
+            text = message
+    name = f"{where}{path}" if path else (where.rstrip(".") or BODY)
+    return FieldError(name, text)
+
+
+def read_item(data: Any, index: int = 0, where: str = "") -> Item:
+    """Strictly decode one request (already parsed JSON) or raise naming the field."""
+    try:
+        request = msgspec.convert(data, QuoteRequest, strict=True)
+    except msgspec.ValidationError as exc:
+        error = field_error(exc, where)
+        raise InvalidInputError(
+            f"the request is not valid: {error.field}: {error.message}", fields=[error]
+        ) from None
+    return Item(index, where, request)
+
+
+# --- rules the API adds to the contract ---------------------------------------------
+
+
+def _first_day(month: str) -> pd.Timestamp:
+    return pd.Timestamp(f"{month}-01")
+
+
+def _finite(row: msgspec.Struct, path: str) -> list[FieldError]:
+    out = []
+    for name in row.__struct_fields__:
+        value = getattr(row, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            out.append(FieldError(f"{path}.{name}", "must be a finite number"))
+    return out
+
+
+def api_problems(item: Item) -> list[FieldError]:
+    """The API's own rules on one decoded request."""
+    req, w = item.request, item.where
+    site: Any = req.site
+    start_month = req.policy.start_month
+    start = month_number(start_month)
+    start_day = _first_day(start_month)
+    problems = _finite(req.site, f"{w}site")
+    seen: dict[str, int] = {}
+    for k, row in enumerate(req.months):
+        m: Any = row
+        path = f"{w}months[{k}]"
+        problems += _finite(row, path)
+        if m.site_id != site.site_id:
+            problems.append(
+                FieldError(f"{path}.site_id", f"{m.site_id!r} is not site.site_id {site.site_id!r}")
+            )
+        if month_number(m.month) >= start:
+            problems.append(
+                FieldError(
+                    f"{path}.month",
+                    f"{m.month} is not before policy.start_month {start_month}: "
+                    "a price may only use data from before its period",
+                )
+            )
+        if m.month in seen:
+            problems.append(
+                FieldError(
+                    f"{path}.month", f"{m.month} appears again (first at months[{seen[m.month]}])"
+                )
+            )
+        seen.setdefault(m.month, k)
+    ids: dict[str, int] = {}
+    for k, row in enumerate(req.claims):
+        c: Any = row
+        path = f"{w}claims[{k}]"
+        problems += _finite(row, path)
+        if c.site_id != site.site_id:
+            problems.append(
+                FieldError(f"{path}.site_id", f"{c.site_id!r} is not site.site_id {site.site_id!r}")
+            )
+        if pd.Timestamp(c.incident_date) >= start_day:
+            problems.append(
+                FieldError(
+                    f"{path}.incident_date",
+                    f"{c.incident_date} is not before policy.start_month {start_month}",
+                )
+            )
+        if c.claim_id in ids:
+            problems.append(
+                FieldError(
+                    f"{path}.claim_id",
+                    f"{c.claim_id!r} appears again (first at claims[{ids[c.claim_id]}])",
+                )
+            )
+        ids.setdefault(c.claim_id, k)
+    return problems
+
+
+# --- the contract -----------------------------------------------------------------------
+
+
+def internal_site(position: int) -> str:
+    return f"q{position}"
+
+
+@dataclass(frozen=True)
+class _Frames:
+    sites: pd.DataFrame
+    site_months: pd.DataFrame
+    claims: pd.DataFrame
+    starts: dict[str, np.ndarray]  # table -> first row of each item
+
+
+def _frames(items: Sequence[Item]) -> _Frames:
+    columns = {table: [c.name for c in spec.columns(table)] for table in spec.TABLES}
+    rows: dict[str, list[tuple[Any, ...]]] = {table: [] for table in spec.TABLES}
+    counts: dict[str, list[int]] = {table: [] for table in spec.TABLES}
+    at = {table: {n: i for i, n in enumerate(cols)} for table, cols in columns.items()}
+    for pos, item in enumerate(items):
+        sid, cid = internal_site(pos), f"c{pos}"
+        site = list(msgspec.structs.astuple(item.request.site))
+        site[at["sites"]["site_id"]] = sid
+        site[at["sites"]["contractor_id"]] = cid
+        rows["sites"].append(tuple(site))
+        counts["sites"].append(1)
+        for m in item.request.months:
+            month = list(msgspec.structs.astuple(m))
+            month[at["site_months"]["site_id"]] = sid
+            rows["site_months"].append(tuple(month))
+        counts["site_months"].append(len(item.request.months))
+        for j, c in enumerate(item.request.claims):
+            claim = list(msgspec.structs.astuple(c))
+            claim[at["claims"]["site_id"]] = sid
+            claim[at["claims"]["claim_id"]] = f"{sid}-{j}"
+            rows["claims"].append(tuple(claim))
+        counts["claims"].append(len(item.request.claims))
+    frames = {
+        table: pd.DataFrame.from_records(rows[table], columns=columns[table])
+        for table in spec.TABLES
+    }
+    starts = {
+        table: np.concatenate([[0], np.cumsum(counts[table])[:-1]]).astype(np.int64)
+        for table in spec.TABLES
+    }
+    return _Frames(frames["sites"], frames["site_months"], frames["claims"], starts)
+
+
+def _place(
+    problem: Problem, frames: _Frames, items: Sequence[Item]
+) -> list[tuple[int, FieldError]]:
+    """Which item(s) a contract problem belongs to, and the field it names there."""
+    table = next(t for t, name in TABLE_FIELDS.items() if name == problem.file)
+    label = TABLE_FIELDS[table]
+    if problem.row is None:  # a whole-table problem cannot be pinned on one item
+        return [
+            (pos, FieldError(f"{item.where}{label}", problem.message))
+            for pos, item in enumerate(items)
+        ]
+    index = problem.row - 1
+    starts = frames.starts[table]
+    pos = int(np.searchsorted(starts, index, side="right")) - 1
+    local = index - int(starts[pos])
+    where = items[pos].where
+    path = f"{where}site" if table == "sites" else f"{where}{label}[{local}]"
+    column = problem.column
+    if column is not None and "," not in column:
+        path = f"{path}.{column}"
+    return [(pos, FieldError(path, problem.message))]
+
+
+def validate_items(
+    items: Sequence[Item],
+) -> tuple[ContractData | None, dict[int, list[FieldError]]]:
+    """Check all items against the contract in one pass. Returns the frames (only when
+    every item passed; ids are :func:`internal_site` of each position) and the problems
+    per position of ``items``."""
+    if not items:
+        return None, {}
+    frames = _frames(items)
+    total_rows = len(frames.sites) + len(frames.site_months) + len(frames.claims)
+    try:
+        data = validate_frames(
+            frames.sites,
+            frames.site_months,
+            frames.claims,
+            names=TABLE_FIELDS,
+            # Room for every problem of every cell: an item must never pass unseen.
+            max_problems=max(50, 4 * total_rows * len(spec.SITE_MONTHS)),
+        )
+    except ContractError as err:
+        found: dict[int, list[FieldError]] = {}
+        for problem in err.report.problems:
+            for pos, error in _place(problem, frames, items):
+                found.setdefault(pos, []).append(error)
+        if err.report.more or not found:  # pragma: no cover - the cap above prevents it
+            for pos, item in enumerate(items):
+                found.setdefault(pos, []).append(
+                    FieldError(item.where.rstrip(".") or BODY, "breaks the data contract")
+                )
+        return None, found
+    return data, {}

@@ -1,0 +1,321 @@
+"""What the quote endpoints accept and answer, as msgspec structs.
+
+The request's ``site``, ``months`` and ``claims`` rows are built from the contract in
+:mod:`models.contract.spec` (names, kinds, ranges, choices, patterns), so the API
+takes exactly the contract's fields and the OpenAPI document states its rules. Rows
+reject unknown fields: a misspelt optional column would otherwise read as "not
+reported" and price silently wrong.
+
+Money is a JSON number rounded to the cent (``1234.56``); the cents always add up
+(group and feature effects sum exactly to final minus base premium). Percentages
+(``adjustment_pct``, ``band``) are in percent; rates shown as shares (0–1) say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from models.contract import spec
+from service.errors import ErrorDetail
+
+MAX_MONTHS: Final = 36
+MAX_CLAIMS: Final = 1000
+MAX_TERM_MONTHS: Final = 60
+MAX_BATCH: Final = 1000
+# Far above any real premium; stops absurd inputs from overflowing the arithmetic.
+MAX_BASE_PREMIUM_CNY: Final = 1e12
+
+Money = float
+Share = Annotated[float, Meta(ge=0.0, le=1.0)]
+
+
+def _annotation(col: spec.Column) -> Any:
+    """The type of one contract column, with its single-column rules as msgspec Meta."""
+    rules: dict[str, Any] = {}
+    base: Any
+    if col.kind in ("str", "month"):
+        base = str if col.choices is None else Literal[col.choices]
+        if col.choices is None:
+            if col.pattern is not None:
+                rules["pattern"] = col.pattern
+            if col.min_len is not None:
+                rules["min_length"] = col.min_len
+            if col.max_len is not None:
+                rules["max_length"] = col.max_len
+    elif col.kind == "date":
+        base = dt.date
+    else:
+        base = float if col.kind == "float" else int
+        cast = float if col.kind == "float" else int
+        for name in ("ge", "le", "gt"):
+            bound = getattr(col, name)
+            if bound is not None:
+                rules[name] = cast(bound)
+    description = col.meaning + (f" ({col.zh})" if col.zh else "")
+    if description:
+        rules["description"] = description
+    annotated = Annotated[base, Meta(**rules)] if rules else base
+    return annotated | None if col.nullable else annotated
+
+
+def _row_struct(table: str, name: str, doc: str) -> type[Struct]:
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for col in spec.columns(table):
+        if col.nullable:
+            fields.append((col.name, _annotation(col), None))
+        else:
+            fields.append((col.name, _annotation(col)))
+    # Required fields first is what Python needs; kw_only lifts that, order stays the spec's.
+    struct = msgspec.defstruct(
+        name, fields, kw_only=True, forbid_unknown_fields=True, module=__name__
+    )
+    struct.__doc__ = doc
+    return struct
+
+
+if TYPE_CHECKING:
+    SiteIn = Struct
+    MonthIn = Struct
+    ClaimIn = Struct
+else:
+    SiteIn = _row_struct("sites", "SiteIn", "The site: one row of the contract's sites table.")
+    MonthIn = _row_struct(
+        "site_months",
+        "MonthIn",
+        "One month of smart-site data (contract's site_months); empty sensor values "
+        "mean 'not reported'.",
+    )
+    ClaimIn = _row_struct("claims", "ClaimIn", "One past claim (contract's claims table).")
+
+
+class PolicyIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The policy to price."""
+
+    start_month: Annotated[
+        str, Meta(pattern=spec.MONTH_PATTERN, description="First month of cover, YYYY-MM.")
+    ]
+    term_months: Annotated[int, Meta(ge=1, le=MAX_TERM_MONTHS, description="Months of cover.")]
+    base_premium_cny: (
+        Annotated[
+            float,
+            Meta(
+                gt=0.0,
+                le=MAX_BASE_PREMIUM_CNY,
+                description="The insurer's own base premium; default: the tariff's.",
+            ),
+        ]
+        | None
+    ) = None
+
+
+class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """One site to price: its contract rows from before the policy start, and the policy."""
+
+    site: SiteIn
+    months: Annotated[
+        list[MonthIn],
+        Meta(
+            min_length=1,
+            max_length=MAX_MONTHS,
+            description=f"1–{MAX_MONTHS} months of the site, all before policy.start_month.",
+        ),
+    ]
+    policy: PolicyIn
+    claims: Annotated[
+        list[ClaimIn],
+        Meta(max_length=MAX_CLAIMS, description="The site's claims before the policy start."),
+    ] = msgspec.field(default_factory=list)
+
+
+class QuoteBatchRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A portfolio: each item is priced on its own; one bad item does not sink the rest."""
+
+    items: Annotated[list[QuoteRequest], Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class BatchEnvelope(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The batch body before its items are read one by one."""
+
+    items: Annotated[list[Any], Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+# --- the answer ------------------------------------------------------------------------
+
+
+class Text(Struct, frozen=True):
+    zh: str
+    en: str
+
+
+class ModelRef(Struct, frozen=True, kw_only=True):
+    name: str
+    version: str
+    uri: str
+    source: Literal["registry", "cache", "memory"]
+
+
+class Risk(Struct, frozen=True, kw_only=True):
+    expected_loss_cny: Money
+    expected_claims: float
+    percentile: float  # 0 = safest of the model's peers
+    loss_rate_per_10k_worker_hours: float
+    projected_worker_hours: float
+
+
+class BandOut(Struct, frozen=True, kw_only=True):
+    min_pct: float
+    max_pct: float
+    version: str
+
+
+class Pricing(Struct, frozen=True, kw_only=True):
+    base_premium_cny: Money
+    base_premium_source: Literal["tariff", "policy"]
+    project_premium_cny: Money | None
+    relativity: float
+    credibility: float
+    adjustment_pct: float
+    final_premium_cny: Money
+    band: BandOut
+    tariff_version: str | None
+    discount_withheld_cny: Money
+    clipped: Literal["low", "high"] | None
+
+
+class Factor(Struct, frozen=True, kw_only=True):
+    feature: str
+    group: str
+    value: float | None
+    value_label: str | None
+    peer_median: float | None
+    contribution: float  # TreeSHAP in the model's log space
+    factor: float  # exp(contribution)
+    premium_effect_cny: Money
+    text: Text | None  # a sentence for the largest factors
+
+
+class GroupOut(Struct, frozen=True, kw_only=True):
+    group: str
+    label: Text
+    factor: float
+    premium_effect_cny: Money
+    features: list[str]
+
+
+class Explanation(Struct, frozen=True, kw_only=True):
+    base_value: float
+    baseline_rate_per_10k_worker_hours: float
+    log_relativity: float
+    factors: list[Factor]
+    groups: list[GroupOut]
+    note: Text
+
+
+class Recommendation(Struct, frozen=True, kw_only=True):
+    metric: str
+    group: str
+    label: Text
+    direction: Literal["increase", "decrease"]
+    unit: str
+    current: float
+    target: float
+    target_source: Literal["incentive", "peer_median"]
+    target_reference: str
+    estimated_premium_cny: Money
+    estimated_saving_cny: Money
+    basis: Literal["model_estimate"] = "model_estimate"
+    text: Text | None = None
+
+
+class CriterionOut(Struct, frozen=True, kw_only=True):
+    name: str
+    label: Text
+    metric: str
+    column: str | None
+    window_months: int | None
+    operator: str
+    threshold: float
+    actual: float | None
+    months_reported: int | None
+    met: bool
+    gap: float | None
+
+
+class TierOut(Struct, frozen=True, kw_only=True):
+    tier: str
+    label: Text
+    description: str
+    eligible: bool
+    criteria: list[CriterionOut]
+
+
+class Incentives(Struct, frozen=True, kw_only=True):
+    rule_set_version: str
+    label: str
+    tiers: list[TierOut]
+
+
+class DataQuality(Struct, frozen=True, kw_only=True):
+    passed: bool
+    discount_allowed: bool
+    band_version: str
+    window_months: int
+    months: int
+    device_online_rate: float | None
+    data_completeness: float | None
+    min_device_online_rate: float
+    min_data_completeness: float
+    well_reported_worker_hours: float
+    reasons: list[str]
+
+
+class QuoteResponse(Struct, frozen=True, kw_only=True):
+    quote_id: str
+    created_at: dt.datetime
+    site_id: str
+    start_month: str
+    term_months: int
+    currency: str
+    model: ModelRef
+    risk: Risk
+    pricing: Pricing
+    explanation: Explanation
+    recommendations: list[Recommendation]
+    incentives: Incentives
+    data_quality: DataQuality
+    warnings: list[str]
+
+
+class BatchItem(Struct, frozen=True, kw_only=True):
+    index: int
+    status: int  # 201 priced and stored, or the 4xx the item alone would have got
+    quote: QuoteResponse | None = None
+    error: ErrorDetail | None = None
+
+
+class QuoteBatchResponse(Struct, frozen=True, kw_only=True):
+    priced: int
+    failed: int
+    items: list[BatchItem]
+
+
+class QuoteSummary(Struct, frozen=True, kw_only=True):
+    quote_id: str
+    created_at: dt.datetime
+    site_id: str
+    district: str | None
+    model_name: str
+    model_version: str
+    base_premium_cny: Money | None
+    final_premium_cny: Money
+
+
+class QuotePage(Struct, frozen=True, kw_only=True):
+    items: list[QuoteSummary]
+    total: int
+    limit: int
+    offset: int

@@ -1,0 +1,287 @@
+"""What every quote must satisfy, checked on sites of a world the model never saw:
+exact explanations (and the shap package agreeing with them), cents that add up,
+premiums that never rise when a site gets safer, recommendations that are what the
+model would charge, and the fast per-site rules equal to the pricing module's own."""
+
+from __future__ import annotations
+
+import copy
+import math
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import shap
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from quote_helpers import ModelStore, cents, request_for
+
+from models import features as fdef
+from models.contract import spec
+from service.model_provider import ModelSnapshot, StaticModelProvider
+from service.pricing import check_data_quality, evaluate_incentives
+from service.quotes import intake
+from service.quotes.pricing_service import PricedQuote, QuotePricer
+from service.quotes.schemas import QuoteResponse
+from service.quotes.site_history import data_quality, histories, incentives
+from training.synth import World
+
+pytestmark = pytest.mark.xdist_group("model")
+
+STARTS = ("2024-07", "2025-04", "2026-01")
+Body = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def snapshot(model_store: ModelStore) -> ModelSnapshot:
+    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def pricer() -> QuotePricer:
+    return QuotePricer()
+
+
+@pytest.fixture(scope="module")
+def bodies(unseen_world: World) -> list[Body]:
+    """Requests for every unseen site with at least three months before each start."""
+    out = []
+    for start in STARTS:
+        for site in unseen_world.sites["site_id"]:
+            body = request_for(unseen_world, str(site), start, months=24)
+            if len(body["months"]) >= 3:
+                out.append(body)
+    return out
+
+
+def _price(pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]) -> list[Any]:
+    items = [intake.read_item(b, i, f"items[{i}].") for i, b in enumerate(bodies)]
+    return pricer.price(items, snapshot)
+
+
+def _quotes(outcomes: list[Any]) -> list[QuoteResponse]:
+    assert all(isinstance(o, PricedQuote) for o in outcomes), [
+        o.error.fields for o in outcomes if not isinstance(o, PricedQuote)
+    ]
+    return [o.response for o in outcomes]
+
+
+def test_every_quote_adds_up_exactly(
+    pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]
+) -> None:
+    quotes = _quotes(_price(pricer, snapshot, bodies))
+    assert len(quotes) > 100
+    moved = 0
+    for q in quotes:
+        p = q.pricing
+        change = cents(p.final_premium_cny) - cents(p.base_premium_cny)
+        moved += change != 0
+        assert math.prod(f.factor for f in q.explanation.factors) == pytest.approx(
+            p.relativity, rel=1e-9
+        )
+        assert math.exp(sum(f.contribution for f in q.explanation.factors)) == pytest.approx(
+            p.relativity, rel=1e-12
+        )
+        assert sum(cents(g.premium_effect_cny) for g in q.explanation.groups) == change
+        assert sum(cents(f.premium_effect_cny) for f in q.explanation.factors) == change
+        assert p.band.min_pct <= p.adjustment_pct <= p.band.max_pct
+        exact = Decimal(str(p.base_premium_cny)) * (1 + Decimal(p.adjustment_pct) / 100)
+        assert abs(Decimal(str(p.final_premium_cny)) - exact) <= Decimal("0.005")
+        if not q.data_quality.passed:
+            assert p.final_premium_cny >= p.base_premium_cny
+        for tier in q.incentives.tiers:
+            assert tier.criteria
+            assert tier.eligible == all(c.met for c in tier.criteria)
+            for c in tier.criteria:
+                assert c.met == (c.gap == 0.0)
+                assert (c.actual is None) <= (not c.met)
+        for rec in q.recommendations:
+            assert rec.estimated_premium_cny <= p.final_premium_cny
+            assert cents(rec.estimated_saving_cny) == cents(p.final_premium_cny) - cents(
+                rec.estimated_premium_cny
+            )
+    # The fixture model moves premiums: the checks above are not about zeros.
+    assert moved > len(quotes) // 2
+
+
+def _feature_rows(body: Body) -> np.ndarray:
+    """The features of one request, computed as the service computes them."""
+    item = intake.read_item(body)
+    data, problems = intake.validate_items([item])
+    assert data is not None, problems
+    targets = {"site_id": [intake.internal_site(0)], "month": [body["policy"]["start_month"]]}
+    frame = fdef.build_features(
+        data.sites, data.site_months, data.claims, targets=pd.DataFrame(targets)
+    )
+    return fdef.to_matrix(frame)
+
+
+def test_the_shap_package_gives_the_quotes_factors(
+    pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body], model_store: ModelStore
+) -> None:
+    bundle = model_store.bundle
+    explainers = {
+        name: shap.TreeExplainer(bundle.boosters[name]) for name, _ in bundle.meta.loss_terms
+    }
+    chosen = bodies[::25]
+    quotes = _quotes(_price(pricer, snapshot, chosen))
+    for body, quote in zip(chosen, quotes, strict=True):
+        x = _feature_rows(body)
+        phi = np.zeros(x.shape[1])
+        for name, slope in bundle.meta.loss_terms:
+            phi += slope * np.asarray(explainers[name].shap_values(x), dtype=np.float64)[0]
+        by_feature = {f.feature: f for f in quote.explanation.factors}
+        for j, name in enumerate(fdef.FEATURE_NAMES):
+            factor = by_feature.get(name)
+            if factor is None:
+                assert phi[j] == pytest.approx(0.0, abs=1e-9)
+                continue
+            assert factor.contribution == pytest.approx(phi[j], abs=1e-9)
+            assert factor.factor == pytest.approx(math.exp(phi[j]), rel=1e-9)
+            if factor.value is not None:
+                assert factor.value == x[0, j]
+        assert math.exp(phi.sum()) == pytest.approx(quote.pricing.relativity, rel=1e-9)
+
+
+CONTROLLABLE = sorted(spec.controllable())
+
+
+def _improve(body: Body, column: str, amount: float, latest: int) -> Body:
+    """The same request with ``column`` better in its latest ``latest`` reported months:
+    a rate raised by ``amount`` (at most 1), a count cut by ``amount`` (at least 0)."""
+    better = copy.deepcopy(body)
+    months = sorted(better["months"], key=lambda m: m["month"])[-latest:]
+    for m in months:
+        old = m[column]
+        if old is None:
+            continue
+        if spec.controllable()[column] < 0:
+            m[column] = min(1.0, old + amount)
+        else:
+            new = max(0, old - math.ceil(amount * 10))
+            if column == "hazards_found" and m["major_hazards"] is not None:
+                new = max(new, m["major_hazards"])
+            m[column] = new
+    return better
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    pick=st.integers(min_value=0, max_value=10_000),
+    column=st.sampled_from(CONTROLLABLE),
+    amount=st.floats(min_value=0.01, max_value=1.0),
+    latest=st.integers(min_value=1, max_value=24),
+)
+def test_a_safer_site_never_pays_more(
+    pricer: QuotePricer,
+    snapshot: ModelSnapshot,
+    bodies: list[Body],
+    pick: int,
+    column: str,
+    amount: float,
+    latest: int,
+) -> None:
+    body = bodies[pick % len(bodies)]
+    before, after = _quotes(
+        _price(pricer, snapshot, [body, _improve(body, column, amount, latest)])
+    )
+    assert after.pricing.relativity <= before.pricing.relativity * (1 + 1e-12)
+    assert cents(after.pricing.final_premium_cny) <= cents(before.pricing.final_premium_cny)
+    assert after.pricing.credibility == before.pricing.credibility
+    assert after.data_quality.passed == before.data_quality.passed
+
+
+@pytest.mark.parametrize("column", ["training_coverage", "hazards_found"])
+def test_safety_moves_the_price_at_all(
+    pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body], column: str
+) -> None:
+    """The property above is not vacuous: a clearly safer site often pays less."""
+    chosen = bodies[::4][:40]
+    better = [_improve(b, column, 0.5, 24) for b in chosen]
+    quotes = _quotes(_price(pricer, snapshot, chosen + better))
+    before, after = quotes[: len(chosen)], quotes[len(chosen) :]
+    pairs = list(zip(after, before, strict=True))
+    lower = sum(a.pricing.relativity < b.pricing.relativity for a, b in pairs)
+    cheaper = sum(
+        cents(a.pricing.final_premium_cny) < cents(b.pricing.final_premium_cny) for a, b in pairs
+    )
+    assert lower >= len(chosen) // 4
+    assert cheaper >= 1
+
+
+def _apply(body: Body, metric: str, target: float) -> Body:
+    """A recommendation carried out on the request, month by month, as promised."""
+    done = copy.deepcopy(body)
+    for m in done["months"]:
+        old = m[metric]
+        if old is None:
+            continue
+        if spec.controllable()[metric] < 0:
+            m[metric] = max(old, target)
+        else:
+            new = min(old, math.floor(target * m["worker_hours"] / 1e4 + 1e-9))
+            if metric == "hazards_found" and m["major_hazards"] is not None:
+                new = max(new, m["major_hazards"])
+            m[metric] = new
+    return done
+
+
+def test_recommendations_are_what_the_model_charges_once_carried_out(
+    pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]
+) -> None:
+    quotes = _quotes(_price(pricer, snapshot, bodies[:60]))
+    checked = 0
+    for body, quote in zip(bodies[:60], quotes, strict=True):
+        for rec in quote.recommendations[:2]:
+            redone = _quotes(_price(pricer, snapshot, [_apply(body, rec.metric, rec.target)]))[0]
+            assert (
+                abs(cents(redone.pricing.final_premium_cny) - cents(rec.estimated_premium_cny)) <= 1
+            )
+            checked += 1
+        if checked >= 12:
+            break
+    assert checked >= 6
+
+
+def test_fast_site_rules_equal_the_pricing_modules(pricer: QuotePricer, bodies: list[Body]) -> None:
+    items = [intake.read_item(b) for b in bodies[::3]]
+    data, problems = intake.validate_items(items)
+    assert data is not None, problems
+    ids = [intake.internal_site(k) for k in range(len(items))]
+    numeric = [c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int")]
+    fast = histories(data, ids, numeric)
+    rules = pricer.rules
+    eligible = 0
+    for k, sid in enumerate(ids):
+        months = data.site_months[data.site_months["site_id"] == sid]
+        claims = data.claims[data.claims["site_id"] == sid]
+        start = items[k].request.policy.start_month
+        pct = float(k % 100)
+        reference = evaluate_incentives(rules.incentives, months, claims, start, pct)
+        assert incentives(rules.incentives, fast[k], start, pct) == reference
+        assert data_quality(rules.band, fast[k], start) == check_data_quality(
+            rules.band, months, start
+        )
+        eligible += sum(t.eligible for t in reference.tiers)
+    assert eligible > 0  # some tiers are earned: the comparison covers met criteria too
+
+
+def test_pricing_changes_nothing_in_the_request(
+    pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]
+) -> None:
+    body = bodies[7]
+    item = intake.read_item(copy.deepcopy(body))
+    before = item.body()
+    (outcome,) = pricer.price([item], snapshot)
+    assert isinstance(outcome, PricedQuote)
+    assert item.body() == before
+    assert before["months"] == body["months"]
