@@ -74,9 +74,11 @@ demo: setup
 
 # JupyterLab is not a project dependency: the first run installs it into the venv. The
 # notebooks read SITERISK_HOME (exported above), so they study the store 'make demo' fills.
+# Jupyter refuses root unless told; JUPYTER_ARGS=--no-browser etc. pass more options.
+JUPYTER_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 notebooks: setup
 	@test -x $(BIN)/jupyter-lab || $(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock jupyterlab
-	$(BIN)/jupyter-lab --ServerApp.root_dir=$(CURDIR)/notebooks
+	$(BIN)/jupyter-lab --ServerApp.root_dir=$(CURDIR)/notebooks $(JUPYTER_ARGS)
 
 bench-train: setup
 	$(BIN)/python -m training.bench
