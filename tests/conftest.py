@@ -18,6 +18,29 @@ import pytest
 PG_URL_VARIABLE = "SITERISK_TEST_POSTGRES_URL"
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``--dist loadgroup`` honour ``xdist_group`` marks under pytest >= 9.2.
+
+    xdist 3.8 tags grouped tests by assigning ``item._nodeid``, which pytest 9.2 no
+    longer reads (the id lives in ``item._id``), so groups were silently ignored and
+    module fixtures (a trained model, an MLflow store) were built once per worker.
+    This redoes the tagging where it did not take; a no-op where xdist's own did.
+    """
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        suffix = "@" + "_".join(sorted(names))
+        if names and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            from _pytest.nodeid import coerce_node_id
+
+            item._id = coerce_node_id(item.nodeid + suffix)
+
+
 def _postgres_required() -> bool:
     return (
         os.environ.get("CI", "").strip().lower() == "true"
