@@ -13,6 +13,7 @@ definition's column order, never from a DataFrame, so the hot path stays in nump
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,10 @@ class BundleMeta:
     data_fingerprint: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
+    # factors on expected losses and claims by calendar month, January..December: the
+    # season as an offset beside exposure, never a feature (training/seasonality.py);
+    # empty for bundles made before there was one
+    season: tuple[float, ...] = ()
 
 
 class ModelBundle:
@@ -82,6 +87,28 @@ class ModelBundle:
     def claim_rate(self, x: FloatArray) -> FloatArray:
         raw = np.asarray(self.boosters["frequency"].predict(x, raw_score=True), dtype=np.float64)
         return np.exp(self.meta.freq_slope * raw + self.meta.freq_log_balance)
+
+    def season_factor(self, months: npt.ArrayLike) -> FloatArray:
+        """The season's factor for each 'YYYY-MM' month (ones without a season table)."""
+        moy = np.fromiter((int(str(m)[5:7]) for m in np.asarray(months).ravel()), np.int64)
+        if len(self.meta.season) != 12:
+            return np.ones(moy.size, dtype=np.float64)
+        return np.asarray(self.meta.season, dtype=np.float64)[moy - 1]
+
+    def term_season_factor(self, start_month: str, months: float) -> float:
+        """Mean season factor over a cover of ``months`` (fractional at the end) from
+        ``start_month``: a twelve-month term gets about one, a summer-only one more."""
+        if len(self.meta.season) != 12 or months <= 0:
+            return 1.0
+        year, month = int(start_month[:4]), int(start_month[5:7])
+        weights: list[float] = []
+        labels: list[str] = []
+        for i in range(math.ceil(months)):
+            index = month - 1 + i
+            labels.append(f"{year + index // 12:04d}-{index % 12 + 1:02d}")
+            weights.append(min(1.0, months - i))
+        w = np.asarray(weights, dtype=np.float64)
+        return float(np.sum(w * self.season_factor(labels)) / w.sum())
 
     # -- explanation --------------------------------------------------------------------
     def tree_contributions(self, name: str, x: FloatArray) -> FloatArray:
@@ -136,6 +163,7 @@ class ModelBundle:
         raw["feature_names"] = tuple(raw["feature_names"])
         raw["peer_rates"] = tuple(raw["peer_rates"])
         raw["loss_terms"] = tuple((str(n), float(s)) for n, s in raw["loss_terms"])
+        raw["season"] = tuple(float(f) for f in raw.get("season", ()))
         meta = BundleMeta(**raw)
         names = {n for n, _ in meta.loss_terms} | {"frequency"}
         boosters = {n: lgb.Booster(model_file=str(folder / f"{n}_model.txt")) for n in names}

@@ -43,6 +43,7 @@ from training.fit import (
     loss_model,
     refit_terms,
 )
+from training.seasonality import fit_season, month_of_year
 
 Progress = Callable[[str], None]
 PEER_MONTHS = 12
@@ -224,6 +225,15 @@ def train_from_data(
             (freq_term,) = refit_terms(trained.frequency.terms, learn_p, cfg)
         final_freq = frequency_model(freq_term, learn_p)
     fit_rows = learn_f if refit_learning_months else train_f
+    fit_p = part_of(fit_rows)
+    progress("seasonality by calendar month")
+    season = fit_season(
+        fit_rows["month"].to_numpy(),
+        fit_p.claims,
+        final_freq.rate(fit_p.x) * fit_p.exposure,
+        final_loss.rate(fit_p.x) * fit_p.exposure,
+    )
+    test_season = np.asarray(season)[month_of_year(test_f["month"].to_numpy()) - 1]
 
     progress("fitting baselines (GLM, manual rate)")
     glm = GLMBaseline().fit(
@@ -236,7 +246,7 @@ def train_from_data(
         fit_rows, fit_rows["loss"].to_numpy(), fit_rows["exposure"].to_numpy(), by=MANUAL_CLASS
     )
     test_rates = {
-        "model": final_loss.rate(test_p.x),
+        "model": final_loss.rate(test_p.x) * test_season,
         "glm": glm.predict_rate(test_f[list(fdef.FEATURE_NAMES)]),
         "manual_rate": manual.predict_rate(test_f),
     }
@@ -273,6 +283,7 @@ def train_from_data(
             "refit_on_validation_months": refit_learning_months,
         },
         metrics=model_metrics,
+        season=season,
     )
     boosters = {t.name: t.booster for t in (*final_loss.terms, *final_freq.terms)}
     bundle = ModelBundle(boosters, meta)

@@ -26,7 +26,9 @@ def score_data(data: ContractData, bundle: ModelBundle) -> pd.DataFrame:
     check_compatible(bundle)
     feats = fdef.build_features(data.sites, data.site_months, data.claims)
     x = fdef.to_matrix(feats)
+    # the month's worker-hours times its season (an offset, like exposure)
     exposure = feats["exposure"].fillna(0.0).to_numpy(np.float64)
+    exposure = exposure * bundle.season_factor(feats["month"].to_numpy())
     out = pd.DataFrame(
         {
             "site_id": feats["site_id"].to_numpy(),

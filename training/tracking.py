@@ -147,6 +147,8 @@ def log_training_run(
         metrics["shap_vs_pred_contrib_max_abs_diff"] = diff
         metrics["contrib_additivity_max_abs_diff"] = additivity
         metrics["credibility_k_worker_hours"] = outcome.bundle.meta.credibility_k
+        for month, factor in enumerate(outcome.bundle.meta.season, start=1):
+            metrics[f"season.{month:02d}"] = factor
         mlflow.log_metrics(metrics)
         deciles = pd.concat(
             [t.assign(model=name) for name, t in outcome.evaluation.deciles.items()]

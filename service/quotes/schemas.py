@@ -162,8 +162,11 @@ class Risk(Struct, frozen=True, kw_only=True):
     expected_loss_cny: Money
     expected_claims: float
     percentile: float  # 0 = safest of the model's peers
-    loss_rate_per_10k_worker_hours: float
+    loss_rate_per_10k_worker_hours: float  # the site's rate in an average month
     projected_worker_hours: float
+    # mean calendar-month factor over the covered months: expected loss is rate × hours
+    # × this; about 1 for a twelve-month term. It moves the risk, never the premium
+    season_factor: float = 1.0
 
 
 class BandOut(Struct, frozen=True, kw_only=True):
@@ -273,6 +276,28 @@ class DataQuality(Struct, frozen=True, kw_only=True):
     reasons: list[str]
 
 
+class MonthRef(Struct, frozen=True, kw_only=True):
+    month: str
+    version: int
+
+
+class ClaimRef(Struct, frozen=True, kw_only=True):
+    claim_id: str
+    version: int
+
+
+class QuoteInputs(Struct, frozen=True, kw_only=True):
+    """The stored rows a by-reference quote was priced from, version by version
+    (``GET /v1/feed/.../history`` shows each); claims are the caller's own."""
+
+    source: Literal["stored"] = "stored"
+    site_id: str
+    site_version: int
+    months: list[MonthRef]
+    claims: list[ClaimRef]
+    claims_scope: Literal["own", "none"]
+
+
 class QuoteResponse(Struct, frozen=True, kw_only=True):
     quote_id: str
     created_at: dt.datetime
@@ -288,6 +313,7 @@ class QuoteResponse(Struct, frozen=True, kw_only=True):
     incentives: Incentives
     data_quality: DataQuality
     warnings: list[str]
+    inputs: QuoteInputs | None = None  # set when priced by reference to stored data
 
 
 class BatchItem(Struct, frozen=True, kw_only=True):

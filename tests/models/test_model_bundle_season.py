@@ -1,0 +1,82 @@
+"""The bundle's season table: per-month factors and their mean over a policy's cover."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+
+from models import features as fdef
+from models.bundle import BundleMeta, ModelBundle
+
+SEASON = tuple(float(m) / 6.5 for m in range(1, 13))
+
+
+@pytest.fixture(scope="module")
+def bundle() -> ModelBundle:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, len(fdef.FEATURE_NAMES)))
+    data = lgb.Dataset(x, rng.poisson(1.0, 200), feature_name=list(fdef.FEATURE_NAMES))
+    booster = lgb.train({"objective": "poisson", "verbose": -1, "num_leaves": 4}, data, 3)
+    meta = BundleMeta(
+        feature_set_version=fdef.FEATURE_SET_VERSION,
+        feature_names=tuple(fdef.FEATURE_NAMES),
+        structure="tweedie",
+        loss_terms=(("frequency", 1.0),),
+        loss_log_balance=0.0,
+        freq_slope=1.0,
+        freq_log_balance=0.0,
+        tweedie_power=None,
+        credibility_k=1.0,
+        peer_rates=(),
+        peer_medians={},
+        trained_at="2026-01-01T00:00:00+00:00",
+        season=SEASON,
+    )
+    return ModelBundle({"frequency": booster}, meta)
+
+
+def test_each_month_gets_its_calendar_factor(bundle: ModelBundle) -> None:
+    got = bundle.season_factor(np.array(["2024-01", "2023-12", "2025-07"]))
+    assert got.tolist() == [SEASON[0], SEASON[11], SEASON[6]]
+
+
+def test_a_cover_across_new_year_averages_its_months(bundle: ModelBundle) -> None:
+    assert bundle.term_season_factor("2024-11", 3.0) == pytest.approx(
+        (SEASON[10] + SEASON[11] + SEASON[0]) / 3
+    )
+
+
+def test_a_fractional_last_month_counts_for_its_fraction(bundle: ModelBundle) -> None:
+    assert bundle.term_season_factor("2024-06", 2.5) == pytest.approx(
+        (SEASON[5] + SEASON[6] + 0.5 * SEASON[7]) / 2.5
+    )
+
+
+def test_a_full_year_is_the_plain_mean(bundle: ModelBundle) -> None:
+    assert bundle.term_season_factor("2024-04", 12.0) == pytest.approx(np.mean(SEASON))
+
+
+def test_without_a_table_every_factor_is_one(bundle: ModelBundle) -> None:
+    plain = ModelBundle(bundle.boosters, dataclasses.replace(bundle.meta, season=()))
+    assert plain.term_season_factor("2024-07", 5.0) == 1.0
+    assert plain.season_factor(["2024-07", "2024-08"]).tolist() == [1.0, 1.0]
+
+
+def test_the_table_survives_save_and_load(bundle: ModelBundle, tmp_path: Path) -> None:
+    loaded = ModelBundle.load(bundle.save(tmp_path / "b"))
+    assert loaded.meta.season == SEASON
+
+
+def test_a_bundle_saved_before_seasons_loads_without_one(
+    bundle: ModelBundle, tmp_path: Path
+) -> None:
+    folder = bundle.save(tmp_path / "old")
+    meta = json.loads((folder / "bundle.json").read_text())
+    del meta["season"]
+    (folder / "bundle.json").write_text(json.dumps(meta))
+    assert ModelBundle.load(folder).meta.season == ()
