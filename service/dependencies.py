@@ -8,6 +8,8 @@
                    database driver blocks).
 ``settings``       the :class:`models.settings.Settings` of the app
 ``model_provider`` the app's :class:`service.model_provider.ModelProvider`
+``deadline``       when the request's work must be done
+                   (:class:`service.limits.Deadline`, ``request_timeout_seconds``)
 =================  ============================================================
 """
 
@@ -25,6 +27,7 @@ from sqlmodel import Session
 from models.settings import Settings
 from service.auth.guards import principal_from
 from service.auth.principal import Principal
+from service.limits import Deadline
 from service.model_provider import ModelProvider
 from service.runtime import runtime_of
 
@@ -50,9 +53,15 @@ def provide_model_provider(state: State) -> ModelProvider:
     return runtime_of(state).model_provider
 
 
+def provide_deadline(state: State) -> Deadline:
+    # Resolved on the event loop, before a sync handler waits for a worker thread.
+    return Deadline.after(runtime_of(state).settings.request_timeout_seconds)
+
+
 DEPENDENCIES: dict[str, Provide] = {
     "principal": Provide(provide_principal, sync_to_thread=False),
     "db_session": Provide(provide_db_session),
     "settings": Provide(provide_settings, sync_to_thread=False),
     "model_provider": Provide(provide_model_provider, sync_to_thread=False),
+    "deadline": Provide(provide_deadline, sync_to_thread=False),
 }

@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from models.contract.spec import DISTRICTS, ID_PATTERN
 from service.auth.keys import hash_key, new_key
 from service.auth.principal import Principal, Role
+from service.auth.revocation import announce, announce_committed
 from service.db.tables import ApiKey, utcnow
 from service.errors import FieldError, InvalidInputError, NotFoundError
 
@@ -148,12 +149,15 @@ class ApiKeyStore:
         return self.session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
 
     def revoke(self, key_id: int) -> ApiKey:
-        """Revoke a key; revoking a revoked key changes nothing."""
+        """Revoke a key; revoking a revoked key changes nothing. Every service process
+        stops accepting it at once (:mod:`service.auth.revocation`)."""
         row = self.get(key_id)
         if row.revoked_at is None:
             row.revoked_at = utcnow()
             self.session.add(row)
+            announce(self.session)
             self.session.commit()
+            announce_committed(self.session)
             self.session.refresh(row)
         return row
 
@@ -171,6 +175,8 @@ class ApiKeyStore:
         old.revoked_at = utcnow()
         self.session.add(old)
         issued = self._issue(spec, rotated_from_id=old.id)
+        announce(self.session)
         self.session.commit()
+        announce_committed(self.session)
         self.session.refresh(issued.row)
         return issued

@@ -1,4 +1,5 @@
-"""The service's tables: API keys (stored hashed) and quotes (an append-only log).
+"""The service's tables: API keys (stored hashed), quotes (an append-only log) and the
+first answers to idempotent requests.
 
 Columns use portable types only, so one migration serves SQLite and PostgreSQL;
 JSON columns become JSONB on PostgreSQL. Timestamps are aware UTC datetimes on both
@@ -84,17 +85,19 @@ class ApiKey(SQLModel, table=True):
 
 
 class Quote(SQLModel, table=True):
-    """A priced quote, written once with everything needed to reproduce it.
+    """A priced quote, written once with everything needed to reproduce it: the request
+    and the answer, the model's version and URI, the rule versions, the caller and a
+    hash of the inputs (``siterisk quotes replay`` re-prices it from these).
 
-    ``(api_key_id, idempotency_key)`` is unique, so a retried request finds its first
-    answer; ``request_hash`` tells a true retry from a different request that reuses
-    the key. Rows are never updated (enforced below); corrections are new quotes.
+    Rows are never updated: the ORM refuses (below) and so does the database (a trigger,
+    see migration 0002); corrections are new quotes.
     """
 
     __tablename__ = "quote"
     __table_args__ = (
-        UniqueConstraint("api_key_id", "idempotency_key", name="uq_quote_caller_idempotency"),
         Index("ix_quote_insurer_created", "insurer_id", "created_at"),
+        # A contractor's latest explanation of one site.
+        Index("ix_quote_contractor_site_created", "contractor_id", "site_id", "created_at"),
     )
 
     id: str = Field(default_factory=lambda: str(uuid4()), primary_key=True, max_length=36)
@@ -104,7 +107,6 @@ class Quote(SQLModel, table=True):
     site_id: str = Field(max_length=64, index=True)
     contractor_id: str | None = Field(default=None, max_length=64, index=True)
     district: str | None = Field(default=None, max_length=32, index=True)
-    idempotency_key: str | None = Field(default=None, max_length=255)
     request_hash: str = Field(max_length=64)
     input_hash: str = Field(max_length=64)
     request: dict[str, Any] = Field(sa_type=JSONType)
@@ -122,11 +124,45 @@ class Quote(SQLModel, table=True):
     currency: str = Field(default="CNY", max_length=3)
 
 
+class IdempotencyRecord(SQLModel, table=True):
+    """The first answer to a request sent with an ``Idempotency-Key``.
+
+    Keys are scoped by owner (the insurer, as quotes are), so a retry through a rotated
+    key still finds its answer and two insurers never collide. ``request_hash`` tells a
+    true retry from another request reusing the key. ``answer`` holds the answer minus
+    the quotes themselves, which it names by id: ``{"quote_id": ...}`` for one quote,
+    ``{"priced", "failed", "items": [{"index", "status", "quote_id" | "error"}]}`` for a
+    batch. Written in the same transaction as its quotes, never updated.
+    """
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (
+        UniqueConstraint("owner", "idempotency_key", name="uq_idempotency_record_owner_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=64)
+    idempotency_key: str = Field(max_length=255)
+    endpoint: str = Field(max_length=64)
+    request_hash: str = Field(max_length=64)
+    api_key_id: int = Field(foreign_key="api_key.id")
+    status_code: int
+    answer: dict[str, Any] = Field(sa_type=JSONType)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
 class QuoteImmutableError(RuntimeError):
-    """Raised on an attempt to change a stored quote."""
+    """Raised on an attempt to change a stored quote or an idempotency record."""
 
 
 @event.listens_for(Quote, "before_update")
 def _refuse_quote_update(_mapper: Mapper[Any], _connection: Connection, target: Quote) -> None:
     # A quote is evidence of what was offered; it must read the same forever.
     raise QuoteImmutableError(f"quote {target.id} is stored; quotes are never updated in place")
+
+
+@event.listens_for(IdempotencyRecord, "before_update")
+def _refuse_record_update(
+    _mapper: Mapper[Any], _connection: Connection, target: IdempotencyRecord
+) -> None:
+    raise QuoteImmutableError(f"idempotency record {target.id} is never updated in place")

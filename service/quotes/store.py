@@ -3,7 +3,11 @@ owner only.
 
 The owner of a quote is the insurer of the key that priced it (so a rotated key keeps
 its insurer's quotes); an admin's quotes belong to that admin key alone. Another
-owner's quote reads as not found, never as forbidden.
+owner's quote reads as not found, never as forbidden. A contractor reads the latest
+quote of a site whose request named its ``contractor_id``, and nothing else.
+
+A request sent with an ``Idempotency-Key`` stores its answer's outline with its quotes
+(:mod:`service.quotes.idempotency`); a retry is answered from it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import func
+from sqlalchemy import func, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from service.auth.principal import Principal, Role
-from service.db.tables import Quote
+from service.db.tables import IdempotencyRecord, Quote
+from service.errors import ErrorDetail
+from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest, check_retry
 from service.quotes.pricing_service import PricedQuote
-from service.quotes.schemas import QuoteResponse, QuoteSummary
+from service.quotes.schemas import BatchItem, QuoteBatchResponse, QuoteResponse, QuoteSummary
 
 _SUMMARY_COLUMNS = (
     "id",
@@ -45,47 +52,136 @@ class QuoteStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def save(self, quotes: Sequence[PricedQuote], principal: Principal) -> None:
-        """Store and commit every quote, or none of them."""
+    def save(
+        self,
+        quotes: Sequence[PricedQuote],
+        principal: Principal,
+        *,
+        idempotent: IdempotentRequest | None = None,
+        batch: QuoteBatchResponse | None = None,
+    ) -> None:
+        """Store and commit every quote, or none of them.
+
+        With ``idempotent``, the answer's outline is stored with them (``batch`` is the
+        answer of a batch; without it the one quote is the answer). Raises
+        :class:`AnsweredMeanwhile`, having stored nothing, when a concurrent request with
+        the same key committed first."""
         owner = owner_of(principal)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for q in quotes:
             response = q.response
             site: Any = q.item.request.site
             request_hash, input_hash = q.item.hashes()
             rows.append(
-                Quote(
-                    id=response.quote_id,
-                    created_at=response.created_at,
-                    api_key_id=principal.key_id,
-                    insurer_id=owner,
-                    site_id=site.site_id,
-                    contractor_id=site.contractor_id,
-                    district=site.district,
-                    request_hash=request_hash,
-                    input_hash=input_hash,
-                    request=q.item.body(),
-                    response=msgspec.to_builtins(response),
-                    model_name=q.snapshot.name,
-                    model_version=q.snapshot.version,
-                    model_uri=q.snapshot.uri,
-                    tariff_version=q.tariff_version,
-                    band_version=q.band_version,
-                    incentive_version=q.incentive_version,
-                    predicted_frequency=q.expected_claims,
-                    base_premium=float(q.base_premium),
-                    final_premium=float(q.final_premium),
-                    currency=response.currency,
-                )
+                {
+                    "id": response.quote_id,
+                    "created_at": response.created_at,
+                    "api_key_id": principal.key_id,
+                    "insurer_id": owner,
+                    "site_id": site.site_id,
+                    "contractor_id": site.contractor_id,
+                    "district": site.district,
+                    "request_hash": request_hash,
+                    "input_hash": input_hash,
+                    "request": q.item.body(),
+                    "response": msgspec.to_builtins(response),
+                    "model_name": q.snapshot.name,
+                    "model_version": q.snapshot.version,
+                    "model_uri": q.snapshot.uri,
+                    "tariff_version": q.tariff_version,
+                    "band_version": q.band_version,
+                    "incentive_version": q.incentive_version,
+                    "predicted_frequency": q.expected_claims,
+                    "base_premium": float(q.base_premium),
+                    "final_premium": float(q.final_premium),
+                    "currency": response.currency,
+                }
             )
         if not rows:
             return
         try:
-            self.session.add_all(rows)
+            # One Core INSERT of all rows in one transaction (quotes are never updated,
+            # so the ORM's bookkeeping buys nothing): a portfolio of a thousand quotes
+            # is one executemany, not a thousand ORM objects flushed one by one.
+            self.session.execute(insert(Quote.__table__), rows)  # type: ignore[attr-defined]
+            if idempotent is not None:
+                self.session.add(_record(idempotent, principal, owner, quotes, batch))
             self.session.commit()
+        except IntegrityError:
+            self.session.rollback()
+            if idempotent is not None and self._record(idempotent.key, owner) is not None:
+                raise AnsweredMeanwhile() from None
+            raise
         except BaseException:
             self.session.rollback()
             raise
+
+    # -- idempotent retries ------------------------------------------------------------
+    def _record(self, key: str, owner: str) -> IdempotencyRecord | None:
+        return self.session.exec(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.owner == owner, IdempotencyRecord.idempotency_key == key
+            )
+        ).first()
+
+    def _answered(
+        self, idempotent: IdempotentRequest, principal: Principal
+    ) -> IdempotencyRecord | None:
+        record = self._record(idempotent.key, owner_of(principal))
+        if record is not None:
+            check_retry(record.endpoint, record.request_hash, idempotent)
+        return record
+
+    def _responses(self, ids: Sequence[str]) -> dict[str, QuoteResponse]:
+        rows = self.session.exec(
+            select(Quote.id, Quote.response).where(col(Quote.id).in_(list(ids)))
+        ).all()
+        return {quote_id: msgspec.convert(body, QuoteResponse) for quote_id, body in rows}
+
+    def previous_quote(
+        self, idempotent: IdempotentRequest, principal: Principal
+    ) -> QuoteResponse | None:
+        """The stored answer to an earlier ``POST /v1/quotes`` with this key; None if
+        there was none; a 409 when the key was used for another request."""
+        record = self._answered(idempotent, principal)
+        if record is None:
+            return None
+        quote_id = str(record.answer["quote_id"])
+        return self._responses([quote_id])[quote_id]
+
+    def previous_batch(
+        self, idempotent: IdempotentRequest, principal: Principal
+    ) -> QuoteBatchResponse | None:
+        """As :meth:`previous_quote`, for ``POST /v1/quotes/batch``."""
+        record = self._answered(idempotent, principal)
+        if record is None:
+            return None
+        outline = record.answer
+        quotes = self._responses([i["quote_id"] for i in outline["items"] if "quote_id" in i])
+        items = [
+            BatchItem(
+                index=int(i["index"]),
+                status=int(i["status"]),
+                quote=quotes[i["quote_id"]] if "quote_id" in i else None,
+                error=msgspec.convert(i["error"], ErrorDetail) if "error" in i else None,
+            )
+            for i in outline["items"]
+        ]
+        return QuoteBatchResponse(
+            priced=int(outline["priced"]), failed=int(outline["failed"]), items=items
+        )
+
+    # -- a contractor's view -------------------------------------------------------------
+    def latest_for_contractor(self, site_id: str, contractor_id: str) -> QuoteResponse | None:
+        """The newest quote of ``site_id`` whose request named ``contractor_id`` as the
+        site's contractor, whoever priced it."""
+        body = self.session.exec(
+            select(Quote.response)
+            .where(Quote.contractor_id == contractor_id, Quote.site_id == site_id)
+            .order_by(col(Quote.created_at).desc(), col(Quote.id).desc())
+            .limit(1)
+        ).first()
+        return None if body is None else msgspec.convert(body, QuoteResponse)
 
     def get(self, quote_id: str, principal: Principal) -> QuoteResponse | None:
         row = self.session.get(Quote, quote_id)
@@ -123,3 +219,35 @@ class QuoteStore:
             for r in rows
         ]
         return items, int(total)
+
+
+def _record(
+    idempotent: IdempotentRequest,
+    principal: Principal,
+    owner: str,
+    quotes: Sequence[PricedQuote],
+    batch: QuoteBatchResponse | None,
+) -> IdempotencyRecord:
+    answer: dict[str, Any]
+    if batch is None:
+        (only,) = quotes
+        answer, status = {"quote_id": only.response.quote_id}, 201
+    else:
+        items: list[dict[str, Any]] = []
+        for item in batch.items:
+            outline: dict[str, Any] = {"index": item.index, "status": item.status}
+            if item.quote is not None:
+                outline["quote_id"] = item.quote.quote_id
+            if item.error is not None:
+                outline["error"] = msgspec.to_builtins(item.error)
+            items.append(outline)
+        answer, status = {"priced": batch.priced, "failed": batch.failed, "items": items}, 200
+    return IdempotencyRecord(
+        owner=owner,
+        idempotency_key=idempotent.key,
+        endpoint=idempotent.endpoint,
+        request_hash=idempotent.request_hash,
+        api_key_id=principal.key_id,
+        status_code=status,
+        answer=answer,
+    )

@@ -97,7 +97,7 @@ def test_list_shows_keys_but_never_secrets_or_hashes(cli_env: Path) -> None:
     assert "contractor" in table.stdout
     assert "C-3" in table.stdout
     for key in keys:
-        secret = key.rsplit("_", 1)[1]
+        secret = key.split("_", 2)[2]  # the secret itself may contain "_"
         assert secret not in listed.stdout
         assert secret not in table.stdout
 

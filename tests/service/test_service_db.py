@@ -23,7 +23,7 @@ from models.settings import Settings
 from service.app import create_app
 from service.db import migrate
 from service.db.engine import Database, make_engine, normalise_url
-from service.db.tables import ApiKey, Quote, QuoteImmutableError
+from service.db.tables import ApiKey, IdempotencyRecord, Quote, QuoteImmutableError
 from service.errors import NotFoundError
 
 
@@ -97,7 +97,7 @@ def test_quotes_are_stored_once_and_never_updated(settings: Settings) -> None:
     database = Database(settings.db_url)
     with database.session() as session:
         key_id = _key(session)
-        quote = _quote(key_id, idempotency_key="renewal-2025-S1")
+        quote = _quote(key_id)
         session.add(quote)
         session.commit()
         quote_id = quote.id
@@ -114,24 +114,37 @@ def test_quotes_are_stored_once_and_never_updated(settings: Settings) -> None:
         again = session.get(Quote, quote_id)
         assert again is not None
         assert again.final_premium == 1234.5
+    # Not through the ORM either: the database itself refuses.
+    with database.engine.connect() as connection, pytest.raises(IntegrityError):
+        connection.execute(text("UPDATE quote SET final_premium = 1.0"))
     database.dispose()
 
 
-def test_an_idempotency_key_is_unique_per_caller(settings: Settings) -> None:
+def _record(key_id: int, owner: str, key: str) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        owner=owner,
+        idempotency_key=key,
+        endpoint="POST /v1/quotes",
+        request_hash="e" * 64,
+        api_key_id=key_id,
+        status_code=201,
+        answer={"quote_id": "q"},
+    )
+
+
+def test_an_idempotency_key_is_unique_per_owner(settings: Settings) -> None:
     database = Database(settings.db_url)
     with database.session() as session:
         key_id = _key(session)
-        other_key = ApiKey(prefix="ba9876543210", key_hash="d" * 64, role="admin")
-        session.add(other_key)
-        session.add(_quote(key_id, idempotency_key="k1"))
-        session.add(_quote(key_id))  # no idempotency key: any number allowed
-        session.add(_quote(key_id))
+        session.add(_record(key_id, "I1", "k1"))
+        session.add(_record(key_id, "I2", "k1"))  # another insurer's k1
         session.commit()
-        session.add(_quote(other_key.id or 0, idempotency_key="k1"))  # another caller
-        session.commit()
-        session.add(_quote(key_id, idempotency_key="k1"))
+        session.add(_record(key_id, "I1", "k1"))  # even through another key of I1
         with pytest.raises(IntegrityError):
             session.commit()
+        session.rollback()
+    with database.engine.connect() as connection, pytest.raises(IntegrityError):
+        connection.execute(text("UPDATE idempotency_record SET status_code = 500"))
     database.dispose()
 
 
@@ -184,7 +197,7 @@ def test_database_check_reports_schema_state(tmp_path: Path) -> None:
     assert database.check(migrate.head())[0]
     ok, detail = database.check("9999")
     assert not ok
-    assert "0001" in detail
+    assert migrate.head() in detail
     assert "9999" in detail
     database.dispose()
 

@@ -31,7 +31,7 @@ from service.app import create_app
 from service.auth.store import ApiKeyStore, KeySpec
 from service.db import migrate
 from service.db.engine import Database
-from service.db.tables import ApiKey, Quote, QuoteImmutableError
+from service.db.tables import ApiKey, IdempotencyRecord, Quote, QuoteImmutableError
 from training.cli import app as cli
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -145,13 +145,15 @@ def test_keys_and_quotes_keep_their_constraints(pg_db: Database) -> None:
     with pg_db.session() as session:
         key_id = _key(session)
         other_id = _key(session, prefix="ba9876543210", role="admin")
-        session.add(_quote(key_id, idempotency_key="k1"))
-        session.add(_quote(key_id))  # without an idempotency key: any number of them
         session.add(_quote(key_id))
-        session.add(_quote(other_id, idempotency_key="k1"))  # another caller's k1
+        session.add(_quote(key_id))
+        session.add(_quote(key_id))
+        session.add(_quote(other_id))
+        session.add(_record(key_id, "I1", "k1"))
+        session.add(_record(other_id, "admin:2", "k1"))  # another owner's k1
         session.commit()
         for bad in (
-            _quote(key_id, idempotency_key="k1"),  # the same caller's k1 again
+            _record(other_id, "I1", "k1"),  # I1's k1 again, through another key
             _quote(999_999),  # no such key
             ApiKey(prefix="0123456789ab", key_hash="d" * 64, role="admin"),  # prefix taken
             ApiKey(prefix="fedcba987654", key_hash="d" * 64, role="emperor"),  # CHECK
@@ -227,6 +229,18 @@ def test_timestamps_are_stored_as_instants_and_read_back_in_utc(
         assert utc_wall_clock.scalar() == datetime(2025, 3, 1, 1, 30)
 
 
+def _record(key_id: int, owner: str, key: str) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        owner=owner,
+        idempotency_key=key,
+        endpoint="POST /v1/quotes",
+        request_hash="e" * 64,
+        api_key_id=key_id,
+        status_code=201,
+        answer={"quote_id": "q"},
+    )
+
+
 def test_a_stored_quote_cannot_be_updated_through_the_orm(pg_db: Database) -> None:
     with pg_db.session() as session:
         quote = _quote(_key(session))
@@ -242,6 +256,16 @@ def test_a_stored_quote_cannot_be_updated_through_the_orm(pg_db: Database) -> No
         stored = session.get(Quote, quote_id)
         assert stored is not None
         assert stored.final_premium == 1234.5
+    with pg_db.session() as session:
+        session.add(_record(_key(session, prefix="ba9876543210"), "I1", "k1"))
+        session.commit()
+    # Nor with plain SQL: a trigger refuses any UPDATE.
+    for statement in (
+        "UPDATE quote SET final_premium = 1.0",
+        "UPDATE idempotency_record SET status_code = 500",
+    ):
+        with pg_db.engine.connect() as connection, pytest.raises(IntegrityError):
+            connection.execute(text(statement))
 
 
 # --- the key CLI and the service -------------------------------------------------------
@@ -377,15 +401,15 @@ LISTINGS = {
     ),
     "contractor": (
         "WHERE contractor_id = 'C7' ORDER BY created_at DESC LIMIT 50",
-        "ix_quote_contractor_id",
+        "(?:ix_quote_contractor_id|ix_quote_contractor_site_created)",
+    ),
+    "a contractor's latest explanation": (
+        "WHERE contractor_id = 'C7' AND site_id = 'S7' ORDER BY created_at DESC LIMIT 1",
+        "ix_quote_contractor_site_created",
     ),
     "districts": (
         "WHERE district IN ('pudong', 'jingan') ORDER BY created_at DESC LIMIT 50",
         "ix_quote_district",
-    ),
-    "a caller's retry": (
-        "WHERE api_key_id = 1 AND idempotency_key = 'k-7'",
-        "uq_quote_caller_idempotency",
     ),
 }
 
@@ -407,12 +431,12 @@ def populated(pg_databases: Databases, migrated_template: str) -> Iterator[Engin
             text(
                 f"""
                 INSERT INTO quote (id, created_at, api_key_id, insurer_id, site_id, contractor_id,
-                    district, idempotency_key, request_hash, input_hash, request, response,
+                    district, request_hash, input_hash, request, response,
                     model_name, model_version, model_uri, tariff_version, band_version,
                     incentive_version, final_premium, currency)
                 SELECT gen_random_uuid()::text, now() - make_interval(mins => n),
                     1, 'I' || (n % {INSURERS}), 'S' || (n % {SITES}), 'C' || (n % {CONTRACTORS}),
-                    ({districts})[1 + n % {len(DISTRICTS)}], 'k-' || n,
+                    ({districts})[1 + n % {len(DISTRICTS)}],
                     repeat('a', 64), repeat('b', 64), '{{}}', '{{}}', 'site-risk', '3',
                     'models:/site-risk/3', 't', 'b', 'i', 1000 + n, 'CNY'
                 FROM generate_series(1, {QUOTES}) AS n

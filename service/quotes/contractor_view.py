@@ -1,0 +1,223 @@
+"""A stored quote as its site's contractor may read it, in one language.
+
+A contractor sees why its site's premium is what it is and what would lower it: the
+premium figures, the factors and groups, the recommendations, the incentive checklist
+and the data-quality verdict. It never sees what is the insurer's alone: who priced
+the site, the expected loss and claim count, the model's address, the request rows
+or the warnings meant for the underwriter. Only the fields listed here leave; a new
+field of the quote answer stays hidden until it is added on purpose.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from msgspec import Struct
+
+from service.quotes.explain import BY_NAME
+from service.quotes.schemas import QuoteResponse, Text
+
+Lang = Literal["zh", "en"]
+
+
+def _pick(text: Text | None, lang: Lang) -> str | None:
+    if text is None:
+        return None
+    return text.zh if lang == "zh" else text.en
+
+
+class PremiumSummary(Struct, frozen=True, kw_only=True):
+    base_premium_cny: float
+    final_premium_cny: float
+    adjustment_pct: float
+    band_min_pct: float
+    band_max_pct: float
+    credibility: float
+    relativity: float
+    discount_withheld_cny: float
+
+
+class FactorView(Struct, frozen=True, kw_only=True):
+    feature: str
+    label: str
+    group: str
+    value: float | None
+    value_label: str | None
+    peer_median: float | None
+    factor: float
+    premium_effect_cny: float
+    text: str | None
+
+
+class GroupView(Struct, frozen=True, kw_only=True):
+    group: str
+    label: str
+    factor: float
+    premium_effect_cny: float
+
+
+class RecommendationView(Struct, frozen=True, kw_only=True):
+    metric: str
+    label: str
+    direction: Literal["increase", "decrease"]
+    unit: str
+    current: float
+    target: float
+    target_source: Literal["incentive", "peer_median"]
+    estimated_premium_cny: float
+    estimated_saving_cny: float
+    basis: Literal["model_estimate"]
+    text: str | None
+
+
+class CriterionView(Struct, frozen=True, kw_only=True):
+    name: str
+    label: str
+    operator: str
+    threshold: float
+    actual: float | None
+    met: bool
+    gap: float | None
+
+
+class TierView(Struct, frozen=True, kw_only=True):
+    tier: str
+    label: str
+    eligible: bool
+    criteria: list[CriterionView]
+
+
+class DataQualityView(Struct, frozen=True, kw_only=True):
+    passed: bool
+    discount_allowed: bool
+    device_online_rate: float | None
+    data_completeness: float | None
+    min_device_online_rate: float
+    min_data_completeness: float
+    reasons: list[str]
+
+
+class SiteExplanation(Struct, frozen=True, kw_only=True):
+    """The latest explanation of one of the caller's sites."""
+
+    site_id: str
+    lang: Lang
+    quote_id: str
+    priced_at: dt.datetime
+    start_month: str
+    term_months: int
+    currency: str
+    model_version: str
+    risk_percentile: float
+    premium: PremiumSummary
+    factors: list[FactorView]
+    groups: list[GroupView]
+    note: str
+    recommendations: list[RecommendationView]
+    incentive_rule_set_version: str
+    incentives: list[TierView]
+    data_quality: DataQualityView
+
+
+def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
+    pricing, explanation = quote.pricing, quote.explanation
+    dq = quote.data_quality
+    return SiteExplanation(
+        site_id=quote.site_id,
+        lang=lang,
+        quote_id=quote.quote_id,
+        priced_at=quote.created_at,
+        start_month=quote.start_month,
+        term_months=quote.term_months,
+        currency=quote.currency,
+        model_version=f"{quote.model.name} v{quote.model.version}",
+        risk_percentile=quote.risk.percentile,
+        premium=PremiumSummary(
+            base_premium_cny=pricing.base_premium_cny,
+            final_premium_cny=pricing.final_premium_cny,
+            adjustment_pct=pricing.adjustment_pct,
+            band_min_pct=pricing.band.min_pct,
+            band_max_pct=pricing.band.max_pct,
+            credibility=pricing.credibility,
+            relativity=pricing.relativity,
+            discount_withheld_cny=pricing.discount_withheld_cny,
+        ),
+        factors=[
+            FactorView(
+                feature=f.feature,
+                label=_feature_label(f.feature, lang),
+                group=f.group,
+                value=f.value,
+                value_label=f.value_label,
+                peer_median=f.peer_median,
+                factor=f.factor,
+                premium_effect_cny=f.premium_effect_cny,
+                text=_pick(f.text, lang),
+            )
+            for f in explanation.factors
+        ],
+        groups=[
+            GroupView(
+                group=g.group,
+                label=_pick(g.label, lang) or g.group,
+                factor=g.factor,
+                premium_effect_cny=g.premium_effect_cny,
+            )
+            for g in explanation.groups
+        ],
+        note=_pick(explanation.note, lang) or "",
+        recommendations=[
+            RecommendationView(
+                metric=r.metric,
+                label=_pick(r.label, lang) or r.metric,
+                direction=r.direction,
+                unit=r.unit,
+                current=r.current,
+                target=r.target,
+                target_source=r.target_source,
+                estimated_premium_cny=r.estimated_premium_cny,
+                estimated_saving_cny=r.estimated_saving_cny,
+                basis=r.basis,
+                text=_pick(r.text, lang),
+            )
+            for r in quote.recommendations
+        ],
+        incentive_rule_set_version=quote.incentives.rule_set_version,
+        incentives=[
+            TierView(
+                tier=t.tier,
+                label=_pick(t.label, lang) or t.tier,
+                eligible=t.eligible,
+                criteria=[
+                    CriterionView(
+                        name=c.name,
+                        label=_pick(c.label, lang) or c.name,
+                        operator=c.operator,
+                        threshold=c.threshold,
+                        actual=c.actual,
+                        met=c.met,
+                        gap=c.gap,
+                    )
+                    for c in t.criteria
+                ],
+            )
+            for t in quote.incentives.tiers
+        ],
+        data_quality=DataQualityView(
+            passed=dq.passed,
+            discount_allowed=dq.discount_allowed,
+            device_online_rate=dq.device_online_rate,
+            data_completeness=dq.data_completeness,
+            min_device_online_rate=dq.min_device_online_rate,
+            min_data_completeness=dq.min_data_completeness,
+            reasons=list(dq.reasons),
+        ),
+    )
+
+
+def _feature_label(name: str, lang: Lang) -> str:
+    feature = BY_NAME.get(name)
+    if feature is None:  # a feature of an older model version
+        return name
+    return feature.zh if lang == "zh" else feature.en

@@ -1,0 +1,223 @@
+"""Re-price a stored quote with the versions it recorded, and say whether the numbers
+are the same (``siterisk quotes replay ID``).
+
+A stored quote names its model version (``models:/site-risk/7``, never the alias) and
+its tariff, band and incentive rule versions. Replaying loads exactly those, runs the
+stored request through the same pricing code, and compares the new answer with the
+stored one field by field: money to the cent, other numbers to 1e-9 relative, text
+exactly. Its own identity (id, time), where the model was loaded from (registry or
+the local cache) and the provenance of by-reference rows are not compared.
+
+A field the stored answer lacks but the replay has (added by a later release) is
+listed apart and is not a mismatch; anything the stored answer said that the replay
+does not reproduce is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import msgspec
+
+from models.settings import Settings
+from service.db.engine import Database
+from service.db.tables import Quote
+from service.errors import ServiceError
+from service.model_provider import ModelSnapshot, RegistryModelProvider
+from service.pricing import RuleError, load_band, load_incentives, load_tariff
+from service.quotes.intake import read_item
+from service.quotes.pricing_service import (
+    TARIFF_BY_POLICY,
+    FailedQuote,
+    PricingRules,
+    QuotePricer,
+)
+
+# A quote's identity, where its model was loaded from, and which stored row versions a
+# by-reference quote read (provenance: the rows themselves are in its stored request).
+IGNORED: Final = frozenset({("quote_id",), ("created_at",), ("model", "source"), ("inputs",)})
+# The pricer adds this warning when the model came from the local cache; whether it did
+# at replay time says nothing about the quote.
+CACHE_WARNING: Final = "priced with the locally cached model"
+RELATIVE_TOLERANCE: Final = 1e-9
+MODEL_START_TIMEOUT: Final = 120.0
+
+
+class ReplayError(Exception):
+    """The quote cannot be replayed (not found, model or rules unavailable)."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    path: str
+    stored: Any
+    replayed: Any
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    quote_id: str
+    model_uri: str
+    model_source: str
+    tariff_version: str
+    band_version: str
+    incentive_version: str
+    stored_final_premium_cny: float
+    replayed_final_premium_cny: float | None
+    differences: list[Difference] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)  # fields only the replay has
+
+    @property
+    def matched(self) -> bool:
+        return not self.differences
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        out["matched"] = self.matched
+        return out
+
+
+# --- versions ------------------------------------------------------------------------
+
+
+def recorded_rules(row: Quote) -> PricingRules:
+    """The tariff, band and incentive tiers the quote recorded (shipped versions)."""
+    try:
+        # A policy-given base premium used no tariff: any will do, it is not read.
+        tariff = load_tariff() if row.tariff_version == TARIFF_BY_POLICY else None
+        return PricingRules(
+            tariff or load_tariff(row.tariff_version),
+            load_band(row.band_version),
+            load_incentives(row.incentive_version),
+        )
+    except RuleError as exc:
+        raise ReplayError(f"the quote's rules are not available in this release: {exc}") from exc
+
+
+def load_model(settings: Settings, uri: str) -> ModelSnapshot:
+    """Exactly the model version ``uri`` names, from the registry or, if it cannot be
+    reached, from the local model cache (which holds only versions that passed their
+    smoke test)."""
+    if not uri.startswith("models:/"):
+        raise ReplayError(f"the quote was priced by {uri!r}, which is not a registered model")
+    pinned = settings.model_copy(update={"model_uri": uri, "model_poll_seconds": 0.0})
+    provider = RegistryModelProvider(pinned, start_timeout=MODEL_START_TIMEOUT)
+    anyio.run(provider.start)
+    try:
+        snapshot = provider.current()
+    finally:
+        anyio.run(provider.stop)
+    if snapshot is None:
+        _, why = provider.ready()
+        raise ReplayError(f"cannot load {uri}: {why}")
+    return snapshot
+
+
+# --- replaying ---------------------------------------------------------------------------
+
+
+def replay_quote(row: Quote, snapshot: ModelSnapshot) -> ReplayReport:
+    """Price the stored request again with ``snapshot`` and the recorded rules."""
+    rules = recorded_rules(row)
+    try:
+        item = read_item(row.request)
+    except ServiceError as exc:
+        raise ReplayError(f"the stored request no longer reads: {exc.message}") from exc
+    (outcome,) = QuotePricer(rules).price([item], snapshot, now=row.created_at)
+    if isinstance(outcome, FailedQuote):
+        raise ReplayError(f"the stored request is refused now: {outcome.error.message}")
+    replayed = msgspec.to_builtins(outcome.response)
+    differences, added = compare(row.response, replayed)
+    return ReplayReport(
+        quote_id=row.id,
+        model_uri=snapshot.uri,
+        model_source=snapshot.source,
+        tariff_version=row.tariff_version,
+        band_version=row.band_version,
+        incentive_version=row.incentive_version,
+        stored_final_premium_cny=row.final_premium,
+        replayed_final_premium_cny=outcome.response.pricing.final_premium_cny,
+        differences=differences,
+        added=added,
+    )
+
+
+def replay(settings: Settings, quote_id: str, *, model_uri: str | None = None) -> ReplayReport:
+    """Replay the stored quote ``quote_id`` with its recorded model version (or with
+    ``model_uri``, to see what another model would have said)."""
+    database = Database(settings.db_url)
+    try:
+        with database.session() as session:
+            row = session.get(Quote, quote_id)
+    finally:
+        database.dispose()
+    if row is None:
+        raise ReplayError(f"no stored quote {quote_id!r}")
+    snapshot = load_model(settings, model_uri or row.model_uri)
+    return replay_quote(row, snapshot)
+
+
+# --- comparing ---------------------------------------------------------------------------
+
+
+def compare(stored: Any, replayed: Any) -> tuple[list[Difference], list[str]]:
+    """(differences, fields only the replay has) between two answers as JSON values."""
+    differences: list[Difference] = []
+    added: list[str] = []
+    for path, a, b in _walk(stored, replayed, ()):
+        if a is _ABSENT:
+            added.append(_label(path))
+        elif not _same(path, a, b):
+            differences.append(Difference(_label(path), a, None if b is _ABSENT else b))
+    return differences, added
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Final = _Absent()
+Path = tuple[str | int, ...]
+
+
+def _walk(a: Any, b: Any, path: Path) -> Iterator[tuple[Path, Any, Any]]:
+    if tuple(str(p) for p in path) in IGNORED:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            yield from _walk(a.get(key, _ABSENT), b.get(key, _ABSENT), (*path, key))
+        return
+    if path and path[-1] == "warnings" and isinstance(a, list) and isinstance(b, list):
+        a, b = _without_cache_warning(a), _without_cache_warning(b)
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            yield from _walk(x, y, (*path, i))
+        return
+    yield path, a, b
+
+
+def _without_cache_warning(warnings: list[Any]) -> list[Any]:
+    return [w for w in warnings if not (isinstance(w, str) and w.startswith(CACHE_WARNING))]
+
+
+def _same(path: Path, a: Any, b: Any) -> bool:
+    number = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, number) and isinstance(b, number):
+        if str(path[-1]).endswith("_cny"):
+            return round(float(a) * 100) == round(float(b) * 100)
+        return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def _label(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or "(the answer)"

@@ -1,0 +1,248 @@
+"""The audit trail: a stored quote keeps what produced it, and ``siterisk quotes replay``
+re-prices it with the recorded model version and rule versions to the cent, after
+another model has become champion, and from the local model cache when the registry
+is gone; a quote that does not reproduce is reported field by field."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from litestar.testing import TestClient
+from quote_helpers import ModelStore, PrivateRegistry, request_for, sites_with_history
+from svc_helpers import PEPPER, bearer
+from typer.testing import CliRunner
+
+from models.bundle import ModelBundle
+from models.settings import Settings, get_settings
+from service.app import create_app
+from service.auth.store import IssuedKey
+from service.db.engine import Database
+from service.db.tables import Quote
+from service.model_provider import RegistryModelProvider, StaticModelProvider
+from service.quotes.intake import read_item
+from service.quotes.pricing_service import PricedQuote, QuotePricer
+from service.quotes.replay import CACHE_WARNING, compare, replay_quote
+from training.cli import app as cli
+from training.synth import World
+
+pytestmark = pytest.mark.xdist_group("model")
+
+START = "2025-07"
+runner = CliRunner()
+
+
+def steeper(bundle: ModelBundle, by: float) -> ModelBundle:
+    """Another valid model: every tree's say in the log rate scaled by ``by``, so
+    relativities (and premiums) differ from the original's."""
+    terms = tuple((name, slope * by) for name, slope in bundle.meta.loss_terms)
+    return ModelBundle(bundle.boosters, dataclasses.replace(bundle.meta, loss_terms=terms))
+
+
+@pytest.fixture
+def cli_settings(
+    private_registry: PrivateRegistry, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The environment ``siterisk`` reads, pointing at the service's database, registry
+    and model cache."""
+    service = private_registry.settings
+    env = {
+        "SITERISK_HOME": str(service.home),
+        "DATABASE_URL": service.db_url,
+        "MLFLOW_TRACKING_URI": service.tracking_uri,
+        "SITERISK_REGISTERED_MODEL_NAME": service.registered_model_name,
+        "SITERISK_MODEL_CACHE_DIR": str(service.model_cache),
+        "SITERISK_KEY_PEPPER": PEPPER,
+        "SITERISK_ENV": "dev",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SITERISK_MODEL_URI", raising=False)
+    get_settings.cache_clear()
+    yield service
+    get_settings.cache_clear()
+
+
+def _replay(*args: str) -> Any:
+    return runner.invoke(cli, ["quotes", "replay", *args])
+
+
+def _stored(settings: Settings, quote_id: str) -> Quote:
+    database = Database(settings.db_url)
+    try:
+        with database.session() as session:
+            row = session.get(Quote, quote_id)
+    finally:
+        database.dispose()
+    assert row is not None
+    return row
+
+
+def test_a_stored_quote_replays_to_the_cent_after_a_new_champion(
+    model_store: ModelStore, private_registry: PrivateRegistry, cli_settings: Settings,
+    issue_key: Callable[..., IssuedKey], unseen_world: World,
+) -> None:  # fmt: skip
+    first = private_registry.register(model_store.bundle)
+    insurer = issue_key("insurer", insurer_id="INS-A").key
+    admin = issue_key("admin").key
+    sites = sites_with_history(unseen_world, START)
+    body = request_for(unseen_world, sites[0], START)
+    own_base = request_for(unseen_world, sites[1], START)
+    own_base["policy"]["base_premium_cny"] = 123_456.78
+    app = create_app(cli_settings, model_provider=RegistryModelProvider(cli_settings))
+    with TestClient(app) as client:
+        quote = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()
+        batch = client.post(
+            "/v1/quotes/batch", json={"items": [own_base]}, headers=bearer(insurer)
+        ).json()
+        second = private_registry.register(steeper(model_store.bundle, 1.6))
+        reload = client.post("/v1/admin/model/reload", headers=bearer(admin))
+        assert reload.json()["current"]["version"] == second
+        now = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()
+    # The champion now prices this site differently: a replay with it would not match.
+    assert now["pricing"]["final_premium_cny"] != quote["pricing"]["final_premium_cny"]
+
+    # What the audit trail holds.
+    row = _stored(cli_settings, quote["quote_id"])
+    assert row.model_uri == f"models:/{cli_settings.registered_model_name}/{first}"
+    assert (row.model_version, row.band_version) == (first, quote["pricing"]["band"]["version"])
+    assert row.tariff_version == quote["pricing"]["tariff_version"]
+    assert row.incentive_version == quote["incentives"]["rule_set_version"]
+    assert row.response == quote
+    assert row.request["site"]["site_id"] == sites[0]
+    assert len(row.input_hash) == len(row.request_hash) == 64
+    assert row.api_key_id is not None
+    assert row.insurer_id == "INS-A"
+
+    result = _replay(quote["quote_id"])
+    assert result.exit_code == 0, result.output
+    assert f"/{first} (registry)" in result.stdout
+    assert result.stdout.strip().endswith("MATCH")
+    report = json.loads(_replay(quote["quote_id"], "--json").stdout)
+    assert report["matched"] is True
+    assert report["replayed_final_premium_cny"] == quote["pricing"]["final_premium_cny"]
+    batch_id = batch["items"][0]["quote"]["quote_id"]
+    assert _replay(batch_id).exit_code == 0  # the insurer's own base premium, no tariff
+
+    # Asked to use the champion instead, the replay reports the differences and fails.
+    champion = f"models:/{cli_settings.registered_model_name}@champion"
+    other = _replay(quote["quote_id"], "--model-uri", champion, "--json")
+    assert other.exit_code == 1
+    paths = {d["path"] for d in json.loads(other.stdout)["differences"]}
+    assert {"pricing.final_premium_cny", "model.version"} <= paths
+
+
+def test_replay_works_from_the_model_cache_when_the_registry_is_gone(
+    model_store: ModelStore, private_registry: PrivateRegistry, cli_settings: Settings,
+    issue_key: Callable[..., IssuedKey], unseen_world: World,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    private_registry.register(model_store.bundle)
+    insurer = issue_key("insurer", insurer_id="INS-A").key
+    body = request_for(unseen_world, sites_with_history(unseen_world, START)[2], START)
+    app = create_app(cli_settings, model_provider=RegistryModelProvider(cli_settings))
+    with TestClient(app) as client:
+        quote_id = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()["quote_id"]
+    assert _replay(quote_id).exit_code == 0  # from the registry; the version is now cached
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty-registry.db'}")
+    get_settings.cache_clear()
+    offline = _replay(quote_id, "--json")
+    assert offline.exit_code == 0, offline.output
+    assert json.loads(offline.stdout)["model_source"] == "cache"
+
+
+def test_a_quote_that_does_not_reproduce_is_reported(
+    model_store: ModelStore, private_registry: PrivateRegistry, cli_settings: Settings,
+    issue_key: Callable[..., IssuedKey], unseen_world: World,
+) -> None:  # fmt: skip
+    private_registry.register(model_store.bundle)
+    insurer = issue_key("insurer", insurer_id="INS-A").key
+    body = request_for(unseen_world, sites_with_history(unseen_world, START)[3], START)
+    app = create_app(cli_settings, model_provider=RegistryModelProvider(cli_settings))
+    with TestClient(app) as client:
+        quote = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()
+    # Stored quotes cannot be changed, so a tampered copy is stored as another quote.
+    row = _stored(cli_settings, quote["quote_id"])
+    forged = json.loads(json.dumps(row.response))
+    forged["pricing"]["final_premium_cny"] += 0.01
+    database = Database(cli_settings.db_url)
+    with database.session() as session:
+        copy = Quote(**{**row.model_dump(), "id": "forged-quote", "response": forged})
+        session.add(copy)
+        session.commit()
+    database.dispose()
+    result = _replay("forged-quote")
+    assert result.exit_code == 1
+    assert "differs  pricing.final_premium_cny" in result.stdout
+    assert "MISMATCH in 1 fields" in result.stdout
+    missing = _replay("no-such-quote")
+    assert missing.exit_code == 2
+    assert "no stored quote" in missing.stderr
+
+
+def test_replay_of_a_quote_row_with_any_snapshot(
+    model_store: ModelStore, unseen_world: World
+) -> None:
+    """``replay_quote`` itself: the answer the pricer gave, stored as the store stores it,
+    replays exactly; a steeper model does not."""
+    snapshot = StaticModelProvider(model_store.bundle).current()
+    assert snapshot is not None
+    body = request_for(unseen_world, sites_with_history(unseen_world, START)[4], START)
+    (priced,) = QuotePricer().price([read_item(body)], snapshot)
+    assert isinstance(priced, PricedQuote)
+    row = Quote(
+        id=priced.response.quote_id,
+        created_at=priced.response.created_at,
+        api_key_id=1,
+        insurer_id="I",
+        site_id=body["site"]["site_id"],
+        request_hash="a" * 64,
+        input_hash="b" * 64,
+        request=priced.item.body(),
+        response=msgspec.to_builtins(priced.response),  # as the store keeps it
+        model_name=snapshot.name,
+        model_version=snapshot.version,
+        model_uri=snapshot.uri,
+        tariff_version=priced.tariff_version,
+        band_version=priced.band_version,
+        incentive_version=priced.incentive_version,
+        final_premium=float(priced.final_premium),
+    )
+    assert replay_quote(row, snapshot).matched
+    other = StaticModelProvider(steeper(model_store.bundle, 1.6)).current()
+    assert other is not None
+    assert not replay_quote(row, other).matched
+
+
+def test_compare_rules() -> None:
+    stored = {
+        "quote_id": "a",
+        "created_at": "2025-01-01T00:00:00Z",
+        "model": {"source": "registry", "version": "3"},
+        "pricing": {"final_premium_cny": 1234.56, "relativity": 1.0},
+        "warnings": ["w1"],
+        "inputs": {"site_version": 3},  # provenance of a by-reference quote
+    }
+    same = {
+        "quote_id": "b",
+        "created_at": "2030-01-01T00:00:00Z",
+        "model": {"source": "cache", "version": "3"},
+        "pricing": {"final_premium_cny": 1234.56 + 1e-9, "relativity": 1.0 + 1e-12},
+        "warnings": ["w1", f"{CACHE_WARNING} site-risk v3: unreachable"],
+        "new_in_this_release": 1.0,
+    }
+    differences, added = compare(stored, same)
+    assert differences == []
+    assert added == ["new_in_this_release"]
+    off = {**same, "pricing": {"final_premium_cny": 1234.57, "relativity": 1.001}}
+    off["warnings"] = ["w2"]
+    off.pop("model")
+    differences, _ = compare(stored, off)
+    assert {d.path for d in differences} == {
+        "model", "pricing.final_premium_cny", "pricing.relativity", "warnings[0]",
+    }  # fmt: skip
