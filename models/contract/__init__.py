@@ -1,7 +1,15 @@
 """The smart-site data contract: its rules as data (:mod:`.spec`), and the loader
 that reads a folder or frames and checks every rule (:mod:`.load`)."""
 
-from models.contract.load import ContractData, load_folder, read_table, validate_frames
+from models.contract.load import (
+    ContractData,
+    empty_frame,
+    load_files,
+    load_folder,
+    read_table,
+    validate_frames,
+    validate_tables,
+)
 from models.contract.problems import ContractError, Problem, ProblemReport
 
 __all__ = [
@@ -9,7 +17,10 @@ __all__ = [
     "ContractError",
     "Problem",
     "ProblemReport",
+    "empty_frame",
+    "load_files",
     "load_folder",
     "read_table",
     "validate_frames",
+    "validate_tables",
 ]

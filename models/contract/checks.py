@@ -585,6 +585,8 @@ def check_cross(conv: _Converted, problems: ProblemCollector) -> None:
 def check_references(
     conv: _Converted, site_ids: pd.Series[str], sites_file: str, problems: ProblemCollector
 ) -> None:
+    """Every ``site_id`` of the table names a site of ``site_ids``; ``sites_file`` says
+    where those come from in the message."""
     if "site_id" not in conv.frame.columns:
         return
     ids = conv.frame["site_id"]
@@ -622,9 +624,15 @@ def check_tables(
     warnings: list[str],
     *,
     references: bool = True,
+    known_site_ids: pd.Series[str] | None = None,
+    known_label: str = "the stored sites",
 ) -> dict[str, pd.DataFrame]:
     """Convert and check every table given; frames are returned only when no problem
-    at all was found (the caller raises otherwise)."""
+    at all was found (the caller raises otherwise).
+
+    ``known_site_ids`` are sites that exist already (stored by the service): rows may
+    name them as well as the sites given, and references are checked even when no
+    sites table is given."""
     converted: dict[str, _Converted] = {}
     for table, raw in raws.items():
         if raw is None:
@@ -640,11 +648,19 @@ def check_tables(
         check_cross(conv, problems)
         converted[table] = conv
     sites = converted.get("sites")
-    if references and sites is not None and "site_id" in sites.frame.columns:
-        site_ids = sites.frame["site_id"].dropna()
+    given = sites is not None and "site_id" in sites.frame.columns
+    if references and (given or (sites is None and known_site_ids is not None)):
+        parts, where = [], []
+        if sites is not None and given:
+            parts.append(sites.frame["site_id"].dropna())
+            where.append(sites.file)
+        if known_site_ids is not None:
+            parts.append(pd.Series(known_site_ids, dtype=STRING_DTYPE))
+            where.append(known_label)
+        site_ids = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         for table in spec.REFERENCES:
             if table in converted:
-                check_references(converted[table], site_ids, sites.file, problems)
+                check_references(converted[table], site_ids, " or ".join(where), problems)
     if problems:
         return {}
     return {t: _final_dtypes(c.frame, t) for t, c in converted.items()}

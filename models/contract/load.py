@@ -8,7 +8,7 @@ with a count of the rest), so nothing is ever half-loaded.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -19,7 +19,14 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from models.contract import spec
-from models.contract.checks import RawTable, check_header, check_tables, parse_header_line
+from models.contract.checks import (
+    DATE_DTYPE,
+    STRING_DTYPE,
+    RawTable,
+    check_header,
+    check_tables,
+    parse_header_line,
+)
 from models.contract.problems import (
     DEFAULT_MAX_PROBLEMS,
     ContractError,
@@ -154,6 +161,98 @@ def validate_frames(
         sites=frames["sites"],
         site_months=frames["site_months"],
         claims=frames["claims"],
+        warnings=warnings,
+    )
+
+
+def load_files(
+    files: Mapping[str, Path],
+    *,
+    names: Mapping[str, str] | None = None,
+    known_site_ids: Iterable[str] | None = None,
+    known_label: str = "the stored sites",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+    max_file_bytes: int | None = None,
+) -> ContractData:
+    """Read and check some of the tables, each file as a folder's would be (an upload
+    of ``site_months`` alone, say). ``files`` maps table names to files (``.csv`` or
+    ``.parquet``); ``names`` says how problems name each file (default: its name).
+
+    Rows may name the sites in ``known_site_ids`` (sites stored earlier) as well as
+    those given. Tables not given come back empty."""
+    problems = ProblemCollector(max_problems)
+    warnings: list[str] = []
+    limit = _limit(max_file_bytes)
+    raws: dict[str, RawTable | None] = {}
+    sources: dict[str, Path] = {}
+    for table, path in files.items():
+        if table not in spec.TABLES:
+            raise ValueError(f"unknown table {table!r}; expected one of {', '.join(spec.TABLES)}")
+        path = Path(path)
+        label = (names or {}).get(table, path.name)
+        if path.suffix not in FORMATS:
+            problems.add(
+                Problem(label, None, None, "format", f"is not a .csv or .parquet file ({table})")
+            )
+            continue
+        sources[table] = path
+        raws[table] = _read(path, table, label, problems, warnings, limit)
+    known = None if known_site_ids is None else pd.Series(list(known_site_ids), dtype="str")
+    frames = check_tables(raws, problems, warnings, known_site_ids=known, known_label=known_label)
+    problems.raise_if_any()
+    return _partial(frames, sources, warnings)
+
+
+def validate_tables(
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    names: Mapping[str, str] | None = None,
+    known_site_ids: Iterable[str] | None = None,
+    known_label: str = "the stored sites",
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> ContractData:
+    """:func:`validate_frames` for some of the tables (rows that came as JSON), with
+    references to ``known_site_ids`` allowed as in :func:`load_files`."""
+    problems = ProblemCollector(max_problems)
+    warnings: list[str] = []
+    raws = {
+        table: _from_frame(frame, table, (names or {}).get(table, table), problems, warnings)
+        for table, frame in frames.items()
+    }
+    known = None if known_site_ids is None else pd.Series(list(known_site_ids), dtype="str")
+    checked = check_tables(raws, problems, warnings, known_site_ids=known, known_label=known_label)
+    problems.raise_if_any()
+    return _partial(checked, {}, warnings)
+
+
+def empty_frame(table: str) -> pd.DataFrame:
+    """A table with no rows and the dtypes the loader gives (see :class:`ContractData`)."""
+    data: dict[str, pd.Series[Any]] = {}
+    for col in spec.columns(table):
+        if col.kind in ("str", "month"):
+            dtype = STRING_DTYPE
+        elif col.kind == "date":
+            dtype = DATE_DTYPE
+        elif col.kind == "int":
+            dtype = "Int64" if col.nullable else "int64"
+        else:
+            dtype = "float64"
+        data[col.name] = pd.Series([], dtype=dtype)
+    return pd.DataFrame(data)
+
+
+def _partial(
+    frames: Mapping[str, pd.DataFrame], sources: dict[str, Path], warnings: list[str]
+) -> ContractData:
+    def get(table: str) -> pd.DataFrame:
+        found = frames.get(table)
+        return found if found is not None else empty_frame(table)
+
+    return ContractData(
+        sites=get("sites"),
+        site_months=get("site_months"),
+        claims=get("claims"),
+        sources=sources,
         warnings=warnings,
     )
 

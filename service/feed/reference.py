@@ -1,0 +1,117 @@
+"""Quotes by reference: ``{"site_id": ..., "policy": {...}}`` priced from stored data.
+
+The stored rows are turned into the very request an insurer would have sent inline —
+the site, its latest 36 months before ``policy.start_month``, the caller's own claims
+from before the start — encoded to JSON and read back by the inline path's own reader
+(:func:`service.quotes.intake.read_item`). Pricing then runs unchanged, so a quote by
+reference and an inline quote of the same rows agree to the cent, and the stored
+quote's request is the full inline request (replayable) while its answer names the row
+versions it used (:class:`~service.quotes.schemas.QuoteInputs`).
+
+Claims: only the caller's own. Each insurer feeds its claims for its own pricing; the
+contract lets a price use a site's claims history, but another insurer's claims are
+that insurer's business data (loss ratios, reserves) and are never shared. An admin
+key owns no claims and prices without any.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import msgspec
+from sqlmodel import Session
+
+from service.auth.principal import Principal, Role
+from service.errors import FieldError, InvalidInputError
+from service.feed.intake import decode
+from service.feed.rows import contract_dict
+from service.feed.store import FeedStore
+from service.quotes.intake import Item, read_item
+from service.quotes.pricing_service import PricedQuote
+from service.quotes.schemas import (
+    MAX_CLAIMS,
+    MAX_MONTHS,
+    ClaimRef,
+    MonthRef,
+    QuoteInputs,
+    QuoteReference,
+)
+
+
+def is_reference(data: Any) -> bool:
+    """A request naming a stored site rather than sending its rows."""
+    return isinstance(data, dict) and "site_id" in data and "site" not in data
+
+
+def _invalid(field: str, message: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"the request is not valid: {field}: {message}", fields=[FieldError(field, message)]
+    )
+
+
+class StoredRequests:
+    """Builds inline requests from the stored rows."""
+
+    def __init__(self, session: Session) -> None:
+        self.store = FeedStore(session)
+
+    def item(
+        self, data: Any, principal: Principal, index: int = 0, where: str = ""
+    ) -> tuple[Item, QuoteInputs]:
+        ref: QuoteReference = decode(data, QuoteReference, where)
+        site = self.store.site(ref.site_id)
+        if site is None:
+            raise _invalid(f"{where}site_id", f"no stored site {ref.site_id!r}")
+        start = ref.policy.start_month
+        months = self.store.months_before(ref.site_id, start, MAX_MONTHS)
+        if not months:
+            raise _invalid(
+                f"{where}policy.start_month",
+                f"site {ref.site_id!r} has no stored months before {start}",
+            )
+        own = principal.insurer_id if principal.role is Role.insurer else None
+        claims = []
+        if own:
+            first_day = dt.date(int(start[:4]), int(start[5:7]), 1)
+            claims = self.store.claims_before(ref.site_id, own, first_day)
+        if len(claims) > MAX_CLAIMS:
+            raise _invalid(
+                f"{where}site_id",
+                f"site {ref.site_id!r} has {len(claims)} of your claims before {start}; "
+                f"a quote takes at most {MAX_CLAIMS}",
+            )
+        body = {
+            "site": contract_dict(site, "sites"),
+            "months": [contract_dict(m, "site_months") for m in months],
+            "claims": [contract_dict(c, "claims") for c in claims],
+            "policy": msgspec.to_builtins(ref.policy),
+        }
+        # Through JSON, as an inline request arrives: the same reader, the same values.
+        item = read_item(msgspec.json.decode(msgspec.json.encode(body)), index, where)
+        inputs = QuoteInputs(
+            site_id=ref.site_id,
+            site_version=int(site["version"]),
+            months=[MonthRef(month=m["month"], version=int(m["version"])) for m in months],
+            claims=[ClaimRef(claim_id=c["claim_id"], version=int(c["version"])) for c in claims],
+            claims_scope="own" if own else "none",
+        )
+        return item, inputs
+
+
+def read_request(
+    data: Any, principal: Principal, session: Session, index: int = 0, where: str = ""
+) -> tuple[Item, QuoteInputs | None]:
+    """One quote request, inline or by reference."""
+    if is_reference(data):
+        return StoredRequests(session).item(data, principal, index, where)
+    return read_item(data, index, where), None
+
+
+def with_inputs(outcome: PricedQuote, inputs: QuoteInputs | None) -> PricedQuote:
+    """The priced quote whose answer names the stored rows it used (stored with it)."""
+    if inputs is None:
+        return outcome
+    response = msgspec.structs.replace(outcome.response, inputs=inputs)
+    return dataclasses.replace(outcome, response=response)

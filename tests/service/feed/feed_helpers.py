@@ -1,0 +1,91 @@
+"""Helpers of the feed tests: keys, contract rows as JSON, multipart files."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from models.contract import ContractData, spec
+
+
+@dataclass(frozen=True)
+class Keys:
+    platform: str
+    insurer: str  # INS-A
+    other_insurer: str  # INS-B
+    admin: str
+    regulator: str  # pudong
+    city_regulator: str  # every district
+    contractor: str
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def plain(value: Any) -> Any:
+    """A frame cell as JSON: missing as None, numpy scalars as Python, dates as ISO."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if hasattr(value, "item"):
+        return plain(value.item())
+    return value
+
+
+def rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
+    names = [c.name for c in spec.columns(table)]
+    return [
+        {n: plain(v) for n, v in zip(names, row, strict=True)}
+        for row in frame[names].itertuples(index=False)
+    ]
+
+
+def inline_request(
+    data: ContractData, site_id: str, start_month: str, *, with_claims: bool, term: int = 12
+) -> dict[str, Any]:
+    """The inline request a by-reference quote stands for: the site, its latest 36
+    months before the start (oldest first) and, if asked, its claims before the start
+    in (incident_date, claim_id) order."""
+    site = data.sites[data.sites["site_id"] == site_id]
+    months = (
+        data.site_months[
+            (data.site_months["site_id"] == site_id) & (data.site_months["month"] < start_month)
+        ]
+        .sort_values("month")
+        .tail(36)
+    )
+    start_day = pd.Timestamp(f"{start_month}-01")
+    claims = data.claims[
+        (data.claims["site_id"] == site_id) & (data.claims["incident_date"] < start_day)
+    ].sort_values(["incident_date", "claim_id"])
+    return {
+        "site": rows(site, "sites")[0],
+        "months": rows(months, "site_months"),
+        "claims": rows(claims, "claims") if with_claims else [],
+        "policy": {"start_month": start_month, "term_months": term},
+    }
+
+
+def csv_part(frame: pd.DataFrame, name: str) -> tuple[str, bytes, str]:
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False)
+    return (name, buffer.getvalue().encode(), "text/csv")
+
+
+def parquet_part(frame: pd.DataFrame, name: str) -> tuple[str, bytes, str]:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return (name, buffer.getvalue(), "application/vnd.apache.parquet")
+
+
+def file_part(path: Path) -> tuple[str, bytes, str]:
+    return (path.name, path.read_bytes(), "text/csv")
