@@ -472,7 +472,7 @@ def test_pods_roll_when_config_or_chart_secret_changes_and_only_then() -> None:
     base = COMBINATIONS["values-not-secrets"]
     before = annotations(base)
     assert annotations(copy.deepcopy(base)) == before
-    polled = annotations(merged(base, {"model": {"pollSeconds": 60}}))
+    polled = annotations(merged(base, {"model": {"pollSeconds": 15}}))
     assert polled["checksum/config"] != before["checksum/config"]
     assert polled["checksum/secret"] == before["checksum/secret"]
     peppered = annotations(merged(base, {"keyPepper": {"value": "another-pepper"}}))

@@ -1,0 +1,142 @@
+"""A ready-to-send ``POST /v1/quotes`` body cut from contract-shaped data: one site's
+row, its months before the policy start and its claims before it, with the contract's
+field names. ``siterisk quotes example`` writes one for the demo and for trying the API.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from models.contract import spec
+from service.quotes.schemas import MAX_MONTHS
+
+__all__ = ["ExampleError", "example_request", "pick_site", "quote_request"]
+
+
+class ExampleError(ValueError):
+    """The data holds no site-month to build the asked-for example from."""
+
+
+def _plain(value: Any) -> Any:
+    """A frame cell as JSON: missing as None, numpy scalars as Python, dates as ISO text."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    return value
+
+
+def _rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
+    # Optional columns a folder leaves out are simply not sent ("not reported").
+    names = [c.name for c in spec.columns(table) if c.name in frame.columns]
+    rows = frame[names].itertuples(index=False)
+    return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
+
+
+def _next_month(month: str) -> str:
+    return (pd.Period(month, freq="M") + 1).strftime("%Y-%m")
+
+
+def quote_request(
+    sites: pd.DataFrame,
+    site_months: pd.DataFrame,
+    claims: pd.DataFrame,
+    site_id: str,
+    start_month: str,
+    *,
+    months: int = 12,
+    term_months: int = 12,
+) -> dict[str, Any]:
+    """The body pricing ``site_id`` from ``start_month``: its last ``months`` months
+    before the start and its claims incurred before the start."""
+    if not 1 <= months <= MAX_MONTHS:
+        raise ExampleError(f"months must be 1–{MAX_MONTHS}, not {months}")
+    site = sites[sites["site_id"] == site_id]
+    if site.empty:
+        raise ExampleError(f"no site {site_id!r} in the data")
+    history = (
+        site_months[(site_months["site_id"] == site_id) & (site_months["month"] < start_month)]
+        .sort_values("month")
+        .tail(months)
+    )
+    if history.empty:
+        raise ExampleError(f"site {site_id!r} has no months before {start_month}")
+    start_day = pd.Timestamp(f"{start_month}-01")
+    before = claims[
+        (claims["site_id"] == site_id) & (pd.to_datetime(claims["incident_date"]) < start_day)
+    ]
+    return {
+        "site": _rows(site.head(1), "sites")[0],
+        "months": _rows(history, "site_months"),
+        "claims": _rows(before.sort_values("incident_date"), "claims"),
+        "policy": {"start_month": start_month, "term_months": term_months},
+    }
+
+
+def pick_site(
+    site_months: pd.DataFrame, *, start_month: str | None = None, months: int = 12
+) -> tuple[str, str]:
+    """``(site_id, start_month)`` of a renewal worth showing: by default the month after
+    the data ends and, among the sites reporting in the ``months`` before it, the one
+    with the most of them; of those, the best reported (highest mean
+    ``data_completeness``, so the example is not held back by the data-quality gate),
+    then by id, so the same data gives the same example."""
+    if site_months.empty:
+        raise ExampleError("the data has no site-months")
+    start = start_month or _next_month(str(site_months["month"].max()))
+    first = (pd.Period(start, freq="M") - months).strftime("%Y-%m")
+    window = site_months[(site_months["month"] < start) & (site_months["month"] >= first)]
+    if window.empty:
+        raise ExampleError(f"no site reports any of the {months} months before {start}")
+    completeness = (
+        window["data_completeness"].astype("float64").fillna(0.0)
+        if "data_completeness" in window.columns
+        else pd.Series(0.0, index=window.index)
+    )
+    per_site = (
+        window.assign(_completeness=completeness)
+        .groupby("site_id", observed=True)
+        .agg(months=("month", "nunique"), completeness=("_completeness", "mean"))
+    )
+    ranked = per_site.reset_index().sort_values(
+        ["months", "completeness", "site_id"], ascending=[False, False, True]
+    )
+    return str(ranked["site_id"].iloc[0]), start
+
+
+def example_request(
+    sites: pd.DataFrame,
+    site_months: pd.DataFrame,
+    claims: pd.DataFrame,
+    *,
+    site_id: str | None = None,
+    start_month: str | None = None,
+    months: int = 12,
+    term_months: int = 12,
+) -> dict[str, Any]:
+    """A complete request from the data: the given site and start month, or a site and
+    start month picked by :func:`pick_site` (a given site starts the month after its
+    last reported month)."""
+    if site_id is None:
+        site_id, start_month = pick_site(site_months, start_month=start_month, months=months)
+    elif start_month is None:
+        own = site_months.loc[site_months["site_id"] == site_id, "month"]
+        if own.empty:
+            raise ExampleError(f"site {site_id!r} has no site-months in the data")
+        start_month = _next_month(str(own.max()))
+    return quote_request(
+        sites,
+        site_months,
+        claims,
+        site_id,
+        start_month,
+        months=months,
+        term_months=term_months,
+    )
