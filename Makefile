@@ -14,15 +14,20 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 DEMO_SITES ?= 2000
 DEMO_DIR   ?= $(SITERISK_HOME)/demo-world
+DEMO_QUOTE ?= $(SITERISK_HOME)/demo-quote.json
+DEMO_HOST  ?= 127.0.0.1
+DEMO_PORT  ?= 8000
 
-.PHONY: help setup test lint typecheck unit demo clean bench-train pg pg-stop notebooks
+.PHONY: help setup test lint typecheck unit demo clean bench-train bench-feed pg pg-stop browser notebooks
 
 help:
-	@echo "make demo   - set up, generate a synthetic world, train, register and promote a model"
+	@echo "make demo   - set up, generate a synthetic world, train and promote a model, then serve it"
 	@echo "make test   - set up, then ruff, mypy and pytest"
 	@echo "make notebooks - open the notebooks in JupyterLab (installed into the venv on first use)"
 	@echo "make bench-train - training time and peak memory at 360k and 1M site-months"
+	@echo "make bench-feed - 20,000 sites x 36 months pushed through the feed, regulator profiles"
 	@echo "make pg     - start the throwaway PostgreSQL the tests use (make pg-stop ends it)"
+	@echo "make browser - install the headless chromium the portal tests drive (apt, as root)"
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
@@ -53,9 +58,19 @@ pg:
 pg-stop:
 	@$(PG_SERVER) stop
 
-unit: setup pg
+# The portal's end-to-end tests drive Debian's chromium headless (Playwright from PyPI,
+# no browser download): `make browser` installs chromium and CJK fonts if missing (apt,
+# as root). Under make a missing browser fails those tests instead of skipping them.
+BROWSER := scripts/ensure-chromium
+
+browser:
+	@$(BROWSER) >/dev/null
+
+unit: setup pg browser
 	pg_url=$$($(PG_SERVER) url) && \
-	  SITERISK_TEST_POSTGRES_URL=$$pg_url SITERISK_REQUIRE_POSTGRES=1 $(BIN)/pytest -n 2 --dist loadgroup
+	  SITERISK_TEST_POSTGRES_URL=$$pg_url SITERISK_REQUIRE_POSTGRES=1 \
+	  SITERISK_CHROMIUM=$$($(BROWSER) path) SITERISK_REQUIRE_BROWSER=1 \
+	  $(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck unit
 
@@ -65,12 +80,28 @@ demo: setup
 	$(BIN)/siterisk train --data $(DEMO_DIR)
 	$(BIN)/siterisk model promote --data $(DEMO_DIR)
 	$(BIN)/siterisk score --data $(DEMO_DIR) --out $(SITERISK_HOME)/demo-scores.csv
-	@echo ""
-	@echo "Done: a synthetic world of $(DEMO_SITES) sites is in $(DEMO_DIR); a model was trained on it,"
-	@echo "logged to MLflow ($(SITERISK_HOME)/mlflow.db), registered and promoted to champion, and"
-	@echo "every site-month was scored into $(SITERISK_HOME)/demo-scores.csv."
-	@echo "Next: '.venv/bin/mlflow ui --backend-store-uri sqlite:///$(SITERISK_HOME)/mlflow.db' to compare runs,"
-	@echo "      '.venv/bin/siterisk --help' for everything else."
+	$(BIN)/siterisk quotes example --data $(DEMO_DIR) --out $(DEMO_QUOTE)
+	@key=$$($(BIN)/siterisk keys create --role insurer --insurer-id demo-insurer --label demo) && \
+	  url=http://$(DEMO_HOST):$(DEMO_PORT) && \
+	  echo "" && \
+	  echo "Done: a synthetic world of $(DEMO_SITES) sites is in $(DEMO_DIR); a model was trained on it," && \
+	  echo "logged to MLflow ($(SITERISK_HOME)/mlflow.db), registered and promoted to champion, and" && \
+	  echo "every site-month was scored into $(SITERISK_HOME)/demo-scores.csv." && \
+	  echo "" && \
+	  echo "The pricing service starts below on $$url (Ctrl-C stops it). An insurer API key" && \
+	  echo "(shown once, stored hashed; 'siterisk keys create' makes more):" && \
+	  echo "" && \
+	  echo "  $$key" && \
+	  echo "" && \
+	  echo "Price one site of the demo world (its request is $(DEMO_QUOTE)), from another terminal:" && \
+	  echo "" && \
+	  echo "  curl -sS -X POST $$url/v1/quotes -H \"Authorization: Bearer $$key\" \\" && \
+	  echo "       -H 'Content-Type: application/json' --data @$(DEMO_QUOTE)" && \
+	  echo "" && \
+	  echo "API docs: $$url/schema   Model card: curl -H \"Authorization: Bearer $$key\" $$url/v1/model" && \
+	  echo "MLflow: .venv/bin/mlflow ui --backend-store-uri sqlite:///$(SITERISK_HOME)/mlflow.db" && \
+	  echo ""
+	exec $(BIN)/siterisk serve --host $(DEMO_HOST) --port $(DEMO_PORT)
 
 # JupyterLab is not a project dependency: the first run installs it into the venv. The
 # notebooks read SITERISK_HOME (exported above), so they study the store 'make demo' fills.
@@ -82,6 +113,9 @@ notebooks: setup
 
 bench-train: setup
 	$(BIN)/python -m training.bench
+
+bench-feed: setup
+	$(BIN)/python -m training.cli.feed_bench
 
 clean: pg-stop
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

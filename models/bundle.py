@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import lightgbm as lgb
 import numpy as np
@@ -26,6 +27,18 @@ FloatArray = npt.NDArray[np.float64]
 
 BUNDLE_FORMAT = "2"
 _META_FILE = "bundle.json"
+# Below this many rows a prediction runs on the calling thread alone: waking OpenMP's
+# threads costs more than a few rows' trees, and a service runs requests side by side
+# anyway. Larger inputs use every core. The number of threads never changes a result.
+# ``threads`` of the scoring methods overrides that (a caller running other work beside).
+SMALL_INPUT: Final = 64
+CORES: Final = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _threads(x: FloatArray, threads: int | None) -> int:
+    if threads is not None:
+        return max(1, threads)
+    return 1 if x.shape[0] < SMALL_INPUT else CORES
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +87,22 @@ class ModelBundle:
         self._base_value: float | None = None
 
     # -- scoring ------------------------------------------------------------------------
-    def log_rate(self, x: FloatArray) -> FloatArray:
+    def log_rate(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
         """Balanced log of expected incurred loss per worker-hour."""
         total = np.full(x.shape[0], self.meta.loss_log_balance, dtype=np.float64)
         for booster, slope in self._terms:
-            total += slope * np.asarray(booster.predict(x, raw_score=True), dtype=np.float64)
+            raw = booster.predict(x, raw_score=True, num_threads=_threads(x, threads))
+            total += slope * np.asarray(raw, dtype=np.float64)
         return total
 
     def loss_rate(self, x: FloatArray) -> FloatArray:
         return np.exp(self.log_rate(x))
 
-    def claim_rate(self, x: FloatArray) -> FloatArray:
-        raw = np.asarray(self.boosters["frequency"].predict(x, raw_score=True), dtype=np.float64)
+    def claim_rate(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
+        raw = np.asarray(
+            self.boosters["frequency"].predict(x, raw_score=True, num_threads=_threads(x, threads)),
+            dtype=np.float64,
+        )
         return np.exp(self.meta.freq_slope * raw + self.meta.freq_log_balance)
 
     def season_factor(self, months: npt.ArrayLike) -> FloatArray:
@@ -111,19 +128,24 @@ class ModelBundle:
         return float(np.sum(w * self.season_factor(labels)) / w.sum())
 
     # -- explanation --------------------------------------------------------------------
-    def tree_contributions(self, name: str, x: FloatArray) -> FloatArray:
+    def tree_contributions(
+        self, name: str, x: FloatArray, *, threads: int | None = None
+    ) -> FloatArray:
         """Exact TreeSHAP of one booster (LightGBM ``pred_contrib``): shape (n, p + 1), the
         last column the expected value; rows add up to that booster's raw score."""
-        return np.asarray(self.boosters[name].predict(x, pred_contrib=True), dtype=np.float64)
+        contrib = self.boosters[name].predict(
+            x, pred_contrib=True, num_threads=_threads(x, threads)
+        )
+        return np.asarray(contrib, dtype=np.float64)
 
-    def contributions(self, x: FloatArray) -> FloatArray:
+    def contributions(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
         """Exact TreeSHAP of the priced log rate: the sum over terms of each booster's
         contributions times its slope (SHAP is additive and linear in the model). Rows
         plus the balance term add up to ``log_rate``; the last column plus the balance
         term is ``base_value``."""
         total: FloatArray | None = None
         for name, slope in self.meta.loss_terms:
-            part = slope * self.tree_contributions(name, x)
+            part = slope * self.tree_contributions(name, x, threads=threads)
             total = part if total is None else total + part
         assert total is not None
         return total

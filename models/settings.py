@@ -53,12 +53,19 @@ class Settings(BaseSettings):
     rate_limit_per_second: float = Field(
         default=5000.0, ge=0.0, description="Requests per second per API key; 0 turns it off."
     )
+    request_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        description="Longest a request may spend pricing (queueing for a worker included); "
+        "past it the request stops before storing anything and answers 503. A full "
+        "1,000-site batch needs a few seconds on one core.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0.0,
         le=1.0,
         description="How long a resolved key is trusted before the database is asked again; "
-        "a key revoked elsewhere keeps working for at most this long.",
+        "a revocation clears every process's cache at once (service.auth.revocation).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Allowed browser origins; empty means CORS closed."
@@ -67,7 +74,31 @@ class Settings(BaseSettings):
         default=None, description="Local copies of served models; default home/model-cache."
     )
     model_poll_seconds: float = Field(
-        default=0.0, ge=0.0, description="How often to look for a new champion; 0 = never."
+        default=60.0,
+        ge=0.0,
+        description="How often the service asks the registry whether the champion moved "
+        "(one cheap call; the new version is downloaded and smoke-tested only when it did); "
+        "0 = only at start and on an admin reload.",
+    )
+
+    # --- the contractor portal -------------------------------------------------------
+    portal_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs portal session cookies and share links; default: derived from "
+        "key_pepper. Changing it signs everyone out and voids every share link.",
+    )
+    portal_session_minutes: int = Field(
+        default=480, ge=5, le=7 * 24 * 60, description="How long a portal sign-in lasts."
+    )
+    portal_share_days: int = Field(
+        default=7, ge=1, le=90, description="Default lifetime of a share link."
+    )
+    portal_share_max_days: int = Field(
+        default=30, ge=1, le=365, description="Longest lifetime an insurer may ask for."
+    )
+    portal_cookie_secure: bool | None = Field(
+        default=None,
+        description="Mark portal cookies Secure (HTTPS only); default: yes unless env is dev.",
     )
 
     @field_validator("cors_origins", mode="before")
@@ -111,6 +142,12 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env.strip().lower() in {"dev", "development", "test"}
+
+    @property
+    def portal_cookies_secure(self) -> bool:
+        if self.portal_cookie_secure is not None:
+            return self.portal_cookie_secure
+        return not self.is_dev
 
     @property
     def pepper_is_dev_default(self) -> bool:

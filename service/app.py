@@ -13,30 +13,42 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
+import anyio.to_thread
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
+from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 from litestar.types import ControllerRouterHandler, Middleware
 
 from models.settings import Settings, get_settings
 from service.auth.middleware import ApiKeyAuthMiddleware
 from service.auth.resolver import KeyResolver
+from service.controllers.admin import AdminController
+from service.controllers.explanations import SiteExplanationController
+from service.controllers.feed import FeedController
 from service.controllers.health import HealthController, metrics
 from service.controllers.identity import IdentityController
 from service.controllers.incentives import IncentivesController
 from service.controllers.model import ModelController
+from service.controllers.portal import PortalController
 from service.controllers.quotes import QuotesController
+from service.controllers.share import ShareController
+from service.controllers.sites import SitesController
 from service.db import migrate
 from service.db.engine import Database
 from service.dependencies import DEPENDENCIES
 from service.docs import LocalSwaggerPlugin
-from service.errors import error_response
+from service.errors import document_errors, error_response
 from service.headers import add_security_headers
+from service.limits import require_json
 from service.metrics import HttpMetrics
 from service.model_provider import ManagedModelProvider, ModelProvider, NoModelProvider
+from service.portal.web import static_router as portal_static
+from service.portal.web import template_config as portal_templates
 from service.rate_limit import RateLimitMiddleware, TokenBucketLimiter
 from service.runtime import STATE_KEY, Runtime, runtime_of
 
@@ -59,6 +71,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     for warning in runtime.warnings():
         log.warning(warning)
     provider = runtime.model_provider
+    runtime.resolver.start()
     if isinstance(provider, ManagedModelProvider):
         await provider.start()
     try:
@@ -66,6 +79,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         if isinstance(provider, ManagedModelProvider):
             await provider.stop()
+        await anyio.to_thread.run_sync(runtime.resolver.stop)
         runtime.database.dispose()
 
 
@@ -144,12 +158,21 @@ def create_app(
             QuotesController,
             ModelController,
             IncentivesController,
+            SiteExplanationController,
+            FeedController,
+            SitesController,
+            AdminController,
+            ShareController,
+            PortalController,
+            portal_static(),
             *route_handlers,
         ],
         dependencies=DEPENDENCIES,
         middleware=middleware,
         exception_handlers={Exception: error_response},
+        before_request=require_json,
         before_send=[add_security_headers],
+        template_config=portal_templates(),
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=_openapi(),
@@ -158,6 +181,27 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    document_errors(app, is_public=_is_public)
+    _repair_options_allow(app)
     # Outside routing and exception handling, so unmatched paths and errors are timed too.
     app.asgi_handler = runtime.metrics.wrap(app.asgi_handler)
     return app
+
+
+def _is_public(handler: HTTPRouteHandler) -> bool:
+    return bool(handler.opt.get("exclude_from_auth"))
+
+
+def _repair_options_allow(app: Litestar) -> None:
+    """Litestar 2 makes a path's automatic OPTIONS handler with the first route built for
+    the path and keeps it when more handlers join, so its ``Allow`` lists only the first
+    method (litestar-org/litestar#4169, fixed in v3). Point each at its final route."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if handler.http_methods != {"OPTIONS"} or handler.fn.__name__ != "options_handler":
+                continue
+            for cell in handler.fn.__closure__ or ():
+                if isinstance(cell.cell_contents, HTTPRoute):
+                    cell.cell_contents = route

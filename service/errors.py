@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
 import msgspec
-from litestar import MediaType, Request, Response
+from litestar import Litestar, MediaType, Request, Response
+from litestar.constants import RESERVED_KWARGS
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -31,9 +32,13 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import HTTPRoute
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from models.contract.problems import ContractError, ProblemReport
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +52,32 @@ class FieldError(msgspec.Struct, frozen=True):
     message: str
 
 
+class ProblemOut(msgspec.Struct, frozen=True):
+    """One broken contract rule at one place of an uploaded file (row 1 = first data row)."""
+
+    file: str
+    row: int | None
+    column: str | None
+    rule: str
+    message: str
+
+
+class ProblemReportOut(msgspec.Struct, frozen=True):
+    """The contract problems of an upload, as ``siterisk data validate`` lists them:
+    at most ``shown`` of ``total``, every kind of problem among them."""
+
+    total: int
+    shown: int
+    more: int
+    problems: list[ProblemOut]
+
+
 class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
     status: int
     code: str
     message: str
     fields: list[FieldError] = msgspec.field(default_factory=list)
+    report: ProblemReportOut | None = None  # uploads that break the data contract
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -119,6 +145,14 @@ class PayloadTooLargeError(ServiceError):
     status, code, default_message = 413, "payload_too_large", "the request body is too large"
 
 
+class UnsupportedMediaTypeError(ServiceError):
+    status, code, default_message = (
+        415,
+        "unsupported_media_type",
+        "the body must be JSON (Content-Type: application/json)",
+    )
+
+
 class RateLimitedError(ServiceError):
     status, code, default_message = 429, "rate_limited", "too many requests for this key"
 
@@ -133,6 +167,15 @@ class UnavailableError(ServiceError):
     def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         super().__init__(message, headers=headers)
+
+
+class TimedOutError(ServiceError):
+    """The request ran past its deadline; nothing was stored, retrying is safe."""
+
+    status, code, default_message = 503, "timeout", "the request took too long; try again"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
 
 
 # --- the mapping ---------------------------------------------------------------------------
@@ -190,9 +233,30 @@ def _invalid(fields: Sequence[FieldError]) -> ErrorBody:
     return _body(422, "validation_error", message, fields)
 
 
+def contract_body(report: ProblemReport) -> ErrorBody:
+    """A 422 for data that breaks the contract: the report itself, and each problem
+    shown as a field (``file:row column``)."""
+    fields = []
+    for p in report.problems:
+        where = p.file if p.row is None else f"{p.file}:{p.row}"
+        fields.append(FieldError(f"{where} {p.column}" if p.column else where, p.message))
+    noun = "problem" if report.total == 1 else "problems"
+    message = f"the data breaks the contract ({report.total} {noun}); nothing was stored"
+    detail = ErrorDetail(
+        status=422,
+        code="contract_violation",
+        message=message,
+        fields=fields,
+        report=msgspec.convert(report.to_dict(), ProblemReportOut),
+    )
+    return ErrorBody(detail)
+
+
 def _classify(request: Request[Any, Any, Any], exc: Exception) -> tuple[ErrorBody, dict[str, str]]:
     if isinstance(exc, ServiceError):
         return _body(exc.status, exc.code, exc.message, exc.fields), exc.headers
+    if isinstance(exc, ContractError):
+        return contract_body(exc.report), {}
     if isinstance(exc, msgspec.ValidationError):
         return _invalid([_msgspec_field(exc)]), {}
     if isinstance(exc, HTTPException):
@@ -223,7 +287,8 @@ def _classify_http(
     if isinstance(exc, RequestEntityTooLarge):
         limit = request.route_handler.resolve_request_max_body_size()
         message = f"the request body is larger than the limit of {limit} bytes"
-        return _body(413, "payload_too_large", message), headers
+        field = FieldError(BODY, f"larger than {limit} bytes")
+        return _body(413, "payload_too_large", message, [field]), headers
     if isinstance(exc, TooManyRequestsException):
         headers.setdefault("Retry-After", "1")
         return _body(429, "rate_limited", RateLimitedError.default_message), headers
@@ -255,3 +320,47 @@ def error_responses(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in statuses
     }
+
+
+def _client_inputs(handler: HTTPRouteHandler) -> set[str]:
+    """The handler's parameters the caller fills in: path, query, header, body."""
+    given = set(handler.parsed_fn_signature.parameters)
+    return given - set(handler.resolve_dependencies()) - (RESERVED_KWARGS - {"data"})
+
+
+def statuses_of(handler: HTTPRouteHandler, *, authenticated: bool) -> set[int]:
+    """The error statuses any handler of this kind can answer, whatever its own code does:
+    401/429/503 from authentication (the key lookup asks the database), 403 from guards,
+    413/415 from reading a body, 400/422 from reading any input, 404 from path lookups."""
+    found: set[int] = set()
+    if authenticated:
+        found |= {401, 429, 503}
+    if handler.resolve_guards():
+        found.add(403)
+    inputs = _client_inputs(handler)
+    if "data" in inputs:
+        found |= {413, 415}
+    if inputs:
+        # Litestar would otherwise document its own 400 body for parameter errors,
+        # which the mapper answers as 422 in this format.
+        found |= {400, 422}
+    if any("{" in path for path in handler.paths):
+        found.add(404)
+    return found
+
+
+def document_errors(app: Litestar, *, is_public: Callable[[HTTPRouteHandler], bool]) -> None:
+    """Declare :class:`ErrorBody` in the OpenAPI document for every error status each
+    operation can answer, so clients (and the fuzzing tests) see every answer the API
+    gives. A status a handler documents itself keeps its own description."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.include_in_schema:
+                continue
+            statuses = statuses_of(handler, authenticated=not is_public(handler))
+            declared = dict(handler.responses or {})
+            for status, spec in error_responses(*sorted(statuses)).items():
+                declared.setdefault(status, spec)
+            handler.responses = declared

@@ -225,6 +225,10 @@ def _safe(part: str) -> str:
     return _UNSAFE.sub("_", part)[:100] or "_"
 
 
+def _identity(snapshot: ModelSnapshot) -> tuple[str, str]:
+    return snapshot.name, snapshot.version
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write whole or not at all: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +334,7 @@ class RegistryModelProvider:
         if (
             previous is not None
             and previous.source == "registry"
-            and (previous.name, previous.version) == (resolved.name, resolved.version)
+            and _identity(previous) == (resolved.name, resolved.version)
         ):
             return None
         try:
@@ -339,19 +343,28 @@ class RegistryModelProvider:
             self._refused.add((resolved.name, resolved.version))
             raise
 
+    @property
+    def polling(self) -> bool:
+        """Whether the background poll for a new champion is running."""
+        return self._poller is not None and not self._poller.done()
+
+    async def poll_once(self) -> ReloadOutcome | None:
+        """One poll: ask the registry which version the URI names now (one cheap call)
+        and reload only if that is not the version serving; ``None`` when nothing moved
+        or the version is one already refused (an admin reload still retries it)."""
+        resolved = await anyio.to_thread.run_sync(lambda: self._resolve(locate=False))
+        current = self._current
+        key = (resolved.name, resolved.version)
+        moved = current is None or current.source != "registry" or _identity(current) != key
+        if not moved or key in self._refused:
+            return None
+        return await self.reload()
+
     async def _poll(self) -> None:
         while True:
             await anyio.sleep(self.poll_seconds)
             try:
-                resolved = await anyio.to_thread.run_sync(self._resolve)
-                current = self._current
-                moved = (
-                    current is None
-                    or current.source != "registry"
-                    or ((current.name, current.version) != (resolved.name, resolved.version))
-                )
-                if moved and (resolved.name, resolved.version) not in self._refused:
-                    await self.reload()
+                await self.poll_once()
             except (RegistryError, ModelRejectedError) as exc:
                 log.warning("model poll: %s", exc)
             except Exception:  # the poller must outlive any one failure
@@ -363,7 +376,9 @@ class RegistryModelProvider:
 
         return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
-    def _resolve(self) -> _Resolved:
+    def _resolve(self, *, locate: bool = True) -> _Resolved:
+        """The version the requested URI names now; with ``locate`` also where its files
+        are (a second registry call, skipped by polls that find nothing new)."""
         match = _MODELS_URI.fullmatch(self.requested_uri)
         if match is None:
             # A run or file URI: no versions to follow, the URI is the identity.
@@ -377,7 +392,7 @@ class RegistryModelProvider:
             else:
                 found = client.get_model_version(name, match["version"])
             version = str(found.version)
-            location = str(client.get_model_version_download_uri(name, version))
+            location = str(client.get_model_version_download_uri(name, version)) if locate else ""
         except Exception as exc:  # whatever MLflow raises: network, store, missing alias
             raise RegistryError(f"cannot resolve {self.requested_uri}: {exc}") from exc
         return _Resolved(name, version, found.run_id, f"models:/{name}/{version}", location)

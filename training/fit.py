@@ -36,6 +36,9 @@ class FitConfig:
     lambda_l2: float = 10.0
     max_rounds: int = 1500
     early_stopping: int = 100
+    # Exactly this many rounds per booster, no early stopping: a model of a set size,
+    # for benchmarks that compare serving cost against a reference model.
+    fixed_rounds: int | None = None
     tweedie_power: float = 1.35
     structures: tuple[str, ...] = (FREQUENCY_SEVERITY, TWEEDIE)
     calibrate: bool = True
@@ -156,7 +159,8 @@ def _severity_data(part: Part, reference: lgb.Dataset | None = None) -> lgb.Data
 
 def _train(params: dict[str, Any], train: lgb.Dataset, valid: lgb.Dataset | None, cfg: FitConfig,
            rounds: int | None = None) -> tuple[lgb.Booster, int]:  # fmt: skip
-    if valid is None:
+    if valid is None or cfg.fixed_rounds is not None:
+        rounds = rounds or cfg.fixed_rounds
         assert rounds is not None
         return lgb.train(params, train, num_boost_round=rounds), rounds
     booster = lgb.train(

@@ -4,7 +4,8 @@ Each site (and each contractor) gets a row of consecutive calendar months laid
 end to end in flat arrays (a ragged panel). A target then reads month ``m - j``
 at a fixed offset from its own cell, so trailing windows are a few gathers and
 "everything before m" is a per-entity running sum read one cell before ``m``.
-Everything is vectorised over targets; nothing loops over sites.
+Everything is vectorised over targets; nothing loops over sites. ``single.py`` computes
+the same features for one site in plain Python, to the bit: change both together.
 
 Running sums restart for every entity (rather than one global cumsum minus an
 offset) so that one site's data can never shift another site's value, not even
@@ -187,9 +188,16 @@ class _Panel:
         return np.bincount(idx, weights=weights[keep], minlength=self.size).astype(np.float64)
 
     def running(self, cells: F64) -> F64:
-        """Running sum within each entity (NaN counts as 0)."""
-        filled = pd.Series(np.nan_to_num(cells, nan=0.0))
-        return np.asarray(filled.groupby(self.entity).cumsum().to_numpy(), dtype=np.float64)
+        """Running sum within each entity (NaN counts as 0): a plain left-to-right sum
+        from the entity's first cell, which ``single.py`` repeats exactly for one site.
+        Each entity gets a row of a zero-padded grid, so the sums restart per entity."""
+        filled = np.nan_to_num(cells, nan=0.0)
+        start = np.append(self.off, self.size - 1)
+        pos = np.arange(self.size, dtype=np.int64) - start[self.entity]
+        grid = np.zeros((len(start), int(pos.max()) + 1))
+        grid[self.entity, pos] = filled
+        np.cumsum(grid, axis=1, out=grid)
+        return np.asarray(grid[self.entity, pos], dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,26 @@ Bodies are decoded by Litestar only as far as JSON; every item is then read stri
 (:func:`service.quotes.intake.read_item`), so ``"7"`` for a number is a 422 naming the
 field rather than a silent conversion, and a bad item of a batch fails alone. Pricing
 and storing run in a worker thread; a quote is answered only after it is committed.
+With an ``Idempotency-Key`` header a retry gets the first answer again
+(:mod:`service.quotes.idempotency`), marked ``Idempotent-Replayed: true``.
+A request (or batch item) may also name a stored site instead of sending its rows,
+``{"site_id": ..., "policy": {...}}`` (:mod:`service.feed.reference`).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter, SkipValidation
+from litestar.params import (
+    FromPath,
+    HeaderParameter,
+    JSONBody,
+    QueryParameter,
+    SkipValidation,
+)
 from sqlmodel import Session
 
 from service.auth.guards import requires
@@ -26,8 +36,12 @@ from service.errors import (
     UnavailableError,
     error_responses,
 )
+from service.feed.reference import read_request, with_inputs
+from service.limits import Deadline
 from service.model_provider import ModelProvider, ModelSnapshot, ScoringModelProvider
-from service.quotes.intake import field_error, read_item
+from service.quotes import idempotency
+from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest
+from service.quotes.intake import field_error
 from service.quotes.pricing_service import FailedQuote, PricedQuote, QuotePricer
 from service.quotes.schemas import (
     MAX_BATCH,
@@ -35,7 +49,9 @@ from service.quotes.schemas import (
     BatchItem,
     QuoteBatchRequest,
     QuoteBatchResponse,
+    QuoteInputs,
     QuotePage,
+    QuoteReference,
     QuoteRequest,
     QuoteResponse,
 )
@@ -45,6 +61,7 @@ from service.quotes.store import QuoteStore
 BATCH_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
 PAGE_LIMIT_MAX: Final = 200
 PRICERS: Final = (Role.insurer, Role.admin)
+T = TypeVar("T")
 
 _pricer: QuotePricer | None = None
 
@@ -65,6 +82,30 @@ def current_snapshot(provider: ModelProvider) -> ModelSnapshot:
     return snapshot
 
 
+IdempotencyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name=idempotency.HEADER,
+        required=False,
+        # Documented, not enforced here: the service checks it and names the header.
+        schema_extra={
+            "pattern": idempotency.PATTERN,
+            "minLength": 1,
+            "maxLength": idempotency.MAX_LENGTH,
+        },
+        description=(
+            "Makes a retry safe: the same key with the same body answers the first "
+            "quote(s) again and stores nothing new; the same key with another body is a "
+            "409. Scoped to the caller's insurer; 1–255 visible ASCII characters."
+        ),
+    ),
+]
+
+
+def _replayed(answer: T, status: int) -> Response[T]:
+    return Response(answer, status_code=status, headers={idempotency.REPLAYED_HEADER: "true"})
+
+
 def _detail(error: ServiceError) -> ErrorDetail:
     return ErrorDetail(
         status=error.status, code=error.code, message=error.message, fields=error.fields
@@ -82,16 +123,18 @@ class QuotesController(Controller):
         sync_to_thread=True,
         guards=[requires(*PRICERS)],
         summary="Price one site",
-        responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503),
     )
     def create_quote(
         self,
-        data: SkipValidation[JSONBody[QuoteRequest]],
+        data: SkipValidation[JSONBody[QuoteRequest | QuoteReference]],
         principal: NamedDependency[Principal],
         db_session: NamedDependency[Session],
         model_provider: NamedDependency[ModelProvider],
         pricer: NamedDependency[QuotePricer],
-    ) -> QuoteResponse:
+        deadline: NamedDependency[Deadline],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[QuoteResponse]:
         """The site's contract rows (``site``, 1–36 ``months`` before ``policy.start_month``,
         ``claims``) and the policy; answers the stored quote: risk, premium, explanation,
         recommendations, incentive eligibility and data quality.
@@ -100,14 +143,29 @@ class QuotesController(Controller):
         ``premium_effect_cny`` add up exactly to final minus base premium. Expected
         loss is the model's loss rate per worker-hour times the projected worker-hours:
         the mean of the latest three months' worker-hours times the term in months,
-        capped by the months left to the planned completion, and at least one month."""
-        item = read_item(data)
+        capped by the months left to the planned completion, and at least one month.
+
+        Or by reference, ``{"site_id": ..., "policy": {...}}``: a site the platform fed,
+        priced from its latest 36 stored months before the start and the caller's own
+        claims, exactly as if those rows had been sent; ``inputs`` names their versions."""
+        store = QuoteStore(db_session)
+        retry = IdempotentRequest.of(idempotency_key, idempotency.QUOTE_ENDPOINT, data)
+        if retry is not None and (earlier := store.previous_quote(retry, principal)):
+            return _replayed(earlier, 201)
+        item, inputs = read_request(data, principal, db_session)
         snapshot = current_snapshot(model_provider)
-        (outcome,) = pricer.price([item], snapshot)
+        (outcome,) = pricer.price([item], snapshot, deadline=deadline)
         if isinstance(outcome, FailedQuote):
             raise outcome.error
-        QuoteStore(db_session).save([outcome], principal)
-        return outcome.response
+        outcome = with_inputs(outcome, inputs)
+        try:
+            store.save([outcome], principal, idempotent=retry)
+        except AnsweredMeanwhile:
+            assert retry is not None
+            winner = store.previous_quote(retry, principal)
+            assert winner is not None
+            return _replayed(winner, 201)
+        return Response(outcome.response, status_code=201)
 
     @post(
         "/batch",
@@ -116,7 +174,7 @@ class QuotesController(Controller):
         guards=[requires(*PRICERS)],
         request_max_body_size=BATCH_MAX_BODY_BYTES,
         summary=f"Price a portfolio of up to {MAX_BATCH} sites",
-        responses=error_responses(400, 401, 403, 413, 422, 429, 503),
+        responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503),
     )
     def create_batch(
         self,
@@ -125,10 +183,16 @@ class QuotesController(Controller):
         db_session: NamedDependency[Session],
         model_provider: NamedDependency[ModelProvider],
         pricer: NamedDependency[QuotePricer],
-    ) -> QuoteBatchResponse:
+        deadline: NamedDependency[Deadline],
+        idempotency_key: IdempotencyHeader = None,
+    ) -> Response[QuoteBatchResponse]:
         """Each item is a quote request; each answer item has the ``status`` that item
         alone would have got (201 priced and stored, or 422 with its fields named
         ``items[i]…``). Items are priced together in one pass."""
+        store = QuoteStore(db_session)
+        retry = IdempotentRequest.of(idempotency_key, idempotency.BATCH_ENDPOINT, data)
+        if retry is not None and (earlier := store.previous_batch(retry, principal)):
+            return _replayed(earlier, 200)
         try:
             envelope = msgspec.convert(data, BatchEnvelope, strict=True)
         except msgspec.ValidationError as exc:
@@ -139,12 +203,14 @@ class QuotesController(Controller):
         snapshot = current_snapshot(model_provider)
         answers: dict[int, BatchItem] = {}
         items = []
+        inputs: dict[int, QuoteInputs | None] = {}
         for i, raw in enumerate(envelope.items):
             try:
-                items.append(read_item(raw, i, f"items[{i}]."))
+                item, inputs[i] = read_request(raw, principal, db_session, i, f"items[{i}].")
+                items.append(item)
             except ServiceError as exc:
                 answers[i] = BatchItem(index=i, status=exc.status, error=_detail(exc))
-        outcomes = pricer.price(items, snapshot)
+        outcomes = pricer.price(items, snapshot, deadline=deadline)
         priced: list[PricedQuote] = []
         for outcome in outcomes:
             if isinstance(outcome, FailedQuote):
@@ -154,15 +220,23 @@ class QuotesController(Controller):
                     error=_detail(outcome.error),
                 )
             else:
+                outcome = with_inputs(outcome, inputs.get(outcome.item.index))
                 priced.append(outcome)
                 answers[outcome.item.index] = BatchItem(
                     index=outcome.item.index, status=201, quote=outcome.response
                 )
-        QuoteStore(db_session).save(priced, principal)
         ordered = [answers[i] for i in range(len(envelope.items))]
-        return QuoteBatchResponse(
+        answer = QuoteBatchResponse(
             priced=len(priced), failed=len(ordered) - len(priced), items=ordered
         )
+        try:
+            store.save(priced, principal, idempotent=retry, batch=answer)
+        except AnsweredMeanwhile:
+            assert retry is not None
+            winner = store.previous_batch(retry, principal)
+            assert winner is not None
+            return _replayed(winner, 200)
+        return Response(answer, status_code=200)
 
     @get(
         "/{quote_id:str}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,8 +28,8 @@ from service.pricing.rulesets import Criterion, IncentiveRuleSet, Metric, Operat
 _PER_10K = 1e4
 
 
-@dataclass(frozen=True, slots=True)
-class CriterionResult:
+class CriterionResult(NamedTuple):
+    # a named tuple (cheap to build): twenty of them a quote, twenty thousand a portfolio
     name: str
     zh: str
     en: str

@@ -23,7 +23,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final
+from typing import Final, NamedTuple
 
 from models.contract.spec import GROUP_LABELS, Group
 from service.pricing.rulesets import Band, Tariff
@@ -136,8 +136,9 @@ def credibility(observed_worker_hours: float, k: float) -> float:
 # -------------------------------------------------------------------------- adjustment
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureEffect:
+class FeatureEffect(NamedTuple):
+    # a named tuple, not a frozen dataclass: a quote makes one per feature, and a
+    # portfolio tens of thousands; building a tuple costs a fraction of the dataclass
     name: str
     group: str
     contribution: float  # TreeSHAP φ in log space
@@ -227,6 +228,59 @@ def _group_labels(name: str) -> dict[str, str]:
         return {"zh": name, "en": name}
 
 
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """How far the premium moves, before the explanation shares the change out."""
+
+    final: Decimal
+    log_adjustment: float
+    pct: float
+    share: float  # L / R: the part of each φ that reaches the premium
+    withheld: Decimal
+    gated: bool
+    clipped_low: bool
+    clipped_high: bool
+
+
+def _checked(base: Money, z: float) -> Decimal:
+    base_c = round_cent(_money(base, "base"))
+    if base_c < 0:
+        raise ValueError(f"base must be >= 0, got {base!r}")
+    if not (math.isfinite(z) and 0.0 <= z <= 1.0):
+        raise ValueError(f"credibility z must lie in [0, 1], got {z!r}")
+    return base_c
+
+
+def _move(base_c: Decimal, log_rel: float, z: float, band: Band, discount_allowed: bool) -> _Move:
+    log_adj = z * log_rel
+    withheld = Decimal("0.00")
+    gated = log_adj < 0 and not discount_allowed
+    if gated:
+        would = _clip(_expm1(log_adj), band)
+        withheld = base_c - round_cent(base_c * (1 + Decimal(would)))
+        log_adj = 0.0
+    raw = _expm1(log_adj)
+    pct = _clip(raw, band)
+    clipped_low, clipped_high = raw < band.lower, raw > band.upper
+    if clipped_low or clipped_high:
+        log_adj = math.log1p(pct)
+        share = log_adj / log_rel  # clipping needs z·R != 0, so R != 0
+    else:
+        share = 0.0 if gated else z
+    final = round_cent(base_c * (1 + Decimal(pct)))
+    return _Move(final, log_adj, pct, share, withheld, gated, clipped_low, clipped_high)
+
+
+def adjusted_premium(
+    base: Money, log_relativity: float, z: float, band: Band, discount_allowed: bool
+) -> Decimal:
+    """The final premium :func:`adjust` gives for contributions adding up to
+    ``log_relativity``, without explaining it: for what-ifs priced by the hundred."""
+    if not math.isfinite(log_relativity):
+        raise ValueError(f"log relativity is not finite: {log_relativity!r}")
+    return _move(_checked(base, z), log_relativity, z, band, discount_allowed).final
+
+
 def adjust(
     base: Money,
     contributions: Mapping[str, float],
@@ -248,11 +302,7 @@ def adjust(
     withheld). The cents are then rounded by largest remainder so that they add up
     exactly to D, and a group's effect is the sum of its features' cents.
     """
-    base_c = round_cent(_money(base, "base"))
-    if base_c < 0:
-        raise ValueError(f"base must be >= 0, got {base!r}")
-    if not (math.isfinite(z) and 0.0 <= z <= 1.0):
-        raise ValueError(f"credibility z must lie in [0, 1], got {z!r}")
+    base_c = _checked(base, z)
     names = list(contributions)
     phi = [float(contributions[n]) for n in names]
     bad = [n for n, p in zip(names, phi, strict=True) if not math.isfinite(p)]
@@ -263,38 +313,25 @@ def adjust(
         raise ValueError(f"no group for feature(s): {', '.join(ungrouped[:5])}")
 
     log_rel = math.fsum(phi)
-    log_adj = z * log_rel
-    withheld = Decimal("0.00")
-    gated = log_adj < 0 and not discount_allowed
-    if gated:
-        would = _clip(_expm1(log_adj), band)
-        withheld = base_c - round_cent(base_c * (1 + Decimal(would)))
-        log_adj = 0.0
-    raw = _expm1(log_adj)
-    pct = _clip(raw, band)
-    clipped_low, clipped_high = raw < band.lower, raw > band.upper
-    if clipped_low or clipped_high:
-        log_adj = math.log1p(pct)
-        share = log_adj / log_rel  # clipping needs z·R != 0, so R != 0
-    else:
-        share = 0.0 if gated else z
-    final = round_cent(base_c * (1 + Decimal(pct)))
+    move = _move(base_c, log_rel, z, band, discount_allowed)
+    final, log_adj, pct = move.final, move.log_adjustment, move.pct
     change = final - base_c
 
     growth = 1.0 if log_adj == 0.0 else math.expm1(log_adj) / log_adj
-    scale = 100.0 * float(base_c) * growth * share
+    scale = 100.0 * float(base_c) * growth * move.share
     cents = _largest_remainder([scale * p for p in phi], int(change * 100))
 
+    exp, limit = math.exp, _EXP_LIMIT
     features = tuple(
-        FeatureEffect(n, groups[n], p, _exp(p), Decimal(c) * CENT)
+        FeatureEffect(n, groups[n], p, exp(p) if p < limit else math.inf, Decimal(c) * CENT)
         for n, p, c in zip(names, phi, cents, strict=True)
     )
-    members: dict[str, list[FeatureEffect]] = {}
-    for f in features:
-        members.setdefault(f.group, []).append(f)
+    members: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        members.setdefault(groups[n], []).append(i)
     group_effects = []
-    for g, fs in members.items():
-        total_phi = math.fsum(f.contribution for f in fs)
+    for g, idx in members.items():
+        total_phi = math.fsum([phi[i] for i in idx])
         labels = _group_labels(g)
         group_effects.append(
             GroupEffect(
@@ -303,8 +340,9 @@ def adjust(
                 en=labels["en"],
                 contribution=total_phi,
                 factor=_exp(total_phi),
-                premium_effect=sum((f.premium_effect for f in fs), Decimal("0.00")),
-                features=tuple(f.name for f in fs),
+                # whole cents add up exactly: the same sum as the features' effects
+                premium_effect=Decimal(sum([cents[i] for i in idx])) * CENT,
+                features=tuple([names[i] for i in idx]),
             )
         )
     return Adjustment(
@@ -317,10 +355,10 @@ def adjust(
         log_adjustment=log_adj,
         adjustment_pct=100.0 * pct,
         band=band,
-        withheld_discount=withheld,
-        clipped_low=clipped_low,
-        clipped_high=clipped_high,
-        discount_withheld=gated,
+        withheld_discount=move.withheld,
+        clipped_low=move.clipped_low,
+        clipped_high=move.clipped_high,
+        discount_withheld=move.gated,
         features=features,
         groups=tuple(group_effects),
     )

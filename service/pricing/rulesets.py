@@ -27,7 +27,7 @@ from models.contract import spec
 
 RULES_PACKAGE: Final = "service.pricing.rules"
 
-Kind = Literal["tariff", "band", "incentives"]
+Kind = Literal["tariff", "band", "incentives", "grades"]
 Metric = Literal[
     "months_mean",
     "months_min",

@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
 
-import msgspec
-
 from models.contract.spec import GROUP_LABELS, Group
 from models.features import CATEGORIES, FEATURES, Feature
 from service.pricing import Adjustment
@@ -116,42 +114,33 @@ def factors(
 ) -> list[Factor]:
     """Every feature that moved the model (φ ≠ 0 or a cent of effect), largest |φ|
     first; the first ``with_text`` carry their sentence."""
-    out: list[tuple[float, Factor]] = []
-    for effect in adjustment.features:
-        if effect.contribution == 0.0 and effect.premium_effect == 0:
-            continue
+    moved = [e for e in adjustment.features if e.contribution != 0.0 or e.premium_effect != 0]
+    moved.sort(key=lambda e: -abs(e.contribution))  # stable: ties keep the model's order
+    out = []
+    isfinite = math.isfinite
+    for rank, effect in enumerate(moved):
         feature = BY_NAME[effect.name]
-        value = finite(values.get(effect.name))
-        median = finite(peer_medians.get(effect.name))
+        value = values.get(effect.name)
+        value = float(value) if value is not None and isfinite(value) else None
+        median = peer_medians.get(effect.name)
+        median = float(median) if median is not None and isfinite(median) else None
+        text = None
+        if rank < with_text:
+            text = sentence(feature, value, median, effect.factor, effect.premium_effect)
         out.append(
-            (
-                abs(effect.contribution),
-                Factor(
-                    feature=effect.name,
-                    group=effect.group,
-                    value=value,
-                    value_label=category(feature, value),
-                    peer_median=median,
-                    contribution=effect.contribution,
-                    factor=effect.factor,
-                    premium_effect_cny=money(effect.premium_effect),
-                    text=None,
-                ),
+            Factor(
+                feature=effect.name,
+                group=effect.group,
+                value=value,
+                value_label=category(feature, value) if feature.categorical else None,
+                peer_median=median,
+                contribution=effect.contribution,
+                factor=effect.factor,
+                premium_effect_cny=money(effect.premium_effect),
+                text=text,
             )
         )
-    out.sort(key=lambda pair: -pair[0])
-    ranked = [f for _, f in out]
-    for i, ranked_factor in enumerate(ranked[:with_text]):
-        cents = Decimal(f"{ranked_factor.premium_effect_cny:.2f}")
-        text = sentence(
-            BY_NAME[ranked_factor.feature],
-            ranked_factor.value,
-            ranked_factor.peer_median,
-            ranked_factor.factor,
-            cents,
-        )
-        ranked[i] = msgspec.structs.replace(ranked_factor, text=text)
-    return ranked
+    return out
 
 
 def groups(adjustment: Adjustment) -> list[GroupOut]:

@@ -9,8 +9,16 @@ Three layers, each naming fields the way the request spells them
 2. :func:`api_problems`: what the API adds to the contract: every month strictly before
    the policy start, every row about the request's site, no month or claim twice, no
    claim from after the start.
-3. :func:`validate_items`: the contract itself (:func:`models.contract.validate_frames`),
-   run once over all items of a batch; its problems are mapped back to items.
+3. :func:`contract_problems`: what the contract checks beyond one column, on the
+   decoded rows: its cross-column rules (``spec.CROSS_RULES``). Every single-column rule
+   (range, choice, pattern, length, required) was already enforced by the decoding,
+   built from the same spec, and the API's rules cover the keys and references, so no
+   frame is built and no pandas runs for a quote.
+
+:func:`validate_items` runs the contract itself (:func:`models.contract.validate_frames`)
+over the items, problems mapped back to them: the reference the layers above are held
+to. A property test feeds both arbitrary rows and requires the same rows refused with
+the same fields named (``tests/service/quotes/test_intake_contract.py``).
 
 Items are given internal ids (``q0``, ``c0``…) before the contract check, so items
 of one batch never meet: two quotes for sites of one contractor must price as they
@@ -19,6 +27,7 @@ would alone, and a batch may hold the same site twice (two start months).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
 import re
@@ -31,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from models.contract import ContractData, ContractError, Problem, spec, validate_frames
+from models.contract.checks import fmt
+from models.features.single import month_number
 from service.errors import FieldError, InvalidInputError
-from service.pricing.history import month_number
 from service.quotes.schemas import QuoteRequest
 
 _AT = re.compile(r"\s+-\s+at\s+`\$\.?(?P<path>[^`]*)`$")
@@ -57,12 +67,16 @@ class Item:
 
     def hashes(self) -> tuple[str, str]:
         """(request hash, input hash): of the request as sent, and of its content with
-        rows in a canonical order, so reordered months hash alike."""
-        body = self.body()
-        request_hash = hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
-        canonical = dict(body)
-        canonical["months"] = sorted(body["months"], key=lambda m: str(m["month"]))
-        canonical["claims"] = sorted(body["claims"], key=lambda c: str(c["claim_id"]))
+        rows in a canonical order, so reordered months hash alike. Both are the SHA-256
+        of the request's JSON with keys sorted (the struct is encoded as it stands: the
+        same bytes as its :meth:`body`, without building the dictionaries)."""
+        req = self.request
+        request_hash = hashlib.sha256(msgspec.json.encode(req, order="sorted")).hexdigest()
+        canonical = msgspec.structs.replace(
+            req,
+            months=sorted(req.months, key=lambda m: str(m.month)),
+            claims=sorted(req.claims, key=lambda c: str(c.claim_id)),
+        )
         input_hash = hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
         return request_hash, input_hash
 
@@ -96,17 +110,28 @@ def read_item(data: Any, index: int = 0, where: str = "") -> Item:
 # --- rules the API adds to the contract ---------------------------------------------
 
 
-def _first_day(month: str) -> pd.Timestamp:
-    return pd.Timestamp(f"{month}-01")
+def _month_of(day: dt.date) -> int:
+    """The :func:`month_number` of the month a date falls in. Compared as month numbers,
+    not as dates: ``0000-01`` is a valid month string but no ``datetime.date``."""
+    return day.year * 12 + day.month - 1
 
 
-def _finite(row: msgspec.Struct, path: str) -> list[FieldError]:
-    out = []
-    for name in row.__struct_fields__:
-        value = getattr(row, name)
-        if isinstance(value, float) and not math.isfinite(value):
-            out.append(FieldError(f"{path}.{name}", "must be a finite number"))
-    return out
+# The float columns of each table: whole numbers, text and dates cannot be infinite.
+_FLOATS: Final = {
+    table: tuple(c.name for c in spec.columns(table) if c.kind == "float") for table in spec.TABLES
+}
+
+
+def _finite(row: msgspec.Struct, table: str, path: str) -> list[FieldError]:
+    names = _FLOATS[table]
+    values = [getattr(row, name) for name in names]
+    if all(v is None or math.isfinite(v) for v in values):
+        return []
+    return [
+        FieldError(f"{path}.{name}", "must be a finite number")
+        for name, v in zip(names, values, strict=True)
+        if v is not None and not math.isfinite(v)
+    ]
 
 
 def api_problems(item: Item) -> list[FieldError]:
@@ -115,13 +140,12 @@ def api_problems(item: Item) -> list[FieldError]:
     site: Any = req.site
     start_month = req.policy.start_month
     start = month_number(start_month)
-    start_day = _first_day(start_month)
-    problems = _finite(req.site, f"{w}site")
+    problems = _finite(req.site, "sites", f"{w}site")
     seen: dict[str, int] = {}
     for k, row in enumerate(req.months):
         m: Any = row
         path = f"{w}months[{k}]"
-        problems += _finite(row, path)
+        problems += _finite(row, "site_months", path)
         if m.site_id != site.site_id:
             problems.append(
                 FieldError(f"{path}.site_id", f"{m.site_id!r} is not site.site_id {site.site_id!r}")
@@ -145,12 +169,12 @@ def api_problems(item: Item) -> list[FieldError]:
     for k, row in enumerate(req.claims):
         c: Any = row
         path = f"{w}claims[{k}]"
-        problems += _finite(row, path)
+        problems += _finite(row, "claims", path)
         if c.site_id != site.site_id:
             problems.append(
                 FieldError(f"{path}.site_id", f"{c.site_id!r} is not site.site_id {site.site_id!r}")
             )
-        if pd.Timestamp(c.incident_date) >= start_day:
+        if _month_of(c.incident_date) >= start:
             problems.append(
                 FieldError(
                     f"{path}.incident_date",
@@ -169,6 +193,48 @@ def api_problems(item: Item) -> list[FieldError]:
 
 
 # --- the contract -----------------------------------------------------------------------
+
+
+def _shown(value: Any) -> str:
+    """A value as the contract's messages show it."""
+    return value.isoformat() if isinstance(value, dt.date) else fmt(value)
+
+
+_CROSS: Final = {
+    table: tuple(
+        (r.small, r.large, "is after" if spec.column(table, r.small).kind == "date" else
+         "is greater than")
+        for r in spec.CROSS_RULES
+        if r.table == table
+    )
+    for table in spec.TABLES
+}  # fmt: skip
+
+
+def _cross(row: Any, table: str, path: str) -> list[FieldError]:
+    out = []
+    for small, large, verb in _CROSS[table]:
+        a, b = getattr(row, small), getattr(row, large)
+        if a is not None and b is not None and a > b:
+            out.append(
+                FieldError(
+                    f"{path}.{small}",
+                    f"{small} {_shown(a)} {verb} {large} {_shown(b)}",
+                )
+            )
+    return out
+
+
+def contract_problems(item: Item) -> list[FieldError]:
+    """The contract's rules the decoding does not cover, on one decoded request that
+    passed :func:`api_problems`: exactly the problems :func:`validate_items` finds."""
+    req, w = item.request, item.where
+    problems = _cross(req.site, "sites", f"{w}site")
+    for k, row in enumerate(req.months):
+        problems += _cross(row, "site_months", f"{w}months[{k}]")
+    for k, row in enumerate(req.claims):
+        problems += _cross(row, "claims", f"{w}claims[{k}]")
+    return problems
 
 
 def internal_site(position: int) -> str:
@@ -215,6 +281,14 @@ def _frames(items: Sequence[Item]) -> _Frames:
         for table in spec.TABLES
     }
     return _Frames(frames["sites"], frames["site_months"], frames["claims"], starts)
+
+
+def frames_of(items: Sequence[Item]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The items' rows as unchecked frames (sites, site_months, claims) for
+    :func:`models.features.build_features`, each item's site as :func:`internal_site` of
+    its position and its own contractor: for items that passed the checks above."""
+    frames = _frames(items)
+    return frames.sites, frames.site_months, frames.claims
 
 
 def _place(

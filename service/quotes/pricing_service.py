@@ -1,10 +1,12 @@
 """Pricing requests: from decoded requests to complete quote answers, for one site or a
 portfolio in one vectorised pass.
 
-For the items that pass the API's rules and the contract (:mod:`.intake`):
+For the items that pass the API's rules and the contract (:mod:`.intake`, no frames):
 
-1. features for (site, policy start) from the rows before the start, one
-   ``build_features`` call for the whole batch; one prediction and one TreeSHAP pass;
+1. features for (site, policy start) from the rows before the start: for a few items
+   site by site in plain Python (:mod:`models.features.single`), for a portfolio one
+   ``build_features`` call for the whole batch (the two agree to the bit); then one
+   prediction and one TreeSHAP pass (``pred_contrib``) over all items;
 2. risk: loss rate per worker-hour × projected worker-hours for the term. The
    projection is the mean worker-hours of the site's latest three months of data ×
    the term in months, capped by the months left to the planned completion and never
@@ -14,7 +16,8 @@ For the items that pass the API's rules and the contract (:mod:`.intake`):
    training (``bundle.meta.credibility_k``);
 4. the data-quality gate, the base premium (the policy's, or the tariff's), the
    bounded adjustment and its exact explanation (:mod:`service.pricing`);
-5. recommendations, all variants of all items priced in one more prediction;
+5. recommendations: every what-if of every item (only the features its column feeds
+   computed again) priced in one more prediction;
 6. incentive eligibility, criterion by criterion.
 
 CPU-bound and blocking: call it from a worker thread, never on the event loop.
@@ -25,7 +28,9 @@ from __future__ import annotations
 import functools
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,8 +40,11 @@ import numpy as np
 import pandas as pd
 
 from models import features as fdef
-from models.contract import ContractData, spec
+from models.bundle import CORES, SMALL_INPUT, ModelBundle
+from models.contract import spec
+from models.features.single import SiteSeries, month_number, site_features, site_series
 from service.errors import FieldError, InvalidInputError, ServiceError
+from service.limits import Deadline
 from service.model_provider import ModelSnapshot
 from service.pricing import (
     Adjustment,
@@ -46,6 +54,7 @@ from service.pricing import (
     IncentiveRuleSet,
     Tariff,
     adjust,
+    adjusted_premium,
     credibility,
     expected_term_loss,
     load_band,
@@ -55,7 +64,13 @@ from service.pricing import (
     round_cent,
 )
 from service.quotes import explain, recommend
-from service.quotes.intake import BODY, Item, api_problems, internal_site, validate_items
+from service.quotes.intake import (
+    Item,
+    api_problems,
+    contract_problems,
+    frames_of,
+    internal_site,
+)
 from service.quotes.schemas import (
     BandOut,
     CriterionOut,
@@ -70,7 +85,7 @@ from service.quotes.schemas import (
     Text,
     TierOut,
 )
-from service.quotes.site_history import SiteHistory, data_quality, histories
+from service.quotes.site_history import SiteHistory, data_quality, history_of
 from service.quotes.site_history import incentives as site_incentives
 
 CURRENCY: Final = "CNY"
@@ -78,7 +93,11 @@ PROJECTION_MONTHS: Final = 3  # months of worker-hours the exposure projection a
 GROUPS: Final[dict[str, str]] = {f.name: f.group.value for f in fdef.FEATURES}
 NUMERIC_COLUMNS: Final = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
 TARIFF_BY_POLICY: Final = "policy"  # stored as the tariff version when the insurer set the base
-_WHOLE: Final = "relativity"
+# Up to this many items, features are computed site by site (no pandas); a portfolio
+# goes through the vectorised builder, whose fixed cost is then spread over many sites.
+SITE_BY_SITE: Final = 16
+# From this many items on, TreeSHAP runs beside the rest of the pricing (_explaining).
+EXPLAIN_BESIDE: Final = SMALL_INPUT
 
 
 @dataclass(frozen=True)
@@ -120,21 +139,55 @@ class FailedQuote:
 Outcome = PricedQuote | FailedQuote
 
 
-@dataclass(frozen=True)
-class _Context:
-    """One valid item between scoring and its answer."""
+@dataclass(frozen=True, slots=True)
+class _Site:
+    """One valid item's rows as the features and the pricing rules read them."""
+
+    item: Item
+    series: SiteSeries
+    history: SiteHistory
+    target: int  # the policy's start month as a month number
+
+    @classmethod
+    def of(cls, item: Item) -> _Site:
+        req = item.request
+        return cls(
+            item,
+            site_series(req.site, req.months, req.claims),
+            history_of(req.months, req.claims, NUMERIC_COLUMNS),
+            month_number(req.policy.start_month),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """One valid item once scored, before its explanation: everything that does not
+    need TreeSHAP, worked out (for a portfolio) while TreeSHAP runs."""
 
     position: int
     item: Item
     history: SiteHistory
     values: dict[str, float]
+    dq: DataQualityCheck
+    well_reported_hours: float
+    credibility: float
+    risk: Risk
+    percentile: float
+    incentives: IncentiveResult
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """One valid item between its explanation and its answer."""
+
+    facts: _Facts
     adjustment: Adjustment
     project_premium: Decimal | None
     tariff_version: str | None
-    dq: DataQualityCheck
-    well_reported_hours: float
-    risk: Risk
-    percentile: float
+
+    @property
+    def position(self) -> int:
+        return self.facts.position
 
 
 def _invalid(fields: list[FieldError]) -> InvalidInputError:
@@ -144,6 +197,40 @@ def _invalid(fields: list[FieldError]) -> InvalidInputError:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Explained:
+    result: Callable[[], np.ndarray]  # the TreeSHAP contributions, waited for
+    threads: int | None  # for other model calls meanwhile (None: as many as suit)
+
+
+@contextmanager
+def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
+    """TreeSHAP of ``x``. A portfolio's runs in a thread of its own on all cores but one
+    (LightGBM lets go of the GIL), so that the calling thread can meanwhile work out
+    everything that needs no explanation; a few rows are explained on the spot."""
+    if len(x) < EXPLAIN_BESIDE or CORES < 2:
+        yield _Explained(lambda: bundle.contributions(x), None)
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treeshap") as pool:
+        future = pool.submit(bundle.contributions, x, threads=CORES - 1)
+        yield _Explained(future.result, 1)
+
+
+def _features(sites: Sequence[_Site]) -> np.ndarray:
+    """Feature rows (float64, FEATURE_NAMES order) of the sites at their policy start."""
+    if len(sites) <= SITE_BY_SITE:
+        return np.vstack([site_features(s.series, s.target) for s in sites])
+    items = [s.item for s in sites]
+    sites_frame, months, claims = frames_of(items)
+    targets = pd.DataFrame(
+        {
+            "site_id": [internal_site(k) for k in range(len(items))],
+            "month": [item.request.policy.start_month for item in items],
+        }
+    )
+    return fdef.to_matrix(fdef.build_features(sites_frame, months, claims, targets=targets))
+
+
 class QuotePricer:
     def __init__(self, rules: PricingRules | None = None) -> None:
         self.rules = rules or PricingRules.shipped()
@@ -151,128 +238,84 @@ class QuotePricer:
 
     # -- the entry point -----------------------------------------------------------------
     def price(
-        self, items: Sequence[Item], snapshot: ModelSnapshot, *, now: datetime | None = None
+        self,
+        items: Sequence[Item],
+        snapshot: ModelSnapshot,
+        *,
+        now: datetime | None = None,
+        deadline: Deadline | None = None,
     ) -> list[Outcome]:
-        """One outcome per item, in order: a priced quote or the item's error."""
+        """One outcome per item, in order: a priced quote or the item's error.
+
+        Past ``deadline`` (checked between stages) it raises :class:`TimedOutError`
+        for the whole call: nothing is half-priced, nothing is stored."""
+        deadline = deadline or Deadline.never()
         outcomes: dict[int, Outcome] = {}
         pending: list[int] = []
         for i, item in enumerate(items):
-            problems = api_problems(item)
+            problems = api_problems(item) or contract_problems(item)
             if problems:
                 outcomes[i] = FailedQuote(item.index, _invalid(problems))
             else:
                 pending.append(i)
-        data: ContractData | None = None
-        # A contract failure removes its item; the rest are checked again to get frames.
-        for _ in range(3):
-            if not pending:
-                break
-            data, errors = validate_items([items[i] for i in pending])
-            if not errors:
-                break
-            for pos, fields in errors.items():
-                outcomes[pending[pos]] = FailedQuote(items[pending[pos]].index, _invalid(fields))
-            pending = [p for k, p in enumerate(pending) if k not in errors]
-            data = None
-        if pending and data is None:  # pragma: no cover - the contract settles in two passes
-            for i in pending:
-                where = items[i].where.rstrip(".") or BODY
-                outcomes[i] = FailedQuote(
-                    items[i].index, _invalid([FieldError(where, "breaks the data contract")])
-                )
-            pending = []
-        if pending and data is not None:
+        if pending:
+            deadline.check("reading the request")
             priced = self._price_valid(
-                [items[i] for i in pending], data, snapshot, now or datetime.now(UTC)
+                [items[i] for i in pending], snapshot, now or datetime.now(UTC), deadline
             )
             outcomes.update(zip(pending, priced, strict=True))
         return [outcomes[i] for i in range(len(items))]
 
     # -- the valid items -------------------------------------------------------------------
     def _price_valid(
-        self, items: Sequence[Item], data: ContractData, snapshot: ModelSnapshot, now: datetime
+        self,
+        items: Sequence[Item],
+        snapshot: ModelSnapshot,
+        now: datetime,
+        deadline: Deadline,
     ) -> list[Outcome]:
         bundle = snapshot.bundle
-        ids = [internal_site(k) for k in range(len(items))]
-        starts = [item.request.policy.start_month for item in items]
-        frame = fdef.build_features(
-            data.sites,
-            data.site_months,
-            data.claims,
-            targets=pd.DataFrame({"site_id": ids, "month": starts}),
-        )
-        x = fdef.to_matrix(frame)
+        sites = [_Site.of(item) for item in items]
+        x = _features(sites)
         log_rate = bundle.log_rate(x)
         claim_rate = bundle.claim_rate(x)
-        contrib = bundle.contributions(x)
         percentile = bundle.percentile(np.exp(log_rate))
-        site_histories = histories(data, ids, NUMERIC_COLUMNS)
-
-        contexts = []
-        for k, item in enumerate(items):
-            contexts.append(
-                self._context(
-                    k,
-                    item,
-                    site_histories[k],
-                    x[k],
-                    contrib[k],
-                    float(log_rate[k]),
-                    float(claim_rate[k]),
-                    float(percentile[k]),
-                    snapshot,
+        deadline.check("scoring")
+        with _explaining(bundle, x) as explained:
+            facts = [
+                self._facts(
+                    k, site, x[k], float(log_rate[k]), float(claim_rate[k]),
+                    float(percentile[k]), snapshot,
                 )
-            )
-        advice = self._recommendations(contexts, data, ids, starts, snapshot)
+                for k, site in enumerate(sites)
+            ]  # fmt: skip
+            found, relativity = self._what_ifs(facts, sites, x, bundle, explained.threads)
+            contrib = explained.result()
+        deadline.check("explaining")
+        contexts = [self._context(f, contrib[f.position], snapshot) for f in facts]
+        advice = self._recommendations(contexts, found, relativity)
+        deadline.check("recommending")
         return [self._answer(ctx, advice.get(ctx.position, []), snapshot, now) for ctx in contexts]
 
-    def _context(
+    def _facts(
         self,
         position: int,
-        item: Item,
-        history: SiteHistory,
+        site: _Site,
         features: np.ndarray,
-        contrib: np.ndarray,
         log_rate: float,
         claim_rate: float,
         percentile: float,
         snapshot: ModelSnapshot,
-    ) -> _Context:
-        band, tariff = self.rules.band, self.rules.tariff
-        req = item.request
-        site: Any = req.site
-        policy = req.policy
-        meta = snapshot.bundle.meta
-        values = dict(zip(fdef.FEATURE_NAMES, (float(v) for v in features), strict=True))
-        phi = {name: float(contrib[j]) for j, name in enumerate(fdef.FEATURE_NAMES)}
-
+    ) -> _Facts:
+        band = self.rules.band
+        history = site.history
+        policy = site.item.request.policy
+        values = dict(zip(fdef.FEATURE_NAMES, features.tolist(), strict=True))
         dq = data_quality(band, history, policy.start_month)
         order = np.argsort(history.month, kind="stable")
         hours = history.column("worker_hours")[order]
         completeness = history.column("data_completeness")[order]
         well_reported = float(hours[completeness >= band.data_quality.min_data_completeness].sum())
-        z = credibility(well_reported, meta.credibility_k)
-        if policy.base_premium_cny is not None:
-            base = round_cent(Decimal(repr(float(policy.base_premium_cny))))
-            adjustment = adjust(base, phi, GROUPS, z, band, dq.passed)
-            project_premium, tariff_version = None, None
-        else:
-            duration = values["planned_duration_months"]
-            duration = max(duration if math.isfinite(duration) else 0.0, float(tariff.min_months))
-            priced = quote(
-                contract_value_cny=float(site.contract_value_cny),
-                term_months=policy.term_months,
-                planned_duration_months=duration,
-                contributions=phi,
-                groups=GROUPS,
-                observed_worker_hours=well_reported,
-                credibility_k=meta.credibility_k,
-                tariff=tariff,
-                band=band,
-                discount_allowed=dq.passed,
-            )
-            adjustment = priced.adjustment
-            project_premium, tariff_version = priced.project_premium, priced.tariff_version
 
         latest = hours[-PROJECTION_MONTHS:]
         left = values["months_to_planned_end"]
@@ -280,59 +323,93 @@ class QuotePricer:
         cover = max(1.0, min(term, left)) if math.isfinite(left) else term
         projected = float(latest.mean()) * cover
         rate = math.exp(log_rate)
+        season = snapshot.bundle.term_season_factor(policy.start_month, cover)
         risk = Risk(
-            expected_loss_cny=float(expected_term_loss(rate, projected)),
-            expected_claims=claim_rate * projected,
+            expected_loss_cny=float(expected_term_loss(rate * season, projected)),
+            expected_claims=claim_rate * season * projected,
             percentile=percentile,
             loss_rate_per_10k_worker_hours=rate * 1e4,
             projected_worker_hours=projected,
+            season_factor=season,
         )
-        return _Context(
+        return _Facts(
             position=position,
-            item=item,
+            item=site.item,
             history=history,
             values=values,
-            adjustment=adjustment,
-            project_premium=project_premium,
-            tariff_version=tariff_version,
             dq=dq,
             well_reported_hours=well_reported,
+            credibility=credibility(well_reported, snapshot.bundle.meta.credibility_k),
             risk=risk,
             percentile=percentile,
+            incentives=site_incentives(
+                self.rules.incentives, history, policy.start_month, percentile
+            ),
         )
 
+    def _context(self, facts: _Facts, contrib: np.ndarray, snapshot: ModelSnapshot) -> _Context:
+        band, tariff = self.rules.band, self.rules.tariff
+        req = facts.item.request
+        site: Any = req.site
+        policy = req.policy
+        phi = dict(
+            zip(fdef.FEATURE_NAMES, contrib[: len(fdef.FEATURE_NAMES)].tolist(), strict=True)
+        )
+        z = facts.credibility
+        if policy.base_premium_cny is not None:
+            base = round_cent(Decimal(repr(float(policy.base_premium_cny))))
+            adjustment = adjust(base, phi, GROUPS, z, band, facts.dq.passed)
+            return _Context(facts, adjustment, None, None)
+        duration = facts.values["planned_duration_months"]
+        duration = max(duration if math.isfinite(duration) else 0.0, float(tariff.min_months))
+        priced = quote(
+            contract_value_cny=float(site.contract_value_cny),
+            term_months=policy.term_months,
+            planned_duration_months=duration,
+            contributions=phi,
+            groups=GROUPS,
+            observed_worker_hours=facts.well_reported_hours,
+            credibility_k=snapshot.bundle.meta.credibility_k,
+            tariff=tariff,
+            band=band,
+            discount_allowed=facts.dq.passed,
+        )
+        return _Context(facts, priced.adjustment, priced.project_premium, priced.tariff_version)
+
     # -- recommendations -----------------------------------------------------------------
+    def _what_ifs(
+        self,
+        facts: Sequence[_Facts],
+        sites: Sequence[_Site],
+        x: np.ndarray,
+        bundle: ModelBundle,
+        threads: int | None,
+    ) -> tuple[list[recommend.Candidate], np.ndarray]:
+        """Every item's candidates and the model's log relativity once each is done."""
+        medians = bundle.meta.peer_medians
+        found: list[recommend.Candidate] = []
+        for f in facts:
+            start = f.item.request.policy.start_month
+            found += recommend.candidates(f.position, f.history, start, self._thresholds, medians)
+        if not found:
+            return found, np.zeros(0)
+        rows = recommend.variant_rows(
+            found, [s.series for s in sites], [s.target for s in sites], x
+        )
+        return found, bundle.log_rate(rows, threads=threads) - bundle.base_value
+
     def _recommendations(
         self,
         contexts: Sequence[_Context],
-        data: ContractData,
-        ids: Sequence[str],
-        starts: Sequence[str],
-        snapshot: ModelSnapshot,
+        found: Sequence[recommend.Candidate],
+        relativity: np.ndarray,
     ) -> dict[int, list[Recommendation]]:
-        bundle = snapshot.bundle
-        medians = bundle.meta.peer_medians
-        found: list[recommend.Candidate] = []
-        for ctx in contexts:
-            found += recommend.candidates(
-                ctx.position, ctx.history, starts[ctx.position], self._thresholds, medians
-            )
-        if not found:
-            return {}
-        variants = recommend.variants(data, found, ids, starts)
-        frame = fdef.build_features(
-            variants.sites, variants.site_months, variants.claims, targets=variants.targets
-        )
-        relativity = bundle.log_rate(fdef.to_matrix(frame)) - bundle.base_value
         out: dict[int, list[tuple[Decimal, Recommendation]]] = {}
-        for c, r in zip(found, relativity, strict=True):
+        for c, r in zip(found, relativity.tolist(), strict=True):
             ctx = contexts[c.position]
             a = ctx.adjustment
             # Priced as the quote was: same base, credibility, band and data-quality gate.
-            estimate = adjust(
-                a.base, {_WHOLE: float(r)}, {_WHOLE: "project"}, a.credibility, a.band,
-                ctx.dq.passed,
-            ).final  # fmt: skip
+            estimate = adjusted_premium(a.base, r, a.credibility, a.band, ctx.facts.dq.passed)
             saving = max(a.final - estimate, Decimal("0.00"))
             out.setdefault(c.position, []).append(
                 (saving, recommend.recommendation(c, estimate, saving))
@@ -351,13 +428,11 @@ class QuotePricer:
         now: datetime,
     ) -> PricedQuote:
         rules = self.rules
-        req = ctx.item.request
+        req = ctx.facts.item.request
         site: Any = req.site
         a = ctx.adjustment
         bundle = snapshot.bundle
-        incentives = site_incentives(
-            rules.incentives, ctx.history, req.policy.start_month, ctx.percentile
-        )
+        incentives = ctx.facts.incentives
         pricing = Pricing(
             base_premium_cny=explain.money(a.base),
             base_premium_source="policy" if ctx.tariff_version is None else "tariff",
@@ -377,23 +452,23 @@ class QuotePricer:
             base_value=bundle.base_value,
             baseline_rate_per_10k_worker_hours=math.exp(bundle.base_value) * 1e4,
             log_relativity=a.log_relativity,
-            factors=explain.factors(a, ctx.values, bundle.meta.peer_medians),
+            factors=explain.factors(a, ctx.facts.values, bundle.meta.peer_medians),
             groups=explain.groups(a),
             note=explain.NOTE,
         )
         band = rules.band
         dq = DataQuality(
-            passed=ctx.dq.passed,
-            discount_allowed=ctx.dq.passed,
-            band_version=ctx.dq.band_version,
-            window_months=ctx.dq.window_months,
-            months=ctx.dq.months,
-            device_online_rate=explain.finite(ctx.dq.device_online_rate),
-            data_completeness=explain.finite(ctx.dq.data_completeness),
+            passed=ctx.facts.dq.passed,
+            discount_allowed=ctx.facts.dq.passed,
+            band_version=ctx.facts.dq.band_version,
+            window_months=ctx.facts.dq.window_months,
+            months=ctx.facts.dq.months,
+            device_online_rate=explain.finite(ctx.facts.dq.device_online_rate),
+            data_completeness=explain.finite(ctx.facts.dq.data_completeness),
             min_device_online_rate=band.data_quality.min_device_online_rate,
             min_data_completeness=band.data_quality.min_data_completeness,
-            well_reported_worker_hours=ctx.well_reported_hours,
-            reasons=list(ctx.dq.reasons),
+            well_reported_worker_hours=ctx.facts.well_reported_hours,
+            reasons=list(ctx.facts.dq.reasons),
         )
         response = QuoteResponse(
             quote_id=str(uuid.uuid4()),
@@ -408,7 +483,7 @@ class QuotePricer:
                 uri=snapshot.uri,
                 source=snapshot.source,
             ),
-            risk=ctx.risk,
+            risk=ctx.facts.risk,
             pricing=pricing,
             explanation=explanation,
             recommendations=advice,
@@ -417,7 +492,7 @@ class QuotePricer:
             warnings=self._warnings(ctx, snapshot),
         )
         return PricedQuote(
-            item=ctx.item,
+            item=ctx.facts.item,
             response=response,
             snapshot=snapshot,
             tariff_version=ctx.tariff_version or TARIFF_BY_POLICY,
@@ -425,14 +500,14 @@ class QuotePricer:
             incentive_version=incentives.version,
             base_premium=a.base,
             final_premium=a.final,
-            expected_claims=ctx.risk.expected_claims,
+            expected_claims=ctx.facts.risk.expected_claims,
         )
 
     def _warnings(self, ctx: _Context, snapshot: ModelSnapshot) -> list[str]:
         a = ctx.adjustment
         out = []
-        if not ctx.dq.passed:
-            reasons = ", ".join(ctx.dq.reasons)
+        if not ctx.facts.dq.passed:
+            reasons = ", ".join(ctx.facts.dq.reasons)
             if a.discount_withheld:
                 out.append(
                     f"no discount: the smart-site data quality is below the band's thresholds "
@@ -455,7 +530,7 @@ class QuotePricer:
             )
         if snapshot.source == "cache":
             out.append(f"priced with the locally cached model {snapshot.label}: {snapshot.note}")
-        months = len(ctx.history.month)
+        months = len(ctx.facts.history.month)
         if months < 6:
             out.append(
                 f"only {months} months of history: the site's own experience carries little "

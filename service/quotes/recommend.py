@@ -4,9 +4,10 @@ For every controllable metric of the contract (``spec.controllable()``) where th
 lags, the target is the most demanding incentive threshold on that metric it misses,
 or else the peer median. The site's reported history is then moved to the target
 (rates raised to it, counts cut to it, never made worse in any month, months not
-reported left alone), features are rebuilt and the whole portfolio's variants are
-priced in one batched prediction. The result is labelled a model estimate: the model
-says what the premium would be, not that the site would earn it.
+reported left alone), the features reading that column are computed again
+(:mod:`models.features.single`, equal to the batch builder's) and every variant of the
+whole request is priced in one batched prediction. The result is labelled a model
+estimate: the model says what the premium would be, not that the site would earn it.
 """
 
 from __future__ import annotations
@@ -15,21 +16,23 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 
-from models.contract import ContractData, spec
+from models.contract import spec
+from models.features.single import SiteSeries, reading, site_features
 from service.pricing.history import month_number
 from service.pricing.rulesets import IncentiveRuleSet
 from service.quotes.schemas import Recommendation, Text
-from service.quotes.site_history import SiteHistory
+from service.quotes.site_history import SiteHistory, mean, nan_total, total
 
 WINDOW_MONTHS: Final = 6
 PER_10K: Final = 1e4
 _SLACK: Final = 1e-9
 CONTROLLABLE: Final = spec.controllable()
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +71,16 @@ def _peer_feature(column: str, direction: int) -> str:
     return f"{column}_{WINDOW_MONTHS}m" if direction < 0 else f"{column}_per_10kwh_{WINDOW_MONTHS}m"
 
 
-def _current(h: SiteHistory, window: np.ndarray, column: str, direction: int) -> float | None:
+def _current(h: SiteHistory, start: int, column: str, direction: int) -> float | None:
     """A rate's mean over the reported months, or a count per 10k worker-hours of the
     months that reported it (as the incentive criteria measure them)."""
-    v = h.column(column)[window]
-    seen = ~np.isnan(v)
-    if not seen.any():
+    seen, reported = h.reported(column, start, WINDOW_MONTHS)
+    if not reported.size:
         return None
     if direction < 0:
-        return float(v[seen].mean())
-    hours = float(np.nansum(h.column("worker_hours")[window][seen]))
-    return float(v[seen].sum()) / hours * PER_10K if hours > 0 else None
+        return mean(reported)
+    hours = nan_total(h.column("worker_hours")[h.window(start, WINDOW_MONTHS)][seen])
+    return total(reported) / hours * PER_10K if hours > 0 else None
 
 
 def _lags(current: float, target: float, direction: int) -> bool:
@@ -93,10 +95,10 @@ def candidates(
     peer_medians: Mapping[str, float],
 ) -> list[Candidate]:
     """The metrics where one site lags, with the target for each."""
-    window = history.window(month_number(start_month), WINDOW_MONTHS)
+    start = month_number(start_month)
     out = []
     for column, direction in CONTROLLABLE.items():
-        current = _current(history, window, column, direction)
+        current = _current(history, start, column, direction)
         if current is None:
             continue
         missed = [(t, ref) for t, ref in thresholds.get(column, []) if _lags(current, t, direction)]
@@ -116,82 +118,47 @@ def candidates(
     return out
 
 
-def _moved(
-    old: np.ndarray,
-    hours: np.ndarray,
-    major: np.ndarray | None,
-    direction: int,
-    target: np.ndarray,
-) -> np.ndarray:
-    """Reported months brought to the target, none made worse; NaN (not reported) stays."""
+def _moved(old: float, hours: float, major: float, direction: int, target: float) -> float:
+    """One month brought to the target, never made worse; not reported (NaN) stays so.
+    A count is cut to what the target rate allows for the month's worker-hours, and
+    hazards found never below the major hazards among them."""
+    if math.isnan(old):
+        return math.nan
     if direction < 0:
-        new = np.maximum(old, target)
-    else:
-        new = np.minimum(old, np.floor(target * np.nan_to_num(hours) / PER_10K + _SLACK))
-        if major is not None:  # keep major_hazards <= hazards_found
-            new = np.where(np.isnan(major), new, np.maximum(new, major))
-    return np.where(np.isnan(old), np.nan, new)
+        return max(old, target)
+    hours = 0.0 if math.isnan(hours) else hours
+    new = min(old, float(math.floor(target * hours / PER_10K + _SLACK)))
+    return new if math.isnan(major) else max(new, major)
 
 
-@dataclass(frozen=True)
-class Variants:
-    sites: pd.DataFrame
-    site_months: pd.DataFrame
-    claims: pd.DataFrame
-    targets: pd.DataFrame  # one row per candidate, in the candidates' order
-
-
-def _take(
-    frame: pd.DataFrame, rows_of: Mapping[Any, Any], owners: Sequence[str]
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The rows of each owner in turn (one take), and which owner each row is of."""
-    parts = [np.asarray(rows_of.get(o, ()), dtype=np.intp) for o in owners]
-    index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
-    owner = np.repeat(np.arange(len(owners)), [len(p) for p in parts])
-    return frame.iloc[index].reset_index(drop=True), owner
-
-
-def variants(
-    data: ContractData,
+def variant_rows(
     found: Sequence[Candidate],
-    site_of: Sequence[str],
-    start_months: Sequence[str],
-) -> Variants:
-    """Every candidate as a site of its own (its own contractor too, so variants never
-    see each other's claims), in a few whole-batch operations."""
-    vid = np.array([f"v{j}" for j in range(len(found))], dtype=object)
-    owners = [site_of[c.position] for c in found]
-    months_of = data.site_months.groupby("site_id", sort=False).indices
-    months, cand = _take(data.site_months, months_of, owners)
-    months["site_id"] = vid[cand]
-    hours = months["worker_hours"].to_numpy(np.float64, na_value=np.nan)
-    column_of = np.array([c.column for c in found], dtype=object)[cand]
-    target_of = np.array([c.target for c in found], dtype=np.float64)[cand]
-    for column in dict.fromkeys(c.column for c in found):
-        rows = column_of == column
-        values_ = months[column].to_numpy(np.float64, na_value=np.nan, copy=True)
-        major = None
-        if column == "hazards_found":
-            major = months["major_hazards"].to_numpy(np.float64, na_value=np.nan)[rows]
-        values_[rows] = _moved(
-            values_[rows], hours[rows], major, CONTROLLABLE[column], target_of[rows]
+    series: Sequence[SiteSeries],
+    targets: Sequence[int],
+    base: FloatArray,
+) -> FloatArray:
+    """The feature row of every candidate's what-if, in the candidates' order: the
+    site's months with the one column moved (:func:`_moved`), each variant a site of its
+    own. Only the features that read the column are computed again, from the site's own
+    row in ``base`` (``series``, ``targets`` and ``base`` are by position)."""
+    out = np.empty((len(found), base.shape[1]), dtype=np.float64)
+    for j, c in enumerate(found):
+        s = series[c.position]
+        hours = s.columns["worker_hours"]
+        major: Sequence[float] = (
+            s.columns["major_hazards"] if c.column == "hazards_found" else (math.nan,) * len(hours)
         )
-        dtype = months[column].dtype
-        months[column] = pd.Series(values_).astype(dtype)
-    site_row = pd.Index(data.sites["site_id"]).get_indexer(owners)
-    sites = data.sites.iloc[site_row].reset_index(drop=True)
-    sites["site_id"] = vid
-    sites["contractor_id"] = vid
-    claims_of = data.claims.groupby("site_id", sort=False).indices if len(data.claims) else {}
-    claims, owner = _take(data.claims, claims_of, owners)
-    claims["site_id"] = vid[owner]
-    claims["claim_id"] = claims["claim_id"] + "~" + vid[owner].astype(str)
-    return Variants(
-        sites=sites,
-        site_months=months,
-        claims=claims,
-        targets=pd.DataFrame({"site_id": vid, "month": [start_months[c.position] for c in found]}),
-    )
+        moved = [
+            _moved(v, h, m, c.direction, c.target)
+            for v, h, m in zip(s.columns[c.column], hours, major, strict=True)
+        ]
+        out[j] = site_features(
+            s.with_column(c.column, moved),
+            targets[c.position],
+            base=base[c.position],
+            only=reading(c.column),
+        )
+    return out
 
 
 def _shown(c: Candidate, value: float) -> str:

@@ -28,6 +28,7 @@ MAX_TERM_MONTHS: Final = 60
 MAX_BATCH: Final = 1000
 # Far above any real premium; stops absurd inputs from overflowing the arithmetic.
 MAX_BASE_PREMIUM_CNY: Final = 1e12
+MAX_WHOLE: Final = 2**53  # the contract's largest whole number (exact in float64)
 
 Money = float
 Share = Annotated[float, Meta(ge=0.0, le=1.0)]
@@ -55,6 +56,10 @@ def _annotation(col: spec.Column) -> Any:
             bound = getattr(col, name)
             if bound is not None:
                 rules[name] = cast(bound)
+        if col.kind == "int" and "le" not in rules:
+            # The contract refuses whole numbers float64 cannot hold exactly ("is too
+            # large"); saying so at decoding names the field like any other range.
+            rules["le"] = MAX_WHOLE
     description = col.meaning + (f" ({col.zh})" if col.zh else "")
     if description:
         rules["description"] = description
@@ -131,9 +136,21 @@ class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     ] = msgspec.field(default_factory=list)
 
 
-class QuoteBatchRequest(Struct, kw_only=True, forbid_unknown_fields=True):
-    """A portfolio: each item is priced on its own; one bad item does not sink the rest."""
+class QuoteReference(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A stored site to price (``/v1/feed``): its latest 36 months before
+    ``policy.start_month`` and the caller's own claims from before the start, priced
+    exactly as the same rows sent inline."""
 
+    site_id: Annotated[str, Meta(pattern=spec.ID_PATTERN, description="A stored site.")]
+    policy: PolicyIn
+
+
+class QuoteBatchRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A portfolio: each item is priced on its own; one bad item does not sink the rest.
+    An item may also be a ``QuoteReference`` to a stored site."""
+
+    # Documented as QuoteRequest only: msgspec cannot describe a union of two untagged
+    # structs inside a struct; the handler reads each item as either.
     items: Annotated[list[QuoteRequest], Meta(min_length=1, max_length=MAX_BATCH)]
 
 

@@ -21,6 +21,7 @@ def make_settings(home: Path, **overrides: Any) -> Settings:
         "auth_cache_seconds": 1.0,
         "max_body_bytes": 2 * 1024 * 1024,
         "cors_origins": [],
+        "model_poll_seconds": 0.0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import data, model, service
+from training.cli import data, model, quotes, service
 
 app = typer.Typer(
     name="siterisk",
@@ -20,6 +20,7 @@ app.command()(model.train)
 app.command()(model.score)
 app.add_typer(service.keys_app, name="keys")
 app.add_typer(service.db_app, name="db")
+app.add_typer(quotes.app, name="quotes")
 app.command()(service.serve)
 
 

@@ -37,13 +37,15 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _warn_pepper(settings: Settings) -> None:
+def _require_pepper(settings: Settings) -> None:
+    """Secrets come from the environment: outside development the built-in pepper,
+    which anyone can read in the source, is refused rather than used."""
     if settings.pepper_is_dev_default and not settings.is_dev:
-        typer.secho(
-            "warning: SITERISK_KEY_PEPPER is not set; keys are hashed with the public "
-            "development pepper",
-            fg=typer.colors.YELLOW,
-            err=True,
+        _fail(
+            f"SITERISK_KEY_PEPPER is not set and SITERISK_ENV is {settings.env!r}: set it to a "
+            "long random secret (the built-in pepper is public), or SITERISK_ENV=dev on a "
+            "development machine",
+            code=2,
         )
 
 
@@ -103,7 +105,7 @@ def keys_create(
             typer.echo(f"  {field.field}: {field.message}", err=True)
         _fail(exc.message, code=2)
     settings = get_settings()
-    _warn_pepper(settings)
+    _require_pepper(settings)
     _auto_upgrade(settings)
     database = Database(settings.db_url)
     try:
@@ -177,7 +179,7 @@ def _print_table(rows: Sequence[ApiKey]) -> None:
 def keys_revoke(
     key_id: Annotated[int, typer.Argument(help="The key's id (see 'keys list').")],
 ) -> None:
-    """Revoke a key; services stop accepting it within a second."""
+    """Revoke a key; running services stop accepting it at once."""
     from models.settings import get_settings
     from service.auth.store import ApiKeyStore
     from service.db.engine import Database
@@ -206,7 +208,7 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
     from service.errors import InvalidInputError, NotFoundError
 
     settings = get_settings()
-    _warn_pepper(settings)
+    _require_pepper(settings)
     database = Database(settings.db_url)
     try:
         with database.session() as session:
@@ -271,18 +273,17 @@ def serve(
     workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
 ) -> None:
     """Run the pricing service with uvicorn."""
-    import logging
+    import logging.config
 
     import uvicorn
 
     from models.settings import get_settings
+    from service.logs import LOG_CONFIG
 
     settings = get_settings()
-    _warn_pepper(settings)
+    _require_pepper(settings)
     _auto_upgrade(settings)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.config.dictConfig(LOG_CONFIG)
     uvicorn.run(
         "service.asgi:app",
         factory=True,
@@ -290,4 +291,5 @@ def serve(
         port=port or settings.port,
         workers=workers or settings.workers,
         server_header=False,
+        log_config=LOG_CONFIG,
     )

@@ -16,6 +16,7 @@ from service.pricing import (
     Band,
     DataQualityRule,
     adjust,
+    adjusted_premium,
     base_premium,
     credibility,
     expected_term_loss,
@@ -378,3 +379,30 @@ def test_raising_a_contribution_never_lowers_the_price(
     before = adjust(**case)  # type: ignore[arg-type]
     after = adjust(**{**case, "contributions": higher})  # type: ignore[arg-type]
     assert after.final >= before.final
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.decimals(Decimal("0.00"), Decimal("1e7"), places=2),
+    phi=st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=5),
+    z=st.floats(0.0, 1.0),
+    allowed=st.booleans(),
+    band=st.sampled_from([BAND, _band(-10.0, 10.0), _band(-30.0, 5.0)]),
+)
+def test_adjusted_premium_is_the_adjustments_final_premium(
+    base: Decimal, phi: list[float], z: float, allowed: bool, band: Band
+) -> None:
+    """What-ifs are priced without their explanation; the premium is the same."""
+    names = [f"f{i}" for i in range(len(phi))]
+    contributions = dict(zip(names, phi, strict=True))
+    full = adjust(base, contributions, dict.fromkeys(names, "alerts"), z, band, allowed)
+    assert adjusted_premium(base, math.fsum(phi), z, band, allowed) == full.final
+
+
+def test_adjusted_premium_refuses_what_adjust_refuses() -> None:
+    with pytest.raises(ValueError, match="not finite"):
+        adjusted_premium(Decimal("100.00"), math.nan, 0.5, BAND, True)
+    with pytest.raises(ValueError, match="credibility"):
+        adjusted_premium(Decimal("100.00"), 0.1, 1.5, BAND, True)
+    with pytest.raises(ValueError, match="base"):
+        adjusted_premium(Decimal("-1.00"), 0.1, 0.5, BAND, True)

@@ -129,3 +129,10 @@ def shifted(bundle: ModelBundle, by: float) -> ModelBundle:
     """A valid model that prices every site ``exp(by)`` times as risky (a new version)."""
     meta = dataclasses.replace(bundle.meta, loss_log_balance=bundle.meta.loss_log_balance + by)
     return ModelBundle(bundle.boosters, meta)
+
+
+def sites_with_history(world: World, start_month: str, min_months: int = 6) -> list[str]:
+    """The sites of ``world`` with at least ``min_months`` months before ``start_month``."""
+    before = world.site_months[world.site_months["month"] < start_month]
+    counts = before.groupby("site_id").size()
+    return [str(s) for s in counts[counts >= min_months].index]

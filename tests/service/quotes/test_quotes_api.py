@@ -388,8 +388,11 @@ def test_model_card_rules_and_the_openapi_document(
         "application/json"
     ]
     components = schema["components"]["schemas"]
-    request_ref = single["schema"]["$ref"].rsplit("/", 1)[-1]
-    assert {"site", "months", "policy", "claims"} <= set(components[request_ref]["properties"])
+    # A quote sends the site's rows, or names a stored site (QuoteReference).
+    refs = [s["$ref"].rsplit("/", 1)[-1] for s in single["schema"]["oneOf"]]
+    assert sorted(refs) == ["QuoteReference", "QuoteRequest"]
+    assert {"site", "months", "policy", "claims"} <= set(components["QuoteRequest"]["properties"])
+    assert set(components["QuoteReference"]["properties"]) == {"site_id", "policy"}
     assert batch["schema"]["$ref"].rsplit("/", 1)[-1] in components
 
 

@@ -1,0 +1,543 @@
+"""``make bench``: the pricing service against ``mlflow models serve`` of the same model,
+in the same run, over HTTP on loopback with wrk.
+
+1. The model: the registered champion of ``$SITERISK_HOME`` (one is trained first if
+   there is none, the size of issue 9's reference: :mod:`bench.model`).
+2. Requests: every site of a synthetic world the model never saw, as contract rows.
+3. In-process: a complete quote's CPU time, the model's own TreeSHAP inside it, and
+   what is left, the service's overhead (:mod:`bench.profile`).
+4. The service, started as a user would (``siterisk serve --workers N``, the embedded
+   defaults: SQLite and the local MLflow store; a database file of the run's own):
+   single quotes at 8 concurrent clients, then 1,000-site portfolios one at a time.
+   Every answer must be 201/200, and the stored quotes must number the answers.
+5. The peer: ``mlflow models serve`` of the same model version with as many workers,
+   predicting one site per request from the same sites' features, at 8 clients.
+6. Peak resident memory of each server's processes, sampled every 0.2 s.
+
+Results go to ``$SITERISK_HOME/bench/results-<date>.json`` and ``.md``; the goals of
+issue 9 are checked and printed, never asserted.
+
+    make bench                           # defaults: 20 s or 20,000 requests a phase
+    python -m bench.serve --duration 10 --workers 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import psutil
+
+from bench import wrk
+from bench.model import Champion, ensure_champion
+from bench.profile import measure
+from bench.world import Requests, quote_requests
+from models.bundle import CORES
+from models.features import FEATURE_NAMES
+from models.features.single import month_number, site_features, site_series
+from models.settings import Settings, get_settings
+from service.quotes.intake import read_item
+
+GOALS: Final = {
+    "single_vs_mlflow_throughput": 4.0,  # at least this many times mlflow's
+    "single_median_ms": 10.0,
+    "single_p99_ms": 25.0,
+    "batch_1000_seconds": 2.0,
+    "overhead_ms": 1.0,
+    "worker_rss_mb": 500.0,
+}
+READY_TIMEOUT_S: Final = 300.0
+
+
+# --- processes -----------------------------------------------------------------------
+
+
+@dataclass
+class Memory:
+    """Peak resident memory of a process tree, sampled in the background."""
+
+    root: int
+    peak_total_mb: float = 0.0
+    peak_process_mb: dict[int, float] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def sample(self) -> None:
+        try:
+            root = psutil.Process(self.root)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        total = 0.0
+        for p in procs:
+            try:
+                rss = p.memory_info().rss / 2**20
+            except psutil.NoSuchProcess:
+                continue
+            total += rss
+            self.peak_process_mb[p.pid] = max(self.peak_process_mb.get(p.pid, 0.0), rss)
+        self.peak_total_mb = max(self.peak_total_mb, total)
+
+    @contextmanager
+    def watching(self) -> Iterator[Memory]:
+        def loop() -> None:
+            while not self._stop.wait(0.2):
+                self.sample()
+
+        thread = threading.Thread(target=loop, daemon=True)
+        self._stop.clear()
+        thread.start()
+        try:
+            yield self
+        finally:
+            self._stop.set()
+            thread.join()
+            self.sample()
+
+    def workers_mb(self) -> float:
+        """The largest process: a worker with the model loaded."""
+        return max(self.peak_process_mb.values(), default=0.0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}); see {log}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {READY_TIMEOUT_S:.0f} s; see {log}")
+
+
+@contextmanager
+def _server(command: list[str], env: dict[str, str], ready: str, log: Path) -> Iterator[int]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            _wait_ready(ready, proc, log)
+            yield proc.pid
+        finally:
+            # the whole session: uvicorn's workers and mlflow's own uvicorn child
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:  # it had exited already
+                proc.wait()
+
+
+def _post(url: str, body: bytes, auth: str | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        headers["Authorization"] = auth
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=600) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+# --- the phases ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    load: wrk.Load
+    memory_total_mb: float
+    memory_worker_mb: float
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            **self.load.as_json(),
+            "peak_rss_total_mb": round(self.memory_total_mb, 1),
+            "peak_rss_worker_mb": round(self.memory_worker_mb, 1),
+            "note": self.note,
+        }
+
+
+def _siterisk(*args: str, env: dict[str, str]) -> str:
+    exe = str(Path(sys.executable).with_name("siterisk"))
+    done = subprocess.run([exe, *args], env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def _service_phases(
+    args: argparse.Namespace, settings: Settings, requests: Requests, run_dir: Path
+) -> list[Phase]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SITERISK_HOME": str(settings.home),
+        "SITERISK_DATABASE_URL": f"sqlite:///{run_dir / 'siterisk.db'}",
+        "SITERISK_WORKERS": str(args.workers),
+        "PYTHONUNBUFFERED": "1",
+    }
+    _siterisk("db", "upgrade", env=env)
+    key = _siterisk("keys", "create", "--role", "insurer", "--insurer-id", "bench", env=env)
+    auth = f"Bearer {key.splitlines()[-1]}"
+    base = f"http://127.0.0.1:{port}"
+    command = [
+        str(Path(sys.executable).with_name("siterisk")),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
+    singles = [json.dumps(b) for b in requests.bodies]
+    phases = []
+    with _server(command, env, f"{base}/health/ready", run_dir / "service.log") as pid:
+        memory = Memory(pid)
+        with memory.watching():
+            # warm every worker: lazy imports, caches, the database's first pages
+            wrk.run(
+                f"{base}/v1/quotes",
+                singles,
+                connections=args.connections,
+                threads=2,
+                seconds=3,
+                max_requests=200,
+                auth=auth,
+            )
+            single = wrk.run(
+                f"{base}/v1/quotes",
+                singles,
+                connections=args.connections,
+                threads=2,
+                seconds=args.duration,
+                max_requests=args.max_requests,
+                auth=auth,
+            )
+        stored = _stored(run_dir / "siterisk.db")
+        phases.append(
+            Phase(
+                "single",
+                single,
+                memory.peak_total_mb,
+                memory.workers_mb(),
+                note=f"{stored} quotes stored in all (warm-up included)",
+            )
+        )
+        if args.batch_requests:
+            body = json.dumps(requests.batch(args.batch_sites))
+            status, answer = _post(f"{base}/v1/quotes/batch", body.encode(), auth)
+            if status != 200 or answer.get("priced") != args.batch_sites:
+                raise RuntimeError(f"the batch was not priced whole: {status} {str(answer)[:500]}")
+            memory = Memory(pid)
+            with memory.watching():
+                batch = wrk.run(
+                    f"{base}/v1/quotes/batch",
+                    [body],
+                    connections=1,
+                    threads=1,
+                    seconds=args.batch_requests * 60,
+                    max_requests=args.batch_requests,
+                    auth=auth,
+                    timeout_s=300,
+                )
+            phases.append(
+                Phase(
+                    f"batch_{args.batch_sites}",
+                    batch,
+                    memory.peak_total_mb,
+                    memory.workers_mb(),
+                    note="one portfolio at a time",
+                )
+            )
+    return phases
+
+
+def _stored(db: Path) -> int:
+    with sqlite3.connect(db) as connection:
+        return int(connection.execute("SELECT count(*) FROM quote").fetchone()[0])
+
+
+def _mlflow_bodies(requests: Requests) -> list[str]:
+    """One site a request, as the peer takes it: its features and exposure (the
+    worker-hours of its latest month), computed once here from the same requests."""
+    columns = ["exposure", *FEATURE_NAMES]
+    bodies = []
+    for body in requests.bodies:
+        req = read_item(body).request
+        row = site_features(
+            site_series(req.site, req.months, req.claims), month_number(req.policy.start_month)
+        )
+        exposure = float(body["months"][-1]["worker_hours"])
+        values = [exposure, *(None if np.isnan(v) else float(v) for v in row)]
+        bodies.append(json.dumps({"dataframe_split": {"columns": columns, "data": [values]}}))
+    return bodies
+
+
+def _mlflow_phase(
+    args: argparse.Namespace,
+    settings: Settings,
+    champion: Champion,
+    requests: Requests,
+    run_dir: Path,
+) -> Phase:
+    port = _free_port()
+    # mlflow starts uvicorn by name: the environment's own scripts come first
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": settings.tracking_uri, "PATH": path}
+    command = [
+        str(Path(sys.executable).with_name("mlflow")),
+        "models",
+        "serve",
+        "-m",
+        champion.uri,
+        "--env-manager",
+        "local",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-w",
+        str(args.workers),
+    ]
+    bodies = _mlflow_bodies(requests)
+    base = f"http://127.0.0.1:{port}"
+    with _server(command, env, f"{base}/ping", run_dir / "mlflow.log") as pid:
+        memory = Memory(pid)
+        with memory.watching():
+            wrk.run(
+                f"{base}/invocations",
+                bodies,
+                connections=args.connections,
+                threads=2,
+                seconds=3,
+                max_requests=200,
+            )
+            load = wrk.run(
+                f"{base}/invocations",
+                bodies,
+                connections=args.connections,
+                threads=2,
+                seconds=args.duration,
+                max_requests=args.max_requests,
+            )
+    return Phase(
+        "mlflow_models_serve",
+        load,
+        memory.peak_total_mb,
+        memory.workers_mb(),
+        note="predict only: expected loss, claims, percentile",
+    )
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import lightgbm
+
+    return {
+        "cpu": cpu,
+        "cores_available": CORES,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "lightgbm": lightgbm.__version__,
+        "os": platform.platform(),
+    }
+
+
+def _goals(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    phases = figures["phases"]
+    out: dict[str, dict[str, Any]] = {}
+
+    def check(name: str, value: float | None, ok: bool | None, want: str) -> None:
+        out[name] = {"value": value, "goal": want, "met": ok}
+
+    single = phases.get("single")
+    peer = phases.get("mlflow_models_serve")
+    if single and peer and peer["throughput_per_s"]:
+        ratio = single["throughput_per_s"] / peer["throughput_per_s"]
+        check(
+            "single_vs_mlflow_throughput",
+            round(ratio, 2),
+            ratio >= GOALS["single_vs_mlflow_throughput"] and single["errors"] == 0,
+            ">= 4x",
+        )
+    if single:
+        check(
+            "single_median_ms",
+            single["latency_ms"]["p50"],
+            single["latency_ms"]["p50"] < GOALS["single_median_ms"],
+            "< 10 ms",
+        )
+        check(
+            "single_p99_ms",
+            single["latency_ms"]["p99"],
+            single["latency_ms"]["p99"] < GOALS["single_p99_ms"],
+            "< 25 ms",
+        )
+        check("single_errors", single["errors"], single["errors"] == 0, "0")
+        check(
+            "worker_rss_mb",
+            single["peak_rss_worker_mb"],
+            single["peak_rss_worker_mb"] < GOALS["worker_rss_mb"],
+            "< 500 MB",
+        )
+    batch = next((v for k, v in phases.items() if k.startswith("batch_")), None)
+    if batch:
+        seconds = batch["latency_ms"]["p50"] / 1000
+        check(
+            "batch_1000_seconds", round(seconds, 3), seconds < GOALS["batch_1000_seconds"], "< 2 s"
+        )
+    inproc = figures.get("in_process")
+    if inproc:
+        overhead = inproc["overhead_cpu_ms"]["median"]
+        check("overhead_ms", round(overhead, 3), overhead < GOALS["overhead_ms"], "< 1 ms")
+    return out
+
+
+def _markdown(figures: dict[str, Any]) -> str:
+    m = figures["machine"]
+    lines = [
+        f"# Benchmark {figures['date']}",
+        "",
+        f"- machine: {m['cpu']}, {m['cores_available']} cores available, {m['memory_gb']} GB; "
+        f"Python {m['python']}, LightGBM {m['lightgbm']}",
+        f"- load average before / after: {figures['load_before']} / {figures['load_after']}",
+        f"- model: {figures['model']['description']}",
+        f"- service workers: {figures['workers']}; mlflow workers: {figures['workers']}; "
+        f"{figures['connections']} connections; wrk on the same cores",
+        "",
+        "| phase | requests | req/s | median ms | p99 ms | errors | peak RSS total MB "
+        "| peak RSS worker MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, p in figures["phases"].items():
+        lat = p["latency_ms"]
+        lines.append(
+            f"| {name} | {p['requests']} | {p['throughput_per_s']:.1f} | {lat['p50']:.1f} "
+            f"| {lat['p99']:.1f} | {p['errors']} | {p['peak_rss_total_mb']:.0f} "
+            f"| {p['peak_rss_worker_mb']:.0f} |"
+        )
+    if figures.get("in_process"):
+        ip = figures["in_process"]
+        lines += [
+            "",
+            f"In-process, one complete quote (decode, price, explain, store, encode): "
+            f"{ip['single_cpu_ms']['median']:.2f} ms CPU median, of which the model's "
+            f"TreeSHAP {ip['treeshap_cpu_ms']['median']:.2f} ms, overhead "
+            f"{ip['overhead_cpu_ms']['median']:.2f} ms; a {ip['batch_sites']}-site batch "
+            f"{ip['batch_wall_s']:.2f} s.",
+        ]
+    lines += ["", "| goal | value | target | met |", "|---|---:|---|---|"]
+    for name, g in figures["goals"].items():
+        met = {True: "yes", False: "no", None: "-"}[g["met"]]
+        lines.append(f"| {name} | {g['value']} | {g['goal']} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="per phase")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="default SITERISK_WORKERS if set, else the cores available",
+    )
+    parser.add_argument("--sites", type=int, default=1000, help="distinct single requests")
+    parser.add_argument("--batch-sites", type=int, default=1000)
+    parser.add_argument("--batch-requests", type=int, default=5)
+    parser.add_argument("--train-sites", type=int, default=1000)
+    parser.add_argument("--skip-mlflow", action="store_true")
+    parser.add_argument("--skip-in-process", action="store_true")
+    args = parser.parse_args()
+    if not wrk.available():
+        raise SystemExit("wrk is not installed: 'apt-get install -y wrk' ('make bench' does)")
+    settings = get_settings()
+    if args.workers is None:
+        args.workers = settings.workers if "SITERISK_WORKERS" in os.environ else CORES
+    out = settings.home / "bench"
+    stamp = datetime.now(UTC)
+    run_dir = out / f"run-{stamp:%Y%m%dT%H%M%S}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    champion, bundle = ensure_champion(settings, train_sites=args.train_sites)
+    print(f"model: {champion.describe()}", flush=True)
+    requests = quote_requests(args.sites)
+    figures: dict[str, Any] = {
+        "date": f"{stamp:%Y-%m-%d %H:%M} UTC",
+        "machine": _machine(),
+        "load_before": load_before,
+        "model": {**dataclasses.asdict(champion), "description": champion.describe()},
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "max_requests": args.max_requests,
+        "phases": {},
+    }
+    if not args.skip_in_process:
+        print("in-process timing ...", flush=True)
+        figures["in_process"] = measure(bundle, requests, singles=300, batch=args.batch_sites)
+    print(f"service, {args.workers} worker(s) ...", flush=True)
+    for phase in _service_phases(args, settings, requests, run_dir):
+        figures["phases"][phase.name] = phase.as_json()
+    if not args.skip_mlflow:
+        print("mlflow models serve ...", flush=True)
+        phase = _mlflow_phase(args, settings, champion, requests, run_dir)
+        figures["phases"][phase.name] = phase.as_json()
+    figures["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    figures["goals"] = _goals(figures)
+    day = f"{stamp:%Y-%m-%d}"
+    (out / f"results-{day}.json").write_text(json.dumps(figures, indent=1, default=str))
+    text = _markdown(figures)
+    (out / f"results-{day}.md").write_text(text)
+    print(text)
+    print(f"written: {out / f'results-{day}.json'} and .md; logs in {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

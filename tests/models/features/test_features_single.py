@@ -1,0 +1,179 @@
+"""The single-site fast path (``models/features/single.py``) against the batch builder:
+the same values to the bit, on every site-month of the project's synthetic world and
+of an independent one, for quote months after the data, for months before any data,
+and for what-if variants of the controllable columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures.alien_world import make_alien_world, write_alien_csv
+
+from models.contract import ContractData, load_folder, spec, validate_frames
+from models.features import FEATURE_NAMES, build_features, to_matrix
+from models.features.single import (
+    SiteSeries,
+    month_number,
+    reading,
+    site_features,
+    site_series,
+)
+from training.synth import generate_world
+
+
+def _alone(data: ContractData) -> ContractData:
+    """Every site its contractor's only one, as every quote is priced."""
+    sites = data.sites.copy()
+    sites["contractor_id"] = sites["site_id"]
+    return ContractData(sites=sites, site_months=data.site_months, claims=data.claims)
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> ContractData:
+    world = generate_world(250, seed=5, months=30)
+    return _alone(validate_frames(world.sites, world.site_months, world.claims))
+
+
+@pytest.fixture(scope="module")
+def series(synthetic: ContractData, alien: ContractData) -> dict[str, dict[str, SiteSeries]]:
+    return {"synthetic": _series(synthetic), "alien": _series(alien)}
+
+
+@pytest.fixture(scope="module")
+def alien(tmp_path_factory: pytest.TempPathFactory) -> ContractData:
+    folder = write_alien_csv(make_alien_world(250, seed=3), tmp_path_factory.mktemp("alien"))
+    return _alone(load_folder(Path(folder)))
+
+
+def _rows(frame: pd.DataFrame) -> list[Any]:
+    """Frame rows as objects with attributes, missing values as None."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    return list(plain.itertuples(index=False))
+
+
+def _series(data: ContractData) -> dict[str, SiteSeries]:
+    months = data.site_months.groupby("site_id", sort=False)
+    claims = data.claims.groupby("site_id", sort=False)
+    out = {}
+    for site in _rows(data.sites):
+        sid = site.site_id
+        m = months.get_group(sid) if sid in months.groups else data.site_months.iloc[:0]
+        c = claims.get_group(sid) if sid in claims.groups else data.claims.iloc[:0]
+        out[sid] = site_series(site, _rows(m), _rows(c))
+    return out
+
+
+def _mismatches(batch: np.ndarray, fast: np.ndarray) -> list[str]:
+    differ = ~((batch == fast) | (np.isnan(batch) & np.isnan(fast)))
+    return [FEATURE_NAMES[j] for j in np.flatnonzero(differ.any(axis=0))]
+
+
+def _compare(
+    data: ContractData, targets: pd.DataFrame, series: dict[str, SiteSeries] | None = None
+) -> np.ndarray:
+    """The batch builder's rows, after checking the fast path gives the same."""
+    series = series if series is not None else _series(data)
+    batch = to_matrix(build_features(data.sites, data.site_months, data.claims, targets=targets))
+    fast = np.vstack(
+        [
+            site_features(series[sid], month_number(month))
+            for sid, month in zip(targets["site_id"], targets["month"], strict=True)
+        ]
+    )
+    assert _mismatches(batch, fast) == []
+    return batch
+
+
+def _filled(batch: np.ndarray) -> float:
+    """Share of values that are numbers: the comparison must not be one of NaNs."""
+    return float(np.mean(~np.isnan(batch)))
+
+
+def _quote_months(data: ContractData) -> pd.DataFrame:
+    """For every site one month after its last month (a renewal quote)."""
+    last = data.site_months.groupby("site_id")["month"].max()
+    after = [(pd.Period(m, "M") + 1).strftime("%Y-%m") for m in last]
+    return pd.DataFrame({"site_id": last.index, "month": after})
+
+
+@pytest.mark.parametrize("world", ["synthetic", "alien"])
+def test_every_site_month_equals_the_batch_builder(
+    world: str, request: pytest.FixtureRequest, series: dict[str, dict[str, SiteSeries]]
+) -> None:
+    data: ContractData = request.getfixturevalue(world)
+    targets = data.site_months[["site_id", "month"]].reset_index(drop=True)
+    batch = _compare(data, targets, series[world])
+    assert len(batch) > 2000
+    assert _filled(batch) > 0.5
+
+
+@pytest.mark.parametrize("world", ["synthetic", "alien"])
+def test_quote_months_equal_the_batch_builder(
+    world: str, request: pytest.FixtureRequest, series: dict[str, dict[str, SiteSeries]]
+) -> None:
+    data: ContractData = request.getfixturevalue(world)
+    batch = _compare(data, _quote_months(data), series[world])
+    assert len(batch) > 200
+    assert _filled(batch) > 0.5
+
+
+def test_months_before_any_data_and_claims_older_than_the_data(synthetic: ContractData) -> None:
+    """A target before the first month, and claims older than a site's first month
+    (gathered into the panel's front cell in the order given)."""
+    first = synthetic.site_months.groupby("site_id")["month"].min()
+    early = [(pd.Period(m, "M") - 2).strftime("%Y-%m") for m in first]
+    claims = synthetic.claims.copy()
+    # move every claim two years back, older than any site's data
+    claims["incident_date"] = claims["incident_date"] - pd.DateOffset(years=2)
+    shifted = ContractData(sites=synthetic.sites, site_months=synthetic.site_months, claims=claims)
+    before = _compare(shifted, pd.DataFrame({"site_id": first.index, "month": early}))
+    counts = before[:, FEATURE_NAMES.index("claims_count_all")]
+    assert (counts > 0).sum() > 20  # the old claims are there, before any data
+    assert _filled(_compare(shifted, _quote_months(shifted))) > 0.5
+
+
+def _moved(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """A what-if: the column halved (counts) or raised half way to 1 (rates)."""
+    out = frame.copy()
+    values = out[column].astype("float64")
+    fewer = spec.controllable()[column] > 0
+    new = np.floor(values / 2) if fewer else values + (1.0 - values) / 2
+    out[column] = pd.Series(new, index=out.index).astype(frame[column].dtype)
+    return out
+
+
+@pytest.mark.parametrize("column", sorted(spec.controllable()))
+def test_what_if_rows_recompute_only_what_a_column_moves(
+    column: str, synthetic: ContractData, series: dict[str, dict[str, SiteSeries]]
+) -> None:
+    """A recommendation's variant: recomputing only ``reading(column)`` from the base
+    row gives the batch builder's row for the moved data."""
+    moved = ContractData(
+        sites=synthetic.sites,
+        site_months=_moved(synthetic.site_months, column),
+        claims=synthetic.claims,
+    )
+    targets = _quote_months(synthetic)
+    batch = to_matrix(build_features(moved.sites, moved.site_months, moved.claims, targets=targets))
+    base = series["synthetic"]
+    fast = []
+    for sid, month in zip(targets["site_id"], targets["month"], strict=True):
+        t = month_number(month)
+        row = site_features(base[sid], t)
+        rows = moved.site_months[moved.site_months["site_id"] == sid].sort_values("month")
+        values = [np.nan if pd.isna(v) else float(v) for v in rows[column]]
+        variant = base[sid].with_column(column, values)
+        fast.append(site_features(variant, t, base=row, only=reading(column)))
+    assert _mismatches(batch, np.vstack(fast)) == []
+    assert reading(column)  # every controllable column feeds some feature
+
+
+def test_a_month_twice_is_refused(synthetic: ContractData) -> None:
+    rows = _rows(synthetic.site_months.head(1))
+    site = _rows(synthetic.sites.head(1))[0]
+    with pytest.raises(ValueError, match="twice"):
+        site_series(site, rows + rows, [])

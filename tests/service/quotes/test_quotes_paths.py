@@ -1,0 +1,103 @@
+"""A quote is the same whichever way it is computed: alone (features site by site in
+plain Python, no frames) or inside a portfolio (one vectorised ``build_features`` call
+over all items), and a site's history read straight from the request equals the one
+read from checked frames."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+import numpy as np
+import pytest
+from quote_helpers import ModelStore, request_for
+
+from models.contract import spec
+from service.model_provider import ModelSnapshot, StaticModelProvider
+from service.quotes import intake
+from service.quotes.pricing_service import (
+    EXPLAIN_BESIDE,
+    SITE_BY_SITE,
+    PricedQuote,
+    QuotePricer,
+)
+from service.quotes.site_history import histories, history_of
+from training.synth import World
+
+pytestmark = pytest.mark.xdist_group("model")
+
+NUMERIC = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
+
+
+@pytest.fixture(scope="module")
+def snapshot(model_store: ModelStore) -> ModelSnapshot:
+    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def items(unseen_world: World) -> list[intake.Item]:
+    out = []
+    for start in ("2024-07", "2025-04"):
+        for site in unseen_world.sites["site_id"]:
+            body = request_for(unseen_world, str(site), start, months=18)
+            if body["months"]:
+                out.append(intake.read_item(body, len(out), f"items[{len(out)}]."))
+    return out
+
+
+def _comparable(outcome: Any) -> dict[str, Any]:
+    assert isinstance(outcome, PricedQuote)
+    answer: dict[str, Any] = msgspec.to_builtins(outcome.response)
+    del answer["quote_id"], answer["created_at"]
+    return answer
+
+
+def test_a_portfolio_prices_every_site_as_it_would_alone(
+    snapshot: ModelSnapshot, items: list[intake.Item]
+) -> None:
+    pricer = QuotePricer()
+    portfolio = items[:80]
+    # the vectorised features, and TreeSHAP in a thread beside the rest
+    assert len(portfolio) > max(SITE_BY_SITE, EXPLAIN_BESIDE)
+    together = pricer.price(portfolio, snapshot)
+    alone = [pricer.price([item], snapshot)[0] for item in portfolio]
+    assert [_comparable(o) for o in together] == [_comparable(o) for o in alone]
+    # not vacuous: the answers carry explanations and recommendations
+    assert sum(len(_comparable(o)["recommendations"]) for o in alone) > 20
+
+
+def test_history_from_the_request_equals_the_history_from_checked_frames(
+    items: list[intake.Item],
+) -> None:
+    data, problems = intake.validate_items(items)
+    assert data is not None, problems
+    framed = histories(data, [intake.internal_site(k) for k in range(len(items))], NUMERIC)
+    for item, reference in zip(items, framed, strict=True):
+        fast = history_of(item.request.months, item.request.claims, NUMERIC)
+        assert np.array_equal(fast.month, reference.month)
+        assert fast.columns.keys() == reference.columns.keys()
+        for name, values in reference.columns.items():
+            assert np.array_equal(fast.columns[name], values, equal_nan=True), name
+        assert np.array_equal(fast.claim_day, reference.claim_day)
+        assert list(fast.claim_severity) == list(reference.claim_severity)
+
+
+def test_request_hashes_are_those_of_the_stored_request_body(items: list[intake.Item]) -> None:
+    """The hashes are taken from the struct; they must stay those of its JSON body, so
+    quotes stored earlier keep matching (idempotent retries, replays)."""
+    for item in items[:40]:
+        body = item.body()
+        sent = hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
+        canonical = dict(body)
+        canonical["months"] = sorted(body["months"], key=lambda m: str(m["month"]))
+        canonical["claims"] = sorted(body["claims"], key=lambda c: str(c["claim_id"]))
+        content = hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
+        assert item.hashes() == (sent, content)
+    shuffled = items[0].body()
+    shuffled["months"] = shuffled["months"][::-1]
+    again = intake.read_item(shuffled)
+    assert again.hashes()[1] == items[0].hashes()[1]
+    assert len(shuffled["months"]) < 2 or again.hashes()[0] != items[0].hashes()[0]
