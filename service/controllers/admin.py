@@ -11,7 +11,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlmodel import Session
 
 from models.settings import Settings
@@ -24,6 +24,8 @@ from service.pricing import available_versions
 from service.pricing.rulesets import Kind
 from service.quotes.pricing_service import PricingRules
 
+# A key's id is an INTEGER column: anything beyond it is a 422, not a driver overflow.
+KeyId = Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="The key's id.")]
 RoleName = Literal["insurer", "contractor", "admin", "platform", "regulator"]
 KINDS: Final[tuple[Kind, ...]] = ("tariff", "band", "incentives")
 
@@ -131,7 +133,7 @@ class AdminController(Controller):
         summary="Revoke a key; it stops working at once",
         responses=error_responses(401, 403, 404, 429),
     )
-    def revoke_key(self, key_id: FromPath[int], db_session: NamedDependency[Session]) -> KeyInfo:
+    def revoke_key(self, key_id: KeyId, db_session: NamedDependency[Session]) -> KeyInfo:
         return _info(ApiKeyStore(db_session, "").revoke(key_id))
 
     @post(
@@ -143,7 +145,7 @@ class AdminController(Controller):
     )
     def rotate_key(
         self,
-        key_id: FromPath[int],
+        key_id: KeyId,
         db_session: NamedDependency[Session],
         settings: NamedDependency[Settings],
     ) -> NewKey:

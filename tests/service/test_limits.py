@@ -38,6 +38,7 @@ def keys(issue_key: Any) -> dict[str, dict[str, str]]:
     return {
         "insurer": bearer(issue_key("insurer", insurer_id="I1").key),
         "contractor": bearer(issue_key("contractor", contractor_id="GC-1").key),
+        "admin": bearer(issue_key("admin").key),
     }
 
 
@@ -140,6 +141,13 @@ CASES: list[tuple[str, Call, int, str, str | None]] = [
         422,
         "validation_error",
         "limit",
+    ),
+    (
+        "a key id beyond the column",  # was a driver overflow: a 500 the fuzzer found
+        lambda c, k: c.post(f"/v1/admin/keys/{2**70}/revoke", headers=k["admin"]),
+        422,
+        "validation_error",
+        "key_id",
     ),
     (
         "no model loaded",
