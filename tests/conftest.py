@@ -27,6 +27,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     module fixtures (a trained model, an MLflow store) were built once per worker.
     This redoes the tagging where it did not take; a no-op where xdist's own did.
     """
+    _unique_node_ids(items)
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
@@ -39,6 +40,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             from _pytest.nodeid import coerce_node_id
 
             item._id = coerce_node_id(item.nodeid + suffix)
+
+
+def _unique_node_ids(items: list[pytest.Item]) -> None:
+    """Give each item an id of its own. schemathesis' ``schema.parametrize`` makes one
+    item per API operation, all with the function's id; xdist schedules by id, so it ran
+    one of them and silently dropped the rest. The item's name holds the operation."""
+    from collections import Counter
+
+    from _pytest.nodeid import coerce_node_id
+
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None and hasattr(item, "_id"):
+            item._id = coerce_node_id(f"{item.parent.nodeid}::{item.name}")
+    still = [nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1]
+    if still:
+        raise pytest.UsageError(f"tests share an id, xdist would run one of each: {still}")
 
 
 def _postgres_required() -> bool:
