@@ -18,13 +18,15 @@ DEMO_QUOTE ?= $(SITERISK_HOME)/demo-quote.json
 DEMO_HOST  ?= 127.0.0.1
 DEMO_PORT  ?= 8000
 
-.PHONY: help setup test lint typecheck unit demo clean bench-train bench-feed pg pg-stop browser notebooks
+.PHONY: help setup test lint typecheck unit demo clean bench-train bench-feed pg pg-stop browser notebooks bench bench-profile wrk
 
 help:
 	@echo "make demo   - set up, generate a synthetic world, train and promote a model, then serve it"
 	@echo "make test   - set up, then ruff, mypy and pytest"
 	@echo "make notebooks - open the notebooks in JupyterLab (installed into the venv on first use)"
-	@echo "make bench-train - training time and peak memory at 360k and 1M site-months"
+	@echo "make bench  - the service against mlflow models serve of the same model, over HTTP (wrk)"
+	@echo "make bench-profile - one quote and a 1,000-site portfolio timed and profiled in-process"
+	@echo "make bench-train - training time and peak memory at 360k and 1M site-months, scoring 100k"
 	@echo "make bench-feed - 20,000 sites x 36 months pushed through the feed, regulator profiles"
 	@echo "make pg     - start the throwaway PostgreSQL the tests use (make pg-stop ends it)"
 	@echo "make browser - install the headless chromium the portal tests drive (apt, as root)"
@@ -113,6 +115,21 @@ notebooks: setup
 
 bench-train: setup
 	$(BIN)/python -m training.bench
+
+# wrk, the HTTP load generator, comes from Debian: installed if missing (apt, as root).
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is missing: run 'sudo apt-get install -y wrk'"; exit 1; fi; }
+
+# Trains a reference-size model first if $(SITERISK_HOME) has no champion (tens of minutes);
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--duration 10 --workers 1".
+BENCH_ARGS ?=
+bench: setup wrk
+	$(BIN)/python -m bench.serve $(BENCH_ARGS)
+
+bench-profile: setup
+	$(BIN)/python -m bench.profile
 
 bench-feed: setup
 	$(BIN)/python -m training.cli.feed_bench

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, NamedTuple
 
-from models.contract.spec import GROUP_LABELS, Group
+from models.contract.spec import GROUP_LABELS
 from service.pricing.rulesets import Band, Tariff
 
 CENT: Final = Decimal("0.01")
@@ -221,11 +221,11 @@ def _clip(raw: float, band: Band) -> float:
     return min(max(raw, band.lower), band.upper)
 
 
+_LABELS: Final = {g.value: labels for g, labels in GROUP_LABELS.items()}
+
+
 def _group_labels(name: str) -> dict[str, str]:
-    try:
-        return GROUP_LABELS[Group(name)]
-    except ValueError:
-        return {"zh": name, "en": name}
+    return _LABELS.get(name) or {"zh": name, "en": name}
 
 
 @dataclass(frozen=True, slots=True)

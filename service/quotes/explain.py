@@ -22,6 +22,7 @@ BY_NAME: Final[dict[str, Feature]] = {f.name: f for f in FEATURES}
 # Factors that get a sentence: the largest ones; the rest are numbers only.
 TOP_FACTORS: Final = 10
 GROUP_ORDER: Final = tuple(g.value for g in Group)
+_LABELS: Final = {g.value: GROUP_LABELS[g] for g in Group}
 
 # unit -> (decimals, Chinese suffix, English suffix)
 _UNITS: Final[dict[str, tuple[int, str, str]]] = {
@@ -148,7 +149,7 @@ def groups(adjustment: Adjustment) -> list[GroupOut]:
     found = {g.name: g for g in adjustment.groups}
     out = []
     for name in GROUP_ORDER:
-        labels = GROUP_LABELS[Group(name)]
+        labels = _LABELS[name]
         g = found.get(name)
         out.append(
             GroupOut(

@@ -98,6 +98,7 @@ TARIFF_BY_POLICY: Final = "policy"  # stored as the tariff version when the insu
 SITE_BY_SITE: Final = 16
 # From this many items on, TreeSHAP runs beside the rest of the pricing (_explaining).
 EXPLAIN_BESIDE: Final = SMALL_INPUT
+EXPLAIN_CHUNK: Final = 128  # rows of one TreeSHAP call there
 
 
 @dataclass(frozen=True)
@@ -199,21 +200,39 @@ def _invalid(fields: list[FieldError]) -> InvalidInputError:
 
 @dataclass(frozen=True, slots=True)
 class _Explained:
-    result: Callable[[], np.ndarray]  # the TreeSHAP contributions, waited for
+    chunks: Sequence[tuple[int, Callable[[], np.ndarray]]]  # (first row, its rows' TreeSHAP)
     threads: int | None  # for other model calls meanwhile (None: as many as suit)
+
+    def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, contributions) chunk by chunk, each waited for in its turn."""
+        for first, result in self.chunks:
+            yield first, result()
 
 
 @contextmanager
 def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
     """TreeSHAP of ``x``. A portfolio's runs in a thread of its own on all cores but one
-    (LightGBM lets go of the GIL), so that the calling thread can meanwhile work out
-    everything that needs no explanation; a few rows are explained on the spot."""
+    (LightGBM lets go of the GIL), chunk after chunk, so that the calling thread can
+    meanwhile work out everything that needs no explanation and then explain each chunk
+    as soon as it is there; a few rows are explained on the spot. Each row's TreeSHAP is
+    its own, so chunks change no number."""
     if len(x) < EXPLAIN_BESIDE or CORES < 2:
-        yield _Explained(lambda: bundle.contributions(x), None)
+        yield _Explained([(0, lambda: bundle.contributions(x))], None)
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="treeshap") as pool:
-        future = pool.submit(bundle.contributions, x, threads=CORES - 1)
-        yield _Explained(future.result, 1)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="treeshap")
+    try:
+        chunks = [
+            (
+                lo,
+                pool.submit(
+                    bundle.contributions, x[lo : lo + EXPLAIN_CHUNK], threads=CORES - 1
+                ).result,
+            )
+            for lo in range(0, len(x), EXPLAIN_CHUNK)
+        ]
+        yield _Explained(chunks, 1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _features(sites: Sequence[_Site]) -> np.ndarray:
@@ -290,9 +309,12 @@ class QuotePricer:
                 for k, site in enumerate(sites)
             ]  # fmt: skip
             found, relativity = self._what_ifs(facts, sites, x, bundle, explained.threads)
-            contrib = explained.result()
+            contexts: list[_Context] = []
+            for first, block in explained.blocks():
+                contexts += [
+                    self._context(facts[first + i], row, snapshot) for i, row in enumerate(block)
+                ]
         deadline.check("explaining")
-        contexts = [self._context(f, contrib[f.position], snapshot) for f in facts]
         advice = self._recommendations(contexts, found, relativity)
         deadline.check("recommending")
         return [self._answer(ctx, advice.get(ctx.position, []), snapshot, now) for ctx in contexts]

@@ -83,8 +83,10 @@ class QuoteStore:
                     "district": site.district,
                     "request_hash": request_hash,
                     "input_hash": input_hash,
-                    "request": q.item.body(),
-                    "response": msgspec.to_builtins(response),
+                    # the structs themselves: the engine writes JSON columns with
+                    # msgspec (service.db.engine), the same document as their builtins
+                    "request": q.item.request,
+                    "response": response,
                     "model_name": q.snapshot.name,
                     "model_version": q.snapshot.version,
                     "model_uri": q.snapshot.uri,

@@ -6,14 +6,21 @@ read from checked frames."""
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 import pytest
 from quote_helpers import ModelStore, request_for
+from sqlmodel import select
 
 from models.contract import spec
+from service.auth.principal import Principal, Role
+from service.auth.store import ApiKeyStore, KeySpec
+from service.db import migrate
+from service.db.engine import Database
+from service.db.tables import Quote
 from service.model_provider import ModelSnapshot, StaticModelProvider
 from service.quotes import intake
 from service.quotes.pricing_service import (
@@ -23,6 +30,7 @@ from service.quotes.pricing_service import (
     QuotePricer,
 )
 from service.quotes.site_history import histories, history_of
+from service.quotes.store import QuoteStore
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -101,3 +109,31 @@ def test_request_hashes_are_those_of_the_stored_request_body(items: list[intake.
     again = intake.read_item(shuffled)
     assert again.hashes()[1] == items[0].hashes()[1]
     assert len(shuffled["months"]) < 2 or again.hashes()[0] != items[0].hashes()[0]
+
+
+def test_stored_documents_are_the_request_and_answer_as_json(
+    snapshot: ModelSnapshot, items: list[intake.Item], tmp_path: Path
+) -> None:
+    """The store hands the structs to the engine's msgspec JSON writer; what is read
+    back is the request body and the answer, value for value."""
+    url = f"sqlite:///{tmp_path / 'quotes.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    try:
+        with db.session() as session:
+            key = ApiKeyStore(session, "pepper").create(KeySpec.parse("insurer", insurer_id="I1"))
+        principal = Principal(key_id=key.row.id or 0, role=Role.insurer, insurer_id="I1")
+        outcomes = QuotePricer().price(items[:3], snapshot)
+        priced = [o for o in outcomes if isinstance(o, PricedQuote)]
+        assert len(priced) == 3
+        with db.session() as session:
+            QuoteStore(session).save(priced, principal)
+        with db.session() as session:
+            rows = {r.id: r for r in session.exec(select(Quote)).all()}
+        for q in priced:
+            row = rows[q.response.quote_id]
+            assert row.request == q.item.body()
+            assert row.response == msgspec.to_builtins(q.response)
+            assert (row.request_hash, row.input_hash) == q.item.hashes()
+    finally:
+        db.dispose()

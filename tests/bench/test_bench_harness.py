@@ -1,0 +1,86 @@
+"""The benchmark harness builds valid requests and judges goals as issue 9 states them
+(the figures themselves come from ``make bench``, never from a test)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.serve import _goals, _markdown
+from bench.world import quote_requests
+from service.quotes.intake import api_problems, contract_problems, read_item
+
+
+def test_benchmark_requests_are_valid_quotes_of_distinct_sites() -> None:
+    requests = quote_requests(25)
+    assert len(requests.bodies) == 25
+    assert len({b["site"]["site_id"] for b in requests.bodies}) == 25
+    for k, body in enumerate(requests.bodies):
+        item = read_item(body, k, f"items[{k}].")
+        assert api_problems(item) == []
+        assert contract_problems(item) == []
+        assert 3 <= len(body["months"]) <= 12
+    batch = requests.batch(60)["items"]
+    assert len(batch) == 60
+    assert batch[25] == requests.bodies[0]  # a portfolio longer than the sites wraps round
+
+
+def _phase(rps: float, p50: float, p99: float, errors: int = 0, rss: float = 300.0) -> Any:
+    return {
+        "requests": 100,
+        "throughput_per_s": rps,
+        "errors": errors,
+        "latency_ms": {"p50": p50, "p99": p99},
+        "peak_rss_total_mb": 2 * rss,
+        "peak_rss_worker_mb": rss,
+    }
+
+
+def test_goals_are_judged_against_the_peer_in_the_same_run() -> None:
+    figures: dict[str, Any] = {
+        "phases": {
+            "single": _phase(650.0, 9.0, 24.0),
+            "batch_1000": _phase(0.6, 1900.0, 1950.0, rss=480.0),
+            "mlflow_models_serve": _phase(160.0, 47.0, 160.0),
+        },
+        "in_process": {"overhead_cpu_ms": {"median": 0.8}},
+    }
+    goals = _goals(figures)
+    assert {name: g["met"] for name, g in goals.items()} == {
+        "single_vs_mlflow_throughput": True,
+        "single_median_ms": True,
+        "single_p99_ms": True,
+        "single_errors": True,
+        "worker_rss_mb": True,
+        "batch_1000_seconds": True,
+        "overhead_ms": True,
+    }
+    assert goals["single_vs_mlflow_throughput"]["value"] == 4.06
+    # one error, or a slow tail, fails its goal
+    figures["phases"]["single"] = _phase(650.0, 9.0, 26.0, errors=1)
+    goals = _goals(figures)
+    assert not goals["single_vs_mlflow_throughput"]["met"]
+    assert not goals["single_p99_ms"]["met"]
+    assert not goals["single_errors"]["met"]
+
+
+def test_the_report_names_machine_model_and_every_phase() -> None:
+    figures: dict[str, Any] = {
+        "date": "2026-01-01 00:00 UTC",
+        "machine": {
+            "cpu": "Test CPU",
+            "cores_available": 2,
+            "memory_gb": 8.0,
+            "python": "3.11",
+            "lightgbm": "4.7",
+        },
+        "load_before": [0.1, 0.1, 0.1],
+        "load_after": [1.0, 0.5, 0.2],
+        "model": {"description": "site-risk v1"},
+        "workers": 2,
+        "connections": 8,
+        "phases": {"single": _phase(100.0, 10.0, 20.0)},
+    }
+    figures["goals"] = _goals(figures)
+    text = _markdown(figures)
+    for expected in ("Test CPU", "site-risk v1", "| single | 100 | 100.0 | 10.0 | 20.0 | 0 |"):
+        assert expected in text
