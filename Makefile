@@ -68,9 +68,9 @@ BROWSER := scripts/ensure-chromium
 browser:
 	@$(BROWSER) >/dev/null
 
-unit: setup pg browser
+unit: setup pg browser wrk
 	pg_url=$$($(PG_SERVER) url) && \
-	  SITERISK_TEST_POSTGRES_URL=$$pg_url SITERISK_REQUIRE_POSTGRES=1 \
+	  SITERISK_TEST_POSTGRES_URL=$$pg_url SITERISK_REQUIRE_POSTGRES=1 SITERISK_REQUIRE_WRK=1 \
 	  SITERISK_CHROMIUM=$$($(BROWSER) path) SITERISK_REQUIRE_BROWSER=1 \
 	  $(BIN)/pytest -n 2 --dist loadgroup
 

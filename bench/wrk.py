@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -42,7 +45,13 @@ end
 
 function response(status, hdrs, body)
   answered = answered + 1
-  if limit > 0 and answered >= limit then wrk.thread:stop() end
+  if limit > 0 and answered == limit then
+    -- wrk's main thread sleeps out the whole duration whatever a thread does, so the
+    -- Python side ends the run (SIGINT, which still reports) when this line appears
+    io.stderr:write("BENCH_LIMIT\n")
+    io.stderr:flush()
+    wrk.thread:stop()
+  end
 end
 
 function done(summary, latency, requests)
@@ -80,6 +89,35 @@ class Load:
             "error_detail": self.error_detail,
             "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
         }
+
+
+def _until_limit(
+    command: list[str], env: dict[str, str], threads: int, timeout_s: float
+) -> tuple[int, str, str]:
+    """Run wrk; once every thread has had its number of answers, interrupt it (wrk
+    reports on SIGINT as at the end of its duration)."""
+    with subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None
+        assert stderr is not None
+        out: list[str] = []
+        reader = threading.Thread(target=lambda: out.append(stdout.read()), daemon=True)
+        reader.start()
+        err: list[str] = []
+        reached = 0
+        deadline = time.monotonic() + timeout_s
+        for text in stderr:
+            if text.strip() == "BENCH_LIMIT":
+                reached += 1
+                if reached >= threads:
+                    proc.send_signal(signal.SIGINT)
+            else:
+                err.append(text)
+        returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))  # wrk has -d
+        reader.join(timeout=10)
+    return returncode, "".join(out), "".join(err)
 
 
 def available() -> str | None:
@@ -130,17 +168,10 @@ def run(
             str(script),
             url,
         ]
-        done = subprocess.run(
-            command,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=seconds + timeout_s + 60,
-        )
-    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
-    if done.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr[-2000:]}")
+        returncode, stdout, stderr = _until_limit(command, env, threads, seconds + timeout_s + 60)
+    line = next((x for x in stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
+    if returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({returncode}): {stderr[-2000:]}")
     raw = json.loads(line.removeprefix("BENCH_JSON "))
     errors = dict(raw["errors"])
     latency = {k: v / 1000.0 for k, v in raw["latency_us"].items()}

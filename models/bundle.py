@@ -85,6 +85,8 @@ class ModelBundle:
         self._terms = [(boosters[name], slope) for name, slope in meta.loss_terms]
         self._peer = np.asarray(meta.peer_rates, dtype=np.float64)
         self._base_value: float | None = None
+        # (start month, months) -> factor: a portfolio has few distinct terms
+        self._term_season: dict[tuple[str, float], float] = {}
 
     # -- scoring ------------------------------------------------------------------------
     def log_rate(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
@@ -115,6 +117,15 @@ class ModelBundle:
     def term_season_factor(self, start_month: str, months: float) -> float:
         """Mean season factor over a cover of ``months`` (fractional at the end) from
         ``start_month``: a twelve-month term gets about one, a summer-only one more."""
+        key = (start_month, months)
+        found = self._term_season.get(key)
+        if found is None:
+            found = self._term_season_factor(start_month, months)
+            if len(self._term_season) < 100_000:
+                self._term_season[key] = found
+        return found
+
+    def _term_season_factor(self, start_month: str, months: float) -> float:
         if len(self.meta.season) != 12 or months <= 0:
             return 1.0
         year, month = int(start_month[:4]), int(start_month[5:7])

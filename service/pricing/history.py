@@ -8,6 +8,7 @@ mean "not reported" and stay NaN here, never zero.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Final
@@ -22,11 +23,20 @@ FloatArray = npt.NDArray[np.float64]
 
 # Rates arrive rounded and means of them carry float noise: 0.95 must meet ">= 0.95".
 _TOLERANCE: Final = 1e-9
+_MONTH: Final = re.compile(MONTH_PATTERN)
 
 
 def month_number(month: str) -> int:
     """``"YYYY-MM"`` as a count of months, so windows are integer ranges."""
-    if not isinstance(month, str) or not re.fullmatch(MONTH_PATTERN, month):
+    if not isinstance(month, str):
+        raise ValueError(f"month must look like YYYY-MM, got {month!r}")
+    return _month_number(month)
+
+
+# A portfolio reads the same few dozen months thousands of times.
+@functools.lru_cache(maxsize=4096)
+def _month_number(month: str) -> int:
+    if not _MONTH.fullmatch(month):
         raise ValueError(f"month must look like YYYY-MM, got {month!r}")
     return int(month[:4]) * 12 + int(month[5:7]) - 1
 
