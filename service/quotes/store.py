@@ -13,7 +13,7 @@ A request sent with an ``Idempotency-Key`` stores its answer's outline with its 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from sqlalchemy import func, insert
@@ -48,6 +48,10 @@ def owner_of(principal: Principal) -> str:
     return f"{principal.role.value}:{principal.key_id}"
 
 
+# rows of one INSERT: a chunk's JSON documents are all a portfolio holds at once
+INSERT_CHUNK: Final = 64
+
+
 class QuoteStore:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -67,45 +71,17 @@ class QuoteStore:
         :class:`AnsweredMeanwhile`, having stored nothing, when a concurrent request with
         the same key committed first."""
         owner = owner_of(principal)
-        rows: list[dict[str, Any]] = []
-        for q in quotes:
-            response = q.response
-            site: Any = q.item.request.site
-            request_hash, input_hash = q.item.hashes()
-            rows.append(
-                {
-                    "id": response.quote_id,
-                    "created_at": response.created_at,
-                    "api_key_id": principal.key_id,
-                    "insurer_id": owner,
-                    "site_id": site.site_id,
-                    "contractor_id": site.contractor_id,
-                    "district": site.district,
-                    "request_hash": request_hash,
-                    "input_hash": input_hash,
-                    # the structs themselves: the engine writes JSON columns with
-                    # msgspec (service.db.engine), the same document as their builtins
-                    "request": q.item.request,
-                    "response": response,
-                    "model_name": q.snapshot.name,
-                    "model_version": q.snapshot.version,
-                    "model_uri": q.snapshot.uri,
-                    "tariff_version": q.tariff_version,
-                    "band_version": q.band_version,
-                    "incentive_version": q.incentive_version,
-                    "predicted_frequency": q.expected_claims,
-                    "base_premium": float(q.base_premium),
-                    "final_premium": float(q.final_premium),
-                    "currency": response.currency,
-                }
-            )
-        if not rows:
+        if not quotes:
             return
         try:
-            # One Core INSERT of all rows in one transaction (quotes are never updated,
-            # so the ORM's bookkeeping buys nothing): a portfolio of a thousand quotes
-            # is one executemany, not a thousand ORM objects flushed one by one.
-            self.session.execute(insert(Quote.__table__), rows)  # type: ignore[attr-defined]
+            # Core INSERTs of all rows in one transaction (quotes are never updated, so
+            # the ORM's bookkeeping buys nothing): a portfolio of a thousand quotes is a
+            # few executemany calls of INSERT_CHUNK rows, not a thousand ORM objects
+            # flushed one by one; chunks keep only that many rows' JSON in memory.
+            for lo in range(0, len(quotes), INSERT_CHUNK):
+                rows = [self._row(q, principal, owner) for q in quotes[lo : lo + INSERT_CHUNK]]
+                self.session.execute(insert(Quote.__table__), rows)  # type: ignore[attr-defined]
+                del rows
             if idempotent is not None:
                 self.session.add(_record(idempotent, principal, owner, quotes, batch))
             self.session.commit()
@@ -117,6 +93,37 @@ class QuoteStore:
         except BaseException:
             self.session.rollback()
             raise
+
+    @staticmethod
+    def _row(q: PricedQuote, principal: Principal, owner: str) -> dict[str, Any]:
+        response = q.response
+        site: Any = q.item.request.site
+        request_hash, input_hash = q.item.hashes()
+        return {
+            "id": response.quote_id,
+            "created_at": response.created_at,
+            "api_key_id": principal.key_id,
+            "insurer_id": owner,
+            "site_id": site.site_id,
+            "contractor_id": site.contractor_id,
+            "district": site.district,
+            "request_hash": request_hash,
+            "input_hash": input_hash,
+            # the structs themselves: the engine writes JSON columns with
+            # msgspec (service.db.engine), the same document as their builtins
+            "request": q.item.request,
+            "response": response,
+            "model_name": q.snapshot.name,
+            "model_version": q.snapshot.version,
+            "model_uri": q.snapshot.uri,
+            "tariff_version": q.tariff_version,
+            "band_version": q.band_version,
+            "incentive_version": q.incentive_version,
+            "predicted_frequency": q.expected_claims,
+            "base_premium": float(q.base_premium),
+            "final_premium": float(q.final_premium),
+            "currency": response.currency,
+        }
 
     # -- idempotent retries ------------------------------------------------------------
     def _record(self, key: str, owner: str) -> IdempotencyRecord | None:

@@ -13,6 +13,7 @@ import msgspec
 import numpy as np
 import pytest
 from quote_helpers import ModelStore, request_for
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from models.contract import spec
@@ -23,6 +24,7 @@ from service.db.engine import Database
 from service.db.tables import Quote
 from service.model_provider import ModelSnapshot, StaticModelProvider
 from service.quotes import intake
+from service.quotes import store as store_module
 from service.quotes.pricing_service import (
     EXPLAIN_BESIDE,
     SITE_BY_SITE,
@@ -135,5 +137,36 @@ def test_stored_documents_are_the_request_and_answer_as_json(
             assert row.request == q.item.body()
             assert row.response == msgspec.to_builtins(q.response)
             assert (row.request_hash, row.input_hash) == q.item.hashes()
+    finally:
+        db.dispose()
+
+
+def test_a_portfolio_stored_in_chunks_is_stored_whole_or_not_at_all(
+    snapshot: ModelSnapshot,
+    items: list[intake.Item],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Quotes go in INSERT_CHUNK rows at a time, in one transaction: a failure in the
+    last chunk leaves not even the first chunks behind."""
+    monkeypatch.setattr(store_module, "INSERT_CHUNK", 2)
+    url = f"sqlite:///{tmp_path / 'quotes.db'}"
+    migrate.upgrade(url)
+    db = Database(url)
+    try:
+        with db.session() as session:
+            key = ApiKeyStore(session, "pepper").create(KeySpec.parse("insurer", insurer_id="I1"))
+        principal = Principal(key_id=key.row.id or 0, role=Role.insurer, insurer_id="I1")
+        priced = [o for o in QuotePricer().price(items[:5], snapshot) if isinstance(o, PricedQuote)]
+        assert len(priced) == 5
+        with db.session() as session, pytest.raises(IntegrityError):
+            QuoteStore(session).save([*priced, priced[0]], principal)  # id again, chunk 3
+        with db.session() as session:
+            assert session.exec(select(Quote)).all() == []
+        with db.session() as session:
+            QuoteStore(session).save(priced, principal)
+        with db.session() as session:
+            stored = {r.id for r in session.exec(select(Quote)).all()}
+        assert stored == {q.response.quote_id for q in priced}
     finally:
         db.dispose()
