@@ -1,0 +1,41 @@
+"""The ASGI factory a server's worker processes call."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from service.db import migrate
+
+PROBE = """
+import sys
+from service.asgi import app
+from litestar.testing import TestClient
+with TestClient(app()) as client:
+    assert client.get("/health/live").status_code == 200
+import lightgbm
+print(sys.modules.get("sklearn", "absent"), lightgbm.Booster.__name__, "scipy" in sys.modules)
+"""
+
+
+def test_a_fresh_worker_serves_without_importing_scikit_learn(cli_env: Path) -> None:
+    """A worker process starts with nothing imported; LightGBM is loaded without
+    scikit-learn (which serving never uses) and the app answers."""
+    from models.settings import get_settings
+
+    migrate.upgrade(get_settings().db_url)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-3:] == ["None", "Booster", "True"]
+
+
+def test_a_process_that_already_has_lightgbm_keeps_scikit_learn(cli_env: Path) -> None:
+    import lightgbm  # noqa: F401 - as in a process that trained or tested before serving
+
+    from service.asgi import app
+
+    app()
+    assert sys.modules.get("sklearn") is not None
