@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         "past it the request stops before storing anything and answers 503. A full "
         "1,000-site batch needs a few seconds on one core.",
     )
+    db_statement_timeout_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="Longest one statement of the service may run on PostgreSQL before the "
+        "server cancels it (the request answers 503 database_unavailable); 0 turns it off. "
+        "Migrations and the command line are not limited. SQLite has no such limit.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0.0,

@@ -121,7 +121,7 @@ def create_app(
     an API key unless it sets ``opt={"exclude_from_auth": True}``.
     """
     settings = settings or get_settings()
-    database = Database(settings.db_url)
+    database = Database(settings.db_url, statement_timeout_s=settings.db_statement_timeout_seconds)
     runtime = Runtime(
         settings=settings,
         database=database,

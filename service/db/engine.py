@@ -50,8 +50,12 @@ _JSON: Final[dict[str, Any]] = {
 }
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, statement_timeout_s: float = 0.0) -> Engine:
     """An engine for ``url``; nothing is connected (or created on disk) until first use.
+
+    ``statement_timeout_s`` (PostgreSQL only; 0 = none): the server cancels any statement
+    running longer, so a stuck query cannot hold a worker thread and a pooled connection
+    for ever; the service sets it, migrations and the command line do not.
 
     Statement parameters (requests, claims, key prefixes) are left out of the engine's
     errors and logs: an outage must not copy an insurer's data into the log. JSON
@@ -75,10 +79,16 @@ def make_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_size=10,
         max_overflow=20,
-        connect_args={"connect_timeout": 5},
+        connect_args={"connect_timeout": 5, **_pg_options(statement_timeout_s)},
         hide_parameters=True,
         **_JSON,
     )
+
+
+def _pg_options(statement_timeout_s: float) -> dict[str, str]:
+    if statement_timeout_s <= 0:
+        return {}
+    return {"options": f"-c statement_timeout={max(1, round(statement_timeout_s * 1000))}"}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -95,9 +105,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """The engine and session factory of one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, statement_timeout_s: float = 0.0) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, statement_timeout_s=statement_timeout_s)
         self._sessions = sessionmaker(self.engine, class_=Session, expire_on_commit=False)
 
     @property

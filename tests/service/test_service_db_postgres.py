@@ -7,7 +7,9 @@ Each test gets a database of its own, copied from one migrated once per module.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -462,3 +464,50 @@ def test_quote_listings_are_served_by_an_index(populated: Engine, listing: str) 
     ), plan
     if listing == "insurer":  # the index hands rows over newest first: nothing to sort
         assert "Sort" not in plan, plan
+
+
+def test_a_statement_stuck_past_the_timeout_is_cancelled_and_answered_503(
+    tmp_path: Path, pg_db: Database
+) -> None:
+    """A query waiting on a lock (or running away) is cancelled by the server after
+    SITERISK_DB_STATEMENT_TIMEOUT_SECONDS, so it cannot hold a worker for ever."""
+    with pg_db.session() as session:
+        key = ApiKeyStore(session, make_settings(tmp_path).key_pepper.get_secret_value()).create(
+            KeySpec.parse("insurer", insurer_id="I1")
+        )
+    pg_db.dispose()
+    settings = make_settings(
+        tmp_path,
+        database_url=pg_db.url,
+        auth_cache_seconds=0.0,
+        db_statement_timeout_seconds=0.5,
+    )
+    locker = _engine(pg_db.url)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/whoami", headers=bearer(key.key)).status_code == 200
+        with (
+            locker.connect() as connection,  # holds the lock until it rolls back
+            ThreadPoolExecutor(max_workers=1) as pool,
+        ):
+            connection.execute(text("LOCK TABLE api_key IN ACCESS EXCLUSIVE MODE"))
+            started = time.monotonic()
+            asked = pool.submit(client.get, "/v1/whoami", headers=bearer(key.key))
+            # without the limit the request would wait for the lock: released after 5 s
+            done, _ = wait([asked], timeout=5.0)
+            waited = time.monotonic() - started
+            connection.rollback()
+            stuck = asked.result(timeout=30)
+        assert done, "the request waited for the lock: no statement timeout"
+        assert stuck.status_code == 503
+        assert stuck.json()["error"]["code"] == "database_unavailable"
+        assert 0.4 <= waited < 5.0
+        assert client.get("/v1/whoami", headers=bearer(key.key)).status_code == 200
+    locker.dispose()
+    service_side = Database(pg_db.url, statement_timeout_s=0.5)
+    try:
+        with service_side.session() as session:
+            assert session.execute(text("SHOW statement_timeout")).scalar_one() == "500ms"
+    finally:
+        service_side.dispose()
+    with pg_db.session() as session:  # migrations and the CLI: no limit
+        assert session.execute(text("SHOW statement_timeout")).scalar_one() == "0"
