@@ -96,7 +96,7 @@ class PortalController(Controller):
         db_session: NamedDependency[Session],
     ) -> Template:
         page = Page(request, settings)
-        quote_id, site_id, expires = page.access.open_link(token)
+        quote_id, site_id, expires = page.access.open_link(token, db_session)
         view = PortalService(db_session).shared(quote_id, site_id)
         return page.render(
             "site.html",

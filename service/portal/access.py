@@ -47,6 +47,13 @@ class LinkExpiredError(ForbiddenError):
     default_message = "this link has expired"
 
 
+class LinkWithdrawnError(ForbiddenError):
+    """A share link whose maker's API key was revoked since: the insurer withdrew it."""
+
+    code = "link_withdrawn"
+    default_message = "this link was withdrawn"
+
+
 @dataclass(frozen=True, slots=True)
 class Contractor:
     """A signed-in contractor."""
@@ -167,15 +174,19 @@ class PortalAccess:
         if quote is None:
             raise NotFoundError(f"no quote {quote_id!r}")
         expires = self.signer.now().replace(microsecond=0) + timedelta(days=days)
-        token = self.signer.share(quote.quote_id, quote.site_id, expires)
+        token = self.signer.share(quote.quote_id, quote.site_id, expires, principal.key_id)
         return SharedLink(quote.quote_id, quote.site_id, SHARE_PATH + token, expires)
 
-    def open_link(self, token: str) -> tuple[str, str, datetime]:
-        """(quote_id, site_id, expiry) of a link; altered -> not found, expired -> 403."""
+    def open_link(self, token: str, db: Session) -> tuple[str, str, datetime]:
+        """(quote_id, site_id, expiry) of a link; altered -> not found, expired -> 403,
+        made with an API key that has been revoked since -> 403 (withdrawn)."""
         try:
             claims = self.signer.read_share(token)
         except ExpiredTokenError:
             raise LinkExpiredError() from None
         except TokenError:
             raise NotFoundError("no such link") from None
+        maker = db.get(ApiKey, claims.key_id)
+        if maker is None or maker.revoked_at is not None:
+            raise LinkWithdrawnError()
         return claims.quote_id, claims.site_id, claims.expires_at

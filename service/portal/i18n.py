@@ -258,6 +258,12 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "请联系保险公司重新分享报价链接。",
         "Ask your insurer to share the quote again.",
     ),
+    "error.withdrawn.title": ("链接已撤回", "This link was withdrawn"),
+    "error.withdrawn.body": (
+        "分享此链接的保险公司密钥已停用。请联系保险公司重新分享报价链接。",
+        "The insurer's key that shared this link is no longer active. "
+        "Ask your insurer to share the quote again.",
+    ),
     "error.400.title": ("请求有误", "Bad request"),
     "error.400.body": ("无法处理该请求。", "The request could not be processed."),
     "error.500.title": ("服务暂时不可用", "Something went wrong"),

@@ -48,6 +48,7 @@ class ShareClaims:
     quote_id: str
     site_id: str
     expires_at: datetime
+    key_id: int  # the API key that made the link: revoking it withdraws the link
 
 
 def signing_secret(settings: Settings) -> str:
@@ -88,16 +89,21 @@ class PortalSigner:
         return SessionClaims(key_id, contractor_id, self._unexpired(data))
 
     # -- share links ---------------------------------------------------------------------
-    def share(self, quote_id: str, site_id: str, expires_at: datetime) -> str:
+    def share(self, quote_id: str, site_id: str, expires_at: datetime, key_id: int) -> str:
         expires = int(expires_at.timestamp())
-        return str(self._share.dumps({"q": quote_id, "s": site_id, "e": expires}))
+        return str(self._share.dumps({"q": quote_id, "s": site_id, "e": expires, "k": key_id}))
 
     def read_share(self, token: str) -> ShareClaims:
         data = self._load(self._share, token)
-        quote_id, site_id = data.get("q"), data.get("s")
-        if not isinstance(quote_id, str) or not isinstance(site_id, str):
+        quote_id, site_id, key_id = data.get("q"), data.get("s"), data.get("k")
+        if (
+            not isinstance(quote_id, str)
+            or not isinstance(site_id, str)
+            or not isinstance(key_id, int)
+            or isinstance(key_id, bool)
+        ):
             raise InvalidTokenError("not a share link")
-        return ShareClaims(quote_id, site_id, self._unexpired(data))
+        return ShareClaims(quote_id, site_id, self._unexpired(data), key_id)
 
     # -- common --------------------------------------------------------------------------
     @staticmethod

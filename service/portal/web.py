@@ -30,6 +30,7 @@ from service.portal.access import (
     CSRF_COOKIE,
     LANG_COOKIE,
     LinkExpiredError,
+    LinkWithdrawnError,
     PortalAccess,
 )
 from service.portal.i18n import Translator, pick_lang
@@ -158,7 +159,12 @@ def html_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     detail = answer.content.error
     status = detail.status
     found = _REFERENCE.search(detail.message) if status == 500 else None
-    key = "expired" if isinstance(exc, LinkExpiredError) else _TITLES.get(status)
+    if isinstance(exc, LinkExpiredError):
+        key: str | None = "expired"
+    elif isinstance(exc, LinkWithdrawnError):
+        key = "withdrawn"
+    else:
+        key = _TITLES.get(status)
     if key is None:
         key = "400" if status < 500 else "500"
     try:

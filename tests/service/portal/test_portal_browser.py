@@ -257,18 +257,22 @@ def test_altered_expired_and_misdirected_links_are_refused(
     payload, signature = token.split(".")
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
     signer = PortalSigner(SECRET)
+    maker = signer.read_share(token).key_id
     quote_b = s.quotes["b"]["quote_id"]
     cases = {
         "altered": (f"/portal/s/{payload}.{flipped}", 404),
         "truncated": (f"/portal/s/{payload}", 404),
         # Validly signed but naming a quote of another site: still no page.
         "misdirected": (
-            "/portal/s/" + signer.share(quote_b, s.site_a, datetime.now(UTC) + timedelta(days=1)),
+            "/portal/s/"
+            + signer.share(quote_b, s.site_a, datetime.now(UTC) + timedelta(days=1), maker),
             404,
         ),
         "expired": (
             "/portal/s/"
-            + signer.share(link["quote_id"], s.site_a, datetime.now(UTC) - timedelta(seconds=1)),
+            + signer.share(
+                link["quote_id"], s.site_a, datetime.now(UTC) - timedelta(seconds=1), maker
+            ),
             403,
         ),
     }

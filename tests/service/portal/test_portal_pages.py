@@ -350,3 +350,40 @@ def test_failures_are_pages_with_the_apis_status(
     assert page.status_code == 503
     assert page.headers["retry-after"] == "5"
     assert "Temporarily unavailable" in page.text
+
+
+def test_revoking_the_key_that_shared_a_link_withdraws_that_link_only(
+    portal_client: Client, scenario: Scenario, module_settings: Settings
+) -> None:
+    database = Database(module_settings.db_url)
+    try:
+        with database.session() as session:
+            second = ApiKeyStore(session, PEPPER).create(
+                KeySpec.parse("insurer", insurer_id="INS-A")
+            )
+    finally:
+        database.dispose()
+    quote_id = scenario.quotes["a"]["quote_id"]
+    made = [
+        portal_client.post(f"/v1/quotes/{quote_id}/share", headers=headers)
+        for headers in ({"Authorization": f"Bearer {second.key}"}, scenario.bearer("ins_a"))
+    ]
+    assert [m.status_code for m in made] == [201, 201]
+    by_second, by_first = (m.json()["path"] for m in made)
+    portal_client.cookies.clear()
+    assert portal_client.get(by_second).status_code == 200
+    database = Database(module_settings.db_url)
+    try:
+        with database.session() as session:
+            assert second.row.id is not None
+            ApiKeyStore(session, PEPPER).revoke(second.row.id)
+    finally:
+        database.dispose()
+    withdrawn = portal_client.get(by_second)
+    assert withdrawn.status_code == 403
+    assert "链接已撤回" in withdrawn.text
+    assert 'data-testid="final-premium"' not in withdrawn.text
+    assert portal_client.get(by_first).status_code == 200  # another key's link still opens
+    english = portal_client.get(by_second + "?lang=en")
+    assert english.status_code == 403
+    assert "This link was withdrawn" in english.text
