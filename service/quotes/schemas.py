@@ -14,9 +14,11 @@ Money is a JSON number rounded to the cent (``1234.56``); the cents always add u
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
+from litestar.params import KwargDefinition
 from msgspec import Meta, Struct
 
 from models.contract import spec
@@ -145,13 +147,22 @@ class QuoteReference(Struct, kw_only=True, forbid_unknown_fields=True):
     policy: PolicyIn
 
 
-class QuoteBatchRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+@dataclass(frozen=True)
+class QuoteBatchRequest:
     """A portfolio: each item is priced on its own; one bad item does not sink the rest.
-    An item may also be a ``QuoteReference`` to a stored site."""
+    An item is a ``QuoteRequest`` (rows sent) or a ``QuoteReference`` (a stored site)."""
 
-    # Documented as QuoteRequest only: msgspec cannot describe a union of two untagged
-    # structs inside a struct; the handler reads each item as either.
-    items: Annotated[list[QuoteRequest], Meta(min_length=1, max_length=MAX_BATCH)]
+    # The API's documentation only, hence a dataclass: msgspec cannot take this untagged
+    # union of structs; the handler reads the envelope and then each item as either.
+    items: Annotated[
+        list[QuoteRequest | QuoteReference],
+        KwargDefinition(
+            min_items=1,
+            max_items=MAX_BATCH,
+            description=f"1–{MAX_BATCH} sites: each a QuoteRequest (its rows sent) or a "
+            "QuoteReference (a site the platform fed, by site_id); no other fields.",
+        ),
+    ]
 
 
 class BatchEnvelope(Struct, kw_only=True, forbid_unknown_fields=True):

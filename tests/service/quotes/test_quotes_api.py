@@ -390,10 +390,14 @@ def test_model_card_rules_and_the_openapi_document(
     components = schema["components"]["schemas"]
     # A quote sends the site's rows, or names a stored site (QuoteReference).
     refs = [s["$ref"].rsplit("/", 1)[-1] for s in single["schema"]["oneOf"]]
-    assert sorted(refs) == ["QuoteReference", "QuoteRequest"]
+    refs_sorted = sorted(refs)
+    assert refs_sorted == ["QuoteReference", "QuoteRequest"]
     assert {"site", "months", "policy", "claims"} <= set(components["QuoteRequest"]["properties"])
     assert set(components["QuoteReference"]["properties"]) == {"site_id", "policy"}
-    assert batch["schema"]["$ref"].rsplit("/", 1)[-1] in components
+    # so may each item of a portfolio, 1 to 1,000 of them
+    items = components[batch["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["items"]
+    assert sorted(s["$ref"].rsplit("/", 1)[-1] for s in items["items"]["oneOf"]) == refs_sorted
+    assert (items["minItems"], items["maxItems"]) == (1, 1000)
 
 
 def test_quotes_are_stored_in_postgresql_too(
