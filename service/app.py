@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 
 import anyio.to_thread
 from litestar import Litestar
@@ -50,19 +49,13 @@ from service.model_provider import ManagedModelProvider, ModelProvider, NoModelP
 from service.portal.web import static_router as portal_static
 from service.portal.web import template_config as portal_templates
 from service.rate_limit import RateLimitMiddleware, TokenBucketLimiter
+from service.release import service_version
 from service.runtime import STATE_KEY, Runtime, runtime_of
 
 log = logging.getLogger("service")
 
 SCHEMA_PATH = "/schema"
 BEARER = "apiKey"
-
-
-def _version() -> str:
-    try:
-        return version("site-risk-pricing")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-        return "0.0.0"
 
 
 @asynccontextmanager
@@ -86,7 +79,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
 def _openapi() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Site-risk pricing API",
-        version=_version(),
+        version=service_version(),
         description=(
             "Prices construction-site safety-liability insurance from smart-site data. "
             "Every endpoint except health and metrics needs `Authorization: Bearer <key>`. "

@@ -87,6 +87,7 @@ from service.quotes.schemas import (
 )
 from service.quotes.site_history import SiteHistory, data_quality, history_of
 from service.quotes.site_history import incentives as site_incentives
+from service.release import service_version
 
 CURRENCY: Final = "CNY"
 PROJECTION_MONTHS: Final = 3  # months of worker-hours the exposure projection averages
@@ -512,6 +513,7 @@ class QuotePricer:
             incentives=_incentives(incentives),
             data_quality=dq,
             warnings=self._warnings(ctx, snapshot),
+            service_version=service_version(),
         )
         return PricedQuote(
             item=ctx.facts.item,

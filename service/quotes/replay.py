@@ -36,10 +36,15 @@ from service.quotes.pricing_service import (
     PricingRules,
     QuotePricer,
 )
+from service.release import service_version
 
-# A quote's identity, where its model was loaded from, and which stored row versions a
-# by-reference quote read (provenance: the rows themselves are in its stored request).
-IGNORED: Final = frozenset({("quote_id",), ("created_at",), ("model", "source"), ("inputs",)})
+# A quote's identity, where its model was loaded from, which stored row versions a
+# by-reference quote read (provenance: the rows themselves are in its stored request),
+# and the release that priced it (reported beside the comparison: a new release that
+# prices alike matches; one that does not shows in the numbers).
+IGNORED: Final = frozenset(
+    {("quote_id",), ("created_at",), ("model", "source"), ("inputs",), ("service_version",)}
+)
 # The pricer adds this warning when the model came from the local cache; whether it did
 # at replay time says nothing about the quote.
 CACHE_WARNING: Final = "priced with the locally cached model"
@@ -68,6 +73,10 @@ class ReplayReport:
     incentive_version: str
     stored_final_premium_cny: float
     replayed_final_premium_cny: float | None
+    # the release that priced the quote (None: stored before releases were recorded)
+    # and the one replaying it
+    stored_service_version: str | None = None
+    replay_service_version: str = field(default_factory=service_version)
     differences: list[Difference] = field(default_factory=list)
     added: list[str] = field(default_factory=list)  # fields only the replay has
 
@@ -141,6 +150,7 @@ def replay_quote(row: Quote, snapshot: ModelSnapshot) -> ReplayReport:
         incentive_version=row.incentive_version,
         stored_final_premium_cny=row.final_premium,
         replayed_final_premium_cny=outcome.response.pricing.final_premium_cny,
+        stored_service_version=_recorded_release(row.response),
         differences=differences,
         added=added,
     )
@@ -159,6 +169,11 @@ def replay(settings: Settings, quote_id: str, *, model_uri: str | None = None) -
         raise ReplayError(f"no stored quote {quote_id!r}")
     snapshot = load_model(settings, model_uri or row.model_uri)
     return replay_quote(row, snapshot)
+
+
+def _recorded_release(response: Any) -> str | None:
+    found = response.get("service_version") if isinstance(response, dict) else None
+    return found if isinstance(found, str) else None
 
 
 # --- comparing ---------------------------------------------------------------------------

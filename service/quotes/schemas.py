@@ -342,6 +342,9 @@ class QuoteResponse(Struct, frozen=True, kw_only=True):
     data_quality: DataQuality
     warnings: list[str]
     inputs: QuoteInputs | None = None  # set when priced by reference to stored data
+    # the release of this service that priced it (quotes stored before it was recorded
+    # have none): with the model and rule versions, what an audit needs to replay it
+    service_version: str | None = None
 
 
 class BatchItem(Struct, frozen=True, kw_only=True):

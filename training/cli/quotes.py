@@ -105,6 +105,10 @@ def replay(
             f"tariff {report.tariff_version}, band {report.band_version}, "
             f"incentives {report.incentive_version}"
         )
+        typer.echo(
+            f"priced by release {report.stored_service_version or '(not recorded)'}, "
+            f"replayed by release {report.replay_service_version}"
+        )
         replayed = report.replayed_final_premium_cny
         typer.echo(
             f"final premium: stored CNY {report.stored_final_premium_cny:,.2f}, "

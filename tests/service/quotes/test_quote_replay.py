@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,7 @@ def test_a_stored_quote_replays_to_the_cent_after_a_new_champion(
     assert row.tariff_version == quote["pricing"]["tariff_version"]
     assert row.incentive_version == quote["incentives"]["rule_set_version"]
     assert row.response == quote
+    assert quote["service_version"] == version("site-risk-pricing")  # the release that priced it
     assert row.request["site"]["site_id"] == sites[0]
     assert len(row.input_hash) == len(row.request_hash) == 64
     assert row.api_key_id is not None
@@ -122,10 +124,13 @@ def test_a_stored_quote_replays_to_the_cent_after_a_new_champion(
     result = _replay(quote["quote_id"])
     assert result.exit_code == 0, result.output
     assert f"/{first} (registry)" in result.stdout
+    release = version("site-risk-pricing")
+    assert f"priced by release {release}, replayed by release {release}" in result.stdout
     assert result.stdout.strip().endswith("MATCH")
     report = json.loads(_replay(quote["quote_id"], "--json").stdout)
     assert report["matched"] is True
     assert report["replayed_final_premium_cny"] == quote["pricing"]["final_premium_cny"]
+    assert report["stored_service_version"] == report["replay_service_version"] == release
     batch_id = batch["items"][0]["quote"]["quote_id"]
     assert _replay(batch_id).exit_code == 0  # the insurer's own base premium, no tariff
 
@@ -214,6 +219,16 @@ def test_replay_of_a_quote_row_with_any_snapshot(
         final_premium=float(priced.final_premium),
     )
     assert replay_quote(row, snapshot).matched
+    # Another release that prices alike still matches, and says which release priced it;
+    # a quote stored before releases were recorded replays as well.
+    for recorded in ("0.0.1", None):
+        answer = {k: v for k, v in row.response.items() if k != "service_version"}
+        if recorded is not None:
+            answer["service_version"] = recorded
+        report = replay_quote(row.model_copy(update={"response": answer}), snapshot)
+        assert report.matched, report.differences
+        assert report.stored_service_version == recorded
+        assert report.added == []
     other = StaticModelProvider(steeper(model_store.bundle, 1.6)).current()
     assert other is not None
     assert not replay_quote(row, other).matched
