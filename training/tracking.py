@@ -111,9 +111,8 @@ def log_training_run(
 ) -> tuple[str, str | None]:
     import matplotlib.pyplot as plt
     import mlflow
-    from mlflow.models import infer_signature
 
-    from models.mlflow_model import BUNDLE_ARTIFACT, SiteRiskModel
+    from models.mlflow_model import BUNDLE_ARTIFACT, SiteRiskModel, model_signature
 
     client = configure(settings)
     diff, additivity, values = shap_check(outcome)
@@ -162,7 +161,7 @@ def log_training_run(
         example = outcome.test_frame.head(5)[["exposure", *fdef.FEATURE_NAMES]].astype("float64")
         model = SiteRiskModel()
         model.bundle = outcome.bundle
-        signature = infer_signature(example, model.predict(None, example))
+        signature = model_signature(outcome.bundle, example)
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=model,
