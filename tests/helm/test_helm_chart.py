@@ -378,7 +378,12 @@ def test_the_service_reads_the_chart_settings(monkeypatch: pytest.MonkeyPatch) -
     docs = render(
         {
             "model": {"pollSeconds": 45, "uri": "models:/site-risk/7"},
-            "config": {"workers": 3, "corsOrigins": ["https://a.example", "https://b.example"]},
+            "config": {
+                "workers": 3,
+                "corsOrigins": ["https://a.example", "https://b.example"],
+                "requestTimeoutSeconds": 30,
+                "dbStatementTimeoutSeconds": 12.5,
+            },
         }
     )
     for name, value in one(docs, "ConfigMap")["data"].items():
@@ -386,6 +391,7 @@ def test_the_service_reads_the_chart_settings(monkeypatch: pytest.MonkeyPatch) -
     settings = Settings()
     assert settings.model_poll_seconds == 45
     assert settings.workers == 3
+    assert (settings.request_timeout_seconds, settings.db_statement_timeout_seconds) == (30, 12.5)
     assert settings.host == "0.0.0.0"
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.champion_uri == "models:/site-risk/7"
