@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from fixtures.contract_rows import rows
 
-from models.contract import ContractData, spec
+from models.contract import ContractData
 
 
 @dataclass(frozen=True)
@@ -26,27 +26,6 @@ class Keys:
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-
-def plain(value: Any) -> Any:
-    """A frame cell as JSON: missing as None, numpy scalars as Python, dates as ISO."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if hasattr(value, "item"):
-        return plain(value.item())
-    return value
-
-
-def rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
-    names = [c.name for c in spec.columns(table)]
-    return [
-        {n: plain(v) for n, v in zip(names, row, strict=True)}
-        for row in frame[names].itertuples(index=False)
-    ]
 
 
 def inline_request(

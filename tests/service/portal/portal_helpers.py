@@ -4,7 +4,6 @@ money back from page text."""
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 import socket
@@ -17,10 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
+from fixtures.contract_rows import rows
 from litestar import Litestar
 
 from models.bundle import ModelBundle
-from models.contract import spec
 from models.settings import Settings
 from service.app import create_app
 from service.auth.store import ApiKeyStore, KeySpec
@@ -58,26 +57,6 @@ def portal_app(settings: Settings, bundle: ModelBundle) -> Litestar:
     return create_app(settings, model_provider=provider)
 
 
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if hasattr(value, "item"):
-        return _plain(value.item())
-    return value
-
-
-def _rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
-    names = [c.name for c in spec.columns(table)]
-    return [
-        {n: _plain(v) for n, v in zip(names, row, strict=True)}
-        for row in frame[names].itertuples(index=False)
-    ]
-
-
 def quote_body(world: World, site_id: str, start_month: str, months: int = 12) -> dict[str, Any]:
     """The contract's rows of ``site_id`` before ``start_month`` as a quote request."""
     site = world.sites[world.sites["site_id"] == site_id]
@@ -91,9 +70,9 @@ def quote_body(world: World, site_id: str, start_month: str, months: int = 12) -
     before = pd.to_datetime(world.claims["incident_date"]) < pd.Timestamp(f"{start_month}-01")
     claims = world.claims[(world.claims["site_id"] == site_id) & before]
     return {
-        "site": _rows(site, "sites")[0],
-        "months": _rows(history, "site_months"),
-        "claims": _rows(claims, "claims"),
+        "site": rows(site, "sites")[0],
+        "months": rows(history, "site_months"),
+        "claims": rows(claims, "claims"),
         "policy": {"start_month": start_month, "term_months": 12},
     }
 

@@ -4,38 +4,18 @@ a small model trained and registered for real, and arithmetic in cents."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from fixtures.contract_rows import rows
 
 from models.bundle import ModelBundle
-from models.contract import spec
 from models.settings import Settings
 from training.pipeline import TrainOutcome
 from training.synth import World
-
-
-def _plain(value: Any) -> Any:
-    """A frame cell as JSON: missing as None, numpy scalars as Python, dates as ISO text."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if hasattr(value, "item"):
-        return _plain(value.item())
-    return value
-
-
-def _rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
-    names = [c.name for c in spec.columns(table)]
-    rows = frame[names].itertuples(index=False)
-    return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
 
 
 def request_for(
@@ -57,9 +37,9 @@ def request_for(
         & (pd.to_datetime(world.claims["incident_date"]) < start_day)
     ]
     return {
-        "site": _rows(site, "sites")[0],
-        "months": _rows(history, "site_months"),
-        "claims": _rows(claims, "claims"),
+        "site": rows(site, "sites")[0],
+        "months": rows(history, "site_months"),
+        "claims": rows(claims, "claims"),
         "policy": {"start_month": start_month, "term_months": term_months},
     }
 
