@@ -23,6 +23,8 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
+from models.predict import DirectPredictor, Output
+
 FloatArray = npt.NDArray[np.float64]
 
 BUNDLE_FORMAT = "2"
@@ -82,29 +84,45 @@ class ModelBundle:
                 raise ValueError(f"{name} booster's features differ from the bundle's list")
         self.boosters = boosters
         self.meta = meta
-        self._terms = [(boosters[name], slope) for name, slope in meta.loss_terms]
+        self._predictors = {name: DirectPredictor(b) for name, b in boosters.items()}
+        self._terms = [(name, slope) for name, slope in meta.loss_terms]
         self._peer = np.asarray(meta.peer_rates, dtype=np.float64)
         self._base_value: float | None = None
         # (start month, months) -> factor: a portfolio has few distinct terms
         self._term_season: dict[tuple[str, float], float] = {}
 
     # -- scoring ------------------------------------------------------------------------
+    def raw_score(self, name: str, x: FloatArray, *, threads: int | None = None) -> FloatArray:
+        """Booster ``name``'s raw score (log scale, before calibration) of rows ``x``."""
+        return self._predictors[name].predict(x, Output.RAW, _threads(x, threads))
+
     def log_rate(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
         """Balanced log of expected incurred loss per worker-hour."""
-        total = np.full(x.shape[0], self.meta.loss_log_balance, dtype=np.float64)
-        for booster, slope in self._terms:
-            raw = booster.predict(x, raw_score=True, num_threads=_threads(x, threads))
-            total += slope * np.asarray(raw, dtype=np.float64)
-        return total
+        return self.rates(x, threads=threads, claims=False)[0]
 
     def loss_rate(self, x: FloatArray) -> FloatArray:
         return np.exp(self.log_rate(x))
 
     def claim_rate(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
-        raw = np.asarray(
-            self.boosters["frequency"].predict(x, raw_score=True, num_threads=_threads(x, threads)),
-            dtype=np.float64,
-        )
+        return self._claim_rate(self.raw_score("frequency", x, threads=threads))
+
+    def rates(
+        self, x: FloatArray, *, threads: int | None = None, claims: bool = True
+    ) -> tuple[FloatArray, FloatArray]:
+        """(:meth:`log_rate`, :meth:`claim_rate`) of rows ``x``, each booster predicting
+        once (the frequency booster serves both). Without ``claims`` the second is empty."""
+        raw = {name: self.raw_score(name, x, threads=threads) for name, _ in self._terms}
+        total = np.full(x.shape[0], self.meta.loss_log_balance, dtype=np.float64)
+        for name, slope in self._terms:
+            total += slope * raw[name]
+        if not claims:
+            return total, np.empty(0)
+        frequency = raw.get("frequency")
+        if frequency is None:
+            frequency = self.raw_score("frequency", x, threads=threads)
+        return total, self._claim_rate(frequency)
+
+    def _claim_rate(self, raw: FloatArray) -> FloatArray:
         return np.exp(self.meta.freq_slope * raw + self.meta.freq_log_balance)
 
     def season_factor(self, months: npt.ArrayLike) -> FloatArray:
@@ -144,10 +162,7 @@ class ModelBundle:
     ) -> FloatArray:
         """Exact TreeSHAP of one booster (LightGBM ``pred_contrib``): shape (n, p + 1), the
         last column the expected value; rows add up to that booster's raw score."""
-        contrib = self.boosters[name].predict(
-            x, pred_contrib=True, num_threads=_threads(x, threads)
-        )
-        return np.asarray(contrib, dtype=np.float64)
+        return self._predictors[name].predict(x, Output.CONTRIB, _threads(x, threads))
 
     def contributions(self, x: FloatArray, *, threads: int | None = None) -> FloatArray:
         """Exact TreeSHAP of the priced log rate: the sum over terms of each booster's

@@ -297,8 +297,7 @@ class QuotePricer:
         bundle = snapshot.bundle
         sites = [_Site.of(item) for item in items]
         x = _features(sites)
-        log_rate = bundle.log_rate(x)
-        claim_rate = bundle.claim_rate(x)
+        log_rate, claim_rate = bundle.rates(x)
         percentile = bundle.percentile(np.exp(log_rate))
         deadline.check("scoring")
         with _explaining(bundle, x) as explained:
