@@ -12,11 +12,12 @@ A request (or batch item) may also name a stored site instead of sending its row
 
 from __future__ import annotations
 
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import (
     FromPath,
     HeaderParameter,
@@ -24,6 +25,7 @@ from litestar.params import (
     QueryParameter,
     SkipValidation,
 )
+from litestar.response import Stream
 from sqlmodel import Session
 
 from service.auth.guards import requires
@@ -40,6 +42,7 @@ from service.feed.reference import read_request, with_inputs
 from service.limits import Deadline
 from service.model_provider import ModelProvider, ModelSnapshot, ScoringModelProvider
 from service.quotes import idempotency
+from service.quotes.batch_reply import batch_chunks
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest
 from service.quotes.intake import field_error
 from service.quotes.pricing_service import FailedQuote, PricedQuote, QuotePricer
@@ -174,7 +177,15 @@ class QuotesController(Controller):
         guards=[requires(*PRICERS)],
         request_max_body_size=BATCH_MAX_BODY_BYTES,
         summary=f"Price a portfolio of up to {MAX_BATCH} sites",
-        responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503),
+        # the answer is streamed (a Stream documents nothing): its schema is given here
+        responses={
+            200: ResponseSpec(
+                data_container=QuoteBatchResponse,
+                description="Each item priced and stored, or its error",
+                generate_examples=False,
+            ),
+            **error_responses(400, 401, 403, 409, 413, 422, 429, 503),
+        },
     )
     def create_batch(
         self,
@@ -185,7 +196,7 @@ class QuotesController(Controller):
         pricer: NamedDependency[QuotePricer],
         deadline: NamedDependency[Deadline],
         idempotency_key: IdempotencyHeader = None,
-    ) -> Response[QuoteBatchResponse]:
+    ) -> Response[Any]:
         """Each item is a quote request; each answer item has the ``status`` that item
         alone would have got (201 priced and stored, or 422 with its fields named
         ``items[i]…``). Items are priced together in one pass."""
@@ -236,7 +247,8 @@ class QuotesController(Controller):
             winner = store.previous_batch(retry, principal)
             assert winner is not None
             return _replayed(winner, 200)
-        return Response(answer, status_code=200)
+        del priced, outcomes, answers, ordered  # the stream lets go of each item once written
+        return Stream(batch_chunks(answer), status_code=200, media_type=MediaType.JSON)
 
     @get(
         "/{quote_id:str}",

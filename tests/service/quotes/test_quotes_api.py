@@ -307,6 +307,8 @@ def test_a_portfolio_prices_good_items_and_names_the_bad_ones(
     ]
     response = counted("/v1/quotes/batch", json={"items": items})
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert "content-length" not in response.headers  # streamed, a few items at a time
     answer = response.json()
     assert (answer["priced"], answer["failed"]) == (4, 3)
     statuses = [item["status"] for item in answer["items"]]
@@ -398,6 +400,10 @@ def test_model_card_rules_and_the_openapi_document(
     items = components[batch["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]["items"]
     assert sorted(s["$ref"].rsplit("/", 1)[-1] for s in items["items"]["oneOf"]) == refs_sorted
     assert (items["minItems"], items["maxItems"]) == (1, 1000)
+    # the streamed answer is documented as the answer it is
+    answered = schema["paths"]["/v1/quotes/batch"]["post"]["responses"]["200"]
+    answer_ref = answered["content"]["application/json"]["schema"]["$ref"]
+    assert answer_ref.rsplit("/", 1)[-1] == "QuoteBatchResponse"
 
 
 def test_quotes_are_stored_in_postgresql_too(
