@@ -61,6 +61,10 @@ def test_goals_are_judged_against_the_peer_in_the_same_run() -> None:
     assert not goals["single_vs_mlflow_throughput"]["met"]
     assert not goals["single_p99_ms"]["met"]
     assert not goals["single_errors"]["met"]
+    # a worker's memory is judged at its peak, a portfolio's included
+    assert goals["worker_rss_mb"]["value"] == 480.0
+    figures["phases"]["batch_1000"] = _phase(0.6, 1900.0, 1950.0, rss=510.0)
+    assert not _goals(figures)["worker_rss_mb"]["met"]
 
 
 def test_the_report_names_machine_model_and_every_phase() -> None:
