@@ -4,7 +4,9 @@ A complete quote here is what the endpoint does between reading JSON and writing
 strict decoding, every check, features, scoring, exact TreeSHAP, recommendations,
 incentives, the answer, storing it (SQLite, committed) and encoding the answer. Its
 CPU time is measured on the calling thread, and so is the model's own TreeSHAP
-(``pred_contrib``) inside it: the difference is the service's overhead.
+(``pred_contrib``) inside it: the difference is the service's overhead. A portfolio is
+also priced once under tracemalloc for its Python memory: the peak while pricing and
+what the answers keep.
 
     make bench-profile                  # timings and pyinstrument profiles
     python -m bench.profile --singles 300 --batch 1000
@@ -138,6 +140,30 @@ def measure(
     }
 
 
+def portfolio_memory(
+    bundle: ModelBundle, requests: Requests, *, sites: int = 1000
+) -> dict[str, float]:
+    """Python memory (tracemalloc, MB) of pricing one portfolio: its peak while pricing
+    and what the priced answers keep. Separate from the timings: tracing slows it."""
+    import tracemalloc
+
+    items = [
+        read_item(raw, i, f"items[{i}].") for i, raw in enumerate(requests.batch(sites)["items"])
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = _Pipeline(bundle, Path(tmp))
+        pipe.pricer.price(items[:20], pipe.snapshot)  # warm caches and lazy imports
+        pipe.db.dispose()
+    tracemalloc.start()
+    try:
+        outcomes = pipe.pricer.price(items, pipe.snapshot)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(outcomes) == sites
+    return {"portfolio_sites": sites, "peak_mb": peak / 2**20, "answers_mb": kept / 2**20}
+
+
 def profiles(
     bundle: ModelBundle, requests: Requests, out: Path, *, singles: int = 200
 ) -> dict[str, str]:
@@ -178,6 +204,7 @@ def main() -> None:
     print(f"model: {champion.describe()}")
     requests = quote_requests(max(args.singles, 200))
     figures = measure(bundle, requests, singles=args.singles, batch=args.batch)
+    figures["memory"] = portfolio_memory(bundle, requests, sites=args.batch)
     print(json.dumps(figures, indent=1))
     if not args.no_profile:
         for name, path in profiles(bundle, requests, out).items():
@@ -186,7 +213,8 @@ def main() -> None:
         f"single quote: {figures['single_cpu_ms']['median']:.2f} ms CPU median, of which "
         f"TreeSHAP {figures['treeshap_cpu_ms']['median']:.2f} ms; overhead "
         f"{figures['overhead_cpu_ms']['median']:.2f} ms; batch of {args.batch}: "
-        f"{figures['batch_wall_s']:.2f} s"
+        f"{figures['batch_wall_s']:.2f} s, Python memory at its peak "
+        f"{figures['memory']['peak_mb']:.0f} MB (answers {figures['memory']['answers_mb']:.0f} MB)"
     )
 
 

@@ -315,9 +315,17 @@ class QuotePricer:
                     self._context(facts[first + i], row, snapshot) for i, row in enumerate(block)
                 ]
         deadline.check("explaining")
+        del facts, sites  # the contexts hold what is left to answer with
         advice = self._recommendations(contexts, found, relativity)
         deadline.check("recommending")
-        return [self._answer(ctx, advice.get(ctx.position, []), snapshot, now) for ctx in contexts]
+        # In order, each context let go once answered: a portfolio's working figures
+        # (feature values, contributions, adjustments) need not outlive their answer.
+        contexts.reverse()
+        answers: list[Outcome] = []
+        while contexts:
+            ctx = contexts.pop()
+            answers.append(self._answer(ctx, advice.pop(ctx.position, []), snapshot, now))
+        return answers
 
     def _facts(
         self,
