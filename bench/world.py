@@ -4,38 +4,16 @@ as the contract's rows (the JSON an insurer's system would send)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 
-from models.contract import spec
+from service.quotes.example import contract_rows
 from training.synth import generate_world
 
 HISTORY_MONTHS: Final = 12
 SEED: Final = 90_210  # not a seed any training in the project uses
-
-
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat()
-    if isinstance(value, np.generic):
-        return _plain(value.item())
-    return value
-
-
-def _records(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
-    names = [c.name for c in spec.columns(table)]
-    return [
-        {n: _plain(v) for n, v in zip(names, row, strict=True)}
-        for row in frame[names].itertuples(index=False)
-    ]
 
 
 @dataclass(frozen=True)
@@ -55,18 +33,18 @@ def quote_requests(n_sites: int, seed: int = SEED) -> Requests:
     by_site = dict(iter(months.groupby("site_id", sort=False)))
     claims = dict(iter(world.claims.groupby("site_id", sort=False)))
     bodies = []
-    for site in _records(world.sites, "sites"):
+    for site in contract_rows(world.sites, "sites"):
         history = by_site.get(site["site_id"])
         if history is None or len(history) < 3:
             continue
         last = str(history["month"].iloc[-1])
         start = (pd.Period(last, "M") + 1).strftime("%Y-%m")
         own = claims.get(site["site_id"])
-        past = [] if own is None else _records(own, "claims")
+        past = [] if own is None else contract_rows(own, "claims")
         bodies.append(
             {
                 "site": site,
-                "months": _records(history.tail(HISTORY_MONTHS), "site_months"),
+                "months": contract_rows(history.tail(HISTORY_MONTHS), "site_months"),
                 "claims": [c for c in past if str(c["incident_date"]) < f"{start}-01"],
                 "policy": {"start_month": start, "term_months": 12},
             }

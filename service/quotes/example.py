@@ -13,7 +13,7 @@ import pandas as pd
 from models.contract import spec
 from service.quotes.schemas import MAX_MONTHS
 
-__all__ = ["ExampleError", "example_request", "pick_site", "quote_request"]
+__all__ = ["ExampleError", "contract_rows", "example_request", "pick_site", "quote_request"]
 
 
 class ExampleError(ValueError):
@@ -33,8 +33,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
-    # Optional columns a folder leaves out are simply not sent ("not reported").
+def contract_rows(frame: pd.DataFrame, table: str) -> list[dict[str, Any]]:
+    """The contract's columns of ``table`` in ``frame`` as the JSON rows a request
+    carries, one dict a row. Optional columns a folder leaves out are simply not sent
+    ("not reported")."""
     names = [c.name for c in spec.columns(table) if c.name in frame.columns]
     rows = frame[names].itertuples(index=False)
     return [{n: _plain(v) for n, v in zip(names, row, strict=True)} for row in rows]
@@ -73,9 +75,9 @@ def quote_request(
         (claims["site_id"] == site_id) & (pd.to_datetime(claims["incident_date"]) < start_day)
     ]
     return {
-        "site": _rows(site.head(1), "sites")[0],
-        "months": _rows(history, "site_months"),
-        "claims": _rows(before.sort_values("incident_date"), "claims"),
+        "site": contract_rows(site.head(1), "sites")[0],
+        "months": contract_rows(history, "site_months"),
+        "claims": contract_rows(before.sort_values("incident_date"), "claims"),
         "policy": {"start_month": start_month, "term_months": term_months},
     }
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from fixtures.contract_rows import rows
 
 from models.contract import ContractData
+from service.quotes.example import contract_rows as rows
 
 
 @dataclass(frozen=True)

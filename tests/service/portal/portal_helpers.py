@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
-from fixtures.contract_rows import rows
 from litestar import Litestar
 
 from models.bundle import ModelBundle
@@ -25,6 +24,7 @@ from service.app import create_app
 from service.auth.store import ApiKeyStore, KeySpec
 from service.db.engine import Database
 from service.model_provider import StaticModelProvider
+from service.quotes.example import contract_rows as rows
 from training.synth import World
 
 PEPPER = "portal-test-pepper-0123456789"

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from fixtures.contract_rows import rows
 
 from models.bundle import ModelBundle
 from models.settings import Settings
+from service.quotes.example import contract_rows as rows
 from training.pipeline import TrainOutcome
 from training.synth import World
 
