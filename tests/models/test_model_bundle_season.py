@@ -9,9 +9,10 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pytest
+from fixtures.bundle_meta import bundle_meta
 
 from models import features as fdef
-from models.bundle import BundleMeta, ModelBundle
+from models.bundle import ModelBundle
 
 SEASON = tuple(float(m) / 6.5 for m in range(1, 13))
 
@@ -22,21 +23,7 @@ def bundle() -> ModelBundle:
     x = rng.normal(size=(200, len(fdef.FEATURE_NAMES)))
     data = lgb.Dataset(x, rng.poisson(1.0, 200), feature_name=list(fdef.FEATURE_NAMES))
     booster = lgb.train({"objective": "poisson", "verbose": -1, "num_leaves": 4}, data, 3)
-    meta = BundleMeta(
-        feature_set_version=fdef.FEATURE_SET_VERSION,
-        feature_names=tuple(fdef.FEATURE_NAMES),
-        structure="tweedie",
-        loss_terms=(("frequency", 1.0),),
-        loss_log_balance=0.0,
-        freq_slope=1.0,
-        freq_log_balance=0.0,
-        tweedie_power=None,
-        credibility_k=1.0,
-        peer_rates=(),
-        peer_medians={},
-        trained_at="2026-01-01T00:00:00+00:00",
-        season=SEASON,
-    )
+    meta = bundle_meta(season=SEASON)
     return ModelBundle({"frequency": booster}, meta)
 
 

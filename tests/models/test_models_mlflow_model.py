@@ -12,9 +12,10 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.bundle_meta import bundle_meta
 
 from models import features as fdef
-from models.bundle import BundleMeta, ModelBundle
+from models.bundle import ModelBundle
 from models.mlflow_model import (
     BUNDLE_ARTIFACT,
     MONTH_COLUMN,
@@ -31,20 +32,8 @@ def _bundle() -> ModelBundle:
     x = rng.normal(size=(300, len(fdef.FEATURE_NAMES)))
     data = lgb.Dataset(x, rng.poisson(np.exp(0.3 * x[:, 0])), feature_name=list(fdef.FEATURE_NAMES))
     booster = lgb.train({"objective": "poisson", "verbose": -1, "num_leaves": 4}, data, 5)
-    meta = BundleMeta(
-        feature_set_version=fdef.FEATURE_SET_VERSION,
-        feature_names=tuple(fdef.FEATURE_NAMES),
-        structure="tweedie",
-        loss_terms=(("frequency", 1.0),),
-        loss_log_balance=-2.0,
-        freq_slope=1.0,
-        freq_log_balance=-1.0,
-        tweedie_power=None,
-        credibility_k=1.0,
-        peer_rates=(0.01, 0.1, 1.0),
-        peer_medians={},
-        trained_at="2026-01-01T00:00:00+00:00",
-        season=SEASON,
+    meta = bundle_meta(
+        loss_log_balance=-2.0, freq_log_balance=-1.0, peer_rates=(0.01, 0.1, 1.0), season=SEASON
     )
     return ModelBundle({"frequency": booster}, meta)
 

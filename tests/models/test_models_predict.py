@@ -7,10 +7,11 @@ import pickle
 import lightgbm as lgb
 import numpy as np
 import pytest
+from fixtures.bundle_meta import bundle_meta
 
 from models import features as fdef
 from models import predict
-from models.bundle import BundleMeta, ModelBundle
+from models.bundle import ModelBundle
 from models.predict import DirectPredictor, Output
 
 P = len(fdef.FEATURE_NAMES)
@@ -137,19 +138,12 @@ def test_a_model_of_several_outputs_falls_back() -> None:
 def test_the_bundle_scores_as_its_boosters_do(
     frequency: lgb.Booster, severity: lgb.Booster
 ) -> None:
-    meta = BundleMeta(
-        feature_set_version=fdef.FEATURE_SET_VERSION,
-        feature_names=tuple(fdef.FEATURE_NAMES),
+    meta = bundle_meta(
         structure="frequency_severity",
         loss_terms=(("frequency", 0.9), ("severity", 1.1)),
         loss_log_balance=-0.25,
         freq_slope=0.95,
         freq_log_balance=0.1,
-        tweedie_power=None,
-        credibility_k=1.0,
-        peer_rates=(),
-        peer_medians={},
-        trained_at="2026-01-01T00:00:00+00:00",
     )
     bundle = ModelBundle({"frequency": frequency, "severity": severity}, meta)
     x = _rows(12)

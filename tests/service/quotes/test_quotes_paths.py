@@ -6,6 +6,7 @@ read from checked frames."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,60 +114,58 @@ def test_request_hashes_are_those_of_the_stored_request_body(items: list[intake.
     assert len(shuffled["months"]) < 2 or again.hashes()[0] != items[0].hashes()[0]
 
 
-def test_stored_documents_are_the_request_and_answer_as_json(
-    snapshot: ModelSnapshot, items: list[intake.Item], tmp_path: Path
-) -> None:
-    """The store hands the structs to the engine's msgspec JSON writer; what is read
-    back is the request body and the answer, value for value."""
+@pytest.fixture
+def quote_db(tmp_path: Path) -> Iterator[tuple[Database, Principal]]:
+    """A migrated SQLite database and an insurer's key in it."""
     url = f"sqlite:///{tmp_path / 'quotes.db'}"
     migrate.upgrade(url)
     db = Database(url)
     try:
         with db.session() as session:
             key = ApiKeyStore(session, "pepper").create(KeySpec.parse("insurer", insurer_id="I1"))
-        principal = Principal(key_id=key.row.id or 0, role=Role.insurer, insurer_id="I1")
-        outcomes = QuotePricer().price(items[:3], snapshot)
-        priced = [o for o in outcomes if isinstance(o, PricedQuote)]
-        assert len(priced) == 3
-        with db.session() as session:
-            QuoteStore(session).save(priced, principal)
-        with db.session() as session:
-            rows = {r.id: r for r in session.exec(select(Quote)).all()}
-        for q in priced:
-            row = rows[q.response.quote_id]
-            assert row.request == q.item.body()
-            assert row.response == msgspec.to_builtins(q.response)
-            assert (row.request_hash, row.input_hash) == q.item.hashes()
+        yield db, Principal(key_id=key.row.id or 0, role=Role.insurer, insurer_id="I1")
     finally:
         db.dispose()
+
+
+def test_stored_documents_are_the_request_and_answer_as_json(
+    snapshot: ModelSnapshot, items: list[intake.Item], quote_db: tuple[Database, Principal]
+) -> None:
+    """The store hands the structs to the engine's msgspec JSON writer; what is read
+    back is the request body and the answer, value for value."""
+    db, principal = quote_db
+    outcomes = QuotePricer().price(items[:3], snapshot)
+    priced = [o for o in outcomes if isinstance(o, PricedQuote)]
+    assert len(priced) == 3
+    with db.session() as session:
+        QuoteStore(session).save(priced, principal)
+    with db.session() as session:
+        rows = {r.id: r for r in session.exec(select(Quote)).all()}
+    for q in priced:
+        row = rows[q.response.quote_id]
+        assert row.request == q.item.body()
+        assert row.response == msgspec.to_builtins(q.response)
+        assert (row.request_hash, row.input_hash) == q.item.hashes()
 
 
 def test_a_portfolio_stored_in_chunks_is_stored_whole_or_not_at_all(
     snapshot: ModelSnapshot,
     items: list[intake.Item],
-    tmp_path: Path,
+    quote_db: tuple[Database, Principal],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Quotes go in INSERT_CHUNK rows at a time, in one transaction: a failure in the
     last chunk leaves not even the first chunks behind."""
     monkeypatch.setattr(store_module, "INSERT_CHUNK", 2)
-    url = f"sqlite:///{tmp_path / 'quotes.db'}"
-    migrate.upgrade(url)
-    db = Database(url)
-    try:
-        with db.session() as session:
-            key = ApiKeyStore(session, "pepper").create(KeySpec.parse("insurer", insurer_id="I1"))
-        principal = Principal(key_id=key.row.id or 0, role=Role.insurer, insurer_id="I1")
-        priced = [o for o in QuotePricer().price(items[:5], snapshot) if isinstance(o, PricedQuote)]
-        assert len(priced) == 5
-        with db.session() as session, pytest.raises(IntegrityError):
-            QuoteStore(session).save([*priced, priced[0]], principal)  # id again, chunk 3
-        with db.session() as session:
-            assert session.exec(select(Quote)).all() == []
-        with db.session() as session:
-            QuoteStore(session).save(priced, principal)
-        with db.session() as session:
-            stored = {r.id for r in session.exec(select(Quote)).all()}
-        assert stored == {q.response.quote_id for q in priced}
-    finally:
-        db.dispose()
+    db, principal = quote_db
+    priced = [o for o in QuotePricer().price(items[:5], snapshot) if isinstance(o, PricedQuote)]
+    assert len(priced) == 5
+    with db.session() as session, pytest.raises(IntegrityError):
+        QuoteStore(session).save([*priced, priced[0]], principal)  # id again, chunk 3
+    with db.session() as session:
+        assert session.exec(select(Quote)).all() == []
+    with db.session() as session:
+        QuoteStore(session).save(priced, principal)
+    with db.session() as session:
+        stored = {r.id for r in session.exec(select(Quote)).all()}
+    assert stored == {q.response.quote_id for q in priced}
