@@ -14,14 +14,14 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody, PathParameter, QueryParameter
 from sqlmodel import Session
 
+from models.pricing import available_versions
+from models.pricing.rulesets import Kind
 from models.settings import Settings
 from service.auth.guards import requires
 from service.auth.principal import Role
 from service.auth.store import ApiKeyStore, IssuedKey, KeySpec
 from service.db.tables import ApiKey
 from service.errors import error_responses
-from service.pricing import available_versions
-from service.pricing.rulesets import Kind
 from service.quotes.pricing_service import PricingRules
 
 # A key's id is an INTEGER column: anything beyond it is a 422, not a driver overflow.

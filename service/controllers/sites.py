@@ -17,6 +17,8 @@ from litestar.params import FromPath, QueryParameter
 from sqlmodel import Session
 
 from models.contract.spec import DISTRICTS
+from models.pricing import Band, load_band
+from models.pricing.grades import GradeRules, load_grades
 from service.auth.guards import requires
 from service.auth.principal import Principal, Role
 from service.controllers.quotes import current_snapshot
@@ -24,8 +26,6 @@ from service.errors import error_responses
 from service.feed.profiles import ProfileService
 from service.feed.schemas import SitePage, SiteProfile
 from service.model_provider import ModelProvider
-from service.pricing import Band, load_band
-from service.pricing.grades import GradeRules, load_grades
 
 PAGE_LIMIT_MAX: Final = 500
 

@@ -27,6 +27,9 @@ from sqlmodel import Session
 from models import features as fdef
 from models.contract import ContractData, empty_frame
 from models.contract.spec import GROUP_LABELS, Group
+from models.pricing import Band, DataQualityCheck
+from models.pricing.grades import Direction, Grade, GradeRules
+from models.pricing.site_history import data_quality, histories
 from service.auth.principal import Principal
 from service.errors import FieldError, InvalidInputError, NotFoundError
 from service.feed.schemas import (
@@ -40,9 +43,6 @@ from service.feed.schemas import (
 )
 from service.feed.store import FeedStore
 from service.model_provider import ModelSnapshot
-from service.pricing import Band, DataQualityCheck
-from service.pricing.grades import Direction, Grade, GradeRules
-from service.quotes.site_history import data_quality, histories
 
 # The 工地画像 groups a regulator sees; claims history is the insurers' business.
 PROFILE_GROUPS: Final = tuple(g for g in Group if g is not Group.claims_history)

@@ -1,7 +1,7 @@
 """A quote's explanation: one multiplicative factor per feature, grouped, each with a
 sentence in Chinese and English naming the site's value and the peer median.
 
-The numbers come from :func:`service.pricing.adjust`: TreeSHAP contributions φ in the
+The numbers come from :func:`models.pricing.adjust`: TreeSHAP contributions φ in the
 model's log space, factor exp(φ), and premium effects in cents that add up exactly to
 final minus base premium. Here they are only labelled and formatted.
 """
@@ -15,7 +15,7 @@ from typing import Final
 
 from models.contract.spec import GROUP_LABELS, Group
 from models.features import CATEGORIES, FEATURES, Feature
-from service.pricing import Adjustment
+from models.pricing import Adjustment
 from service.quotes.schemas import Factor, GroupOut, Text
 
 BY_NAME: Final[dict[str, Feature]] = {f.name: f for f in FEATURES}

@@ -15,7 +15,7 @@ For the items that pass the API's rules and the contract (:mod:`.intake`, no fra
    completeness reaches the band's threshold (well-reported exposure) and k from
    training (``bundle.meta.credibility_k``);
 4. the data-quality gate, the base premium (the policy's, or the tariff's), the
-   bounded adjustment and its exact explanation (:mod:`service.pricing`);
+   bounded adjustment and its exact explanation (:mod:`models.pricing`);
 5. recommendations: every what-if of every item (only the features its column feeds
    computed again) priced in one more prediction;
 6. incentive eligibility, criterion by criterion.
@@ -43,10 +43,7 @@ from models import features as fdef
 from models.bundle import CORES, SMALL_INPUT, ModelBundle
 from models.contract import spec
 from models.features.single import SiteSeries, month_number, site_features, site_series
-from service.errors import FieldError, InvalidInputError, ServiceError
-from service.limits import Deadline
-from service.model_provider import ModelSnapshot
-from service.pricing import (
+from models.pricing import (
     Adjustment,
     Band,
     DataQualityCheck,
@@ -63,6 +60,11 @@ from service.pricing import (
     quote,
     round_cent,
 )
+from models.pricing.site_history import SiteHistory, data_quality, history_of
+from models.pricing.site_history import incentives as site_incentives
+from service.errors import FieldError, InvalidInputError, ServiceError
+from service.limits import Deadline
+from service.model_provider import ModelSnapshot
 from service.quotes import explain, recommend
 from service.quotes.intake import (
     Item,
@@ -85,8 +87,6 @@ from service.quotes.schemas import (
     Text,
     TierOut,
 )
-from service.quotes.site_history import SiteHistory, data_quality, history_of
-from service.quotes.site_history import incentives as site_incentives
 from service.release import service_version
 
 CURRENCY: Final = "CNY"

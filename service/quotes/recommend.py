@@ -23,10 +23,10 @@ import numpy.typing as npt
 
 from models.contract import spec
 from models.features.single import SiteSeries, reading, site_features
-from service.pricing.history import month_number
-from service.pricing.rulesets import IncentiveRuleSet
+from models.pricing.history import month_number
+from models.pricing.rulesets import IncentiveRuleSet
+from models.pricing.site_history import SiteHistory, mean, nan_total, total
 from service.quotes.schemas import Recommendation, Text
-from service.quotes.site_history import SiteHistory, mean, nan_total, total
 
 WINDOW_MONTHS: Final = 6
 PER_10K: Final = 1e4

@@ -23,12 +23,12 @@ from typing import Any, Final
 import anyio
 import msgspec
 
+from models.pricing import RuleError, load_band, load_incentives, load_tariff
 from models.settings import Settings
 from service.db.engine import Database
 from service.db.tables import Quote
 from service.errors import ServiceError
 from service.model_provider import ModelSnapshot, RegistryModelProvider
-from service.pricing import RuleError, load_band, load_incentives, load_tariff
 from service.quotes.intake import read_item
 from service.quotes.pricing_service import (
     TARIFF_BY_POLICY,

@@ -181,12 +181,12 @@ def _profiles(url: str) -> None:
     and grades), its 工地画像 groups (TreeSHAP), then warm; every district cold."""
     from models.contract import validate_frames
     from models.contract.spec import DISTRICTS
+    from models.pricing import load_band
+    from models.pricing.grades import load_grades
     from service.auth.principal import Principal, Role
     from service.db.engine import Database
     from service.feed import profiles
     from service.model_provider import StaticModelProvider
-    from service.pricing import load_band
-    from service.pricing.grades import load_grades
     from training.fit import FitConfig
     from training.pipeline import train_from_data
     from training.synth import generate_world

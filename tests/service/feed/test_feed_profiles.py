@@ -17,7 +17,7 @@ from models import features as fdef
 from models.bundle import ModelBundle
 from models.contract import ContractData, empty_frame
 from models.contract.spec import Group
-from service.pricing.grades import load_grades
+from models.pricing.grades import load_grades
 
 pytestmark = pytest.mark.xdist_group("feed-model")
 

@@ -14,6 +14,7 @@ from quote_helpers import ModelStore, cents, request_for
 from sqlmodel import func, select
 from svc_helpers import bearer, make_settings
 
+from models.pricing import load_incentives
 from models.settings import Settings
 from service.app import create_app
 from service.auth.store import ApiKeyStore, IssuedKey, KeySpec
@@ -21,7 +22,6 @@ from service.db import migrate
 from service.db.engine import Database
 from service.db.tables import Quote
 from service.model_provider import RegistryModelProvider
-from service.pricing import load_incentives
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")

@@ -20,12 +20,12 @@ from quote_helpers import ModelStore, cents, request_for
 
 from models import features as fdef
 from models.contract import spec
+from models.pricing import check_data_quality, evaluate_incentives
+from models.pricing.site_history import data_quality, histories, incentives
 from service.model_provider import ModelSnapshot, StaticModelProvider
-from service.pricing import check_data_quality, evaluate_incentives
 from service.quotes import intake
 from service.quotes.pricing_service import PricedQuote, QuotePricer
 from service.quotes.schemas import QuoteResponse
-from service.quotes.site_history import data_quality, histories, incentives
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from models.contract import spec
+from models.pricing.site_history import histories, history_of
 from service.auth.principal import Principal, Role
 from service.auth.store import ApiKeyStore, KeySpec
 from service.db import migrate
@@ -32,7 +33,6 @@ from service.quotes.pricing_service import (
     PricedQuote,
     QuotePricer,
 )
-from service.quotes.site_history import histories, history_of
 from service.quotes.store import QuoteStore
 from training.synth import World
 

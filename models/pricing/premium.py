@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, NamedTuple
 
 from models.contract.spec import GROUP_LABELS
-from service.pricing.rulesets import Band, Tariff
+from models.pricing.rulesets import Band, Tariff
 
 CENT: Final = Decimal("0.01")
 # exp() overflows a float a little above 709; anything that large is clipped anyway.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from service.pricing import RuleError, available_versions
-from service.pricing.grades import load_grades
+from models.pricing import RuleError, available_versions
+from models.pricing.grades import load_grades
 
 VALID = """
 version: "district-2026.1"

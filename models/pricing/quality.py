@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from service.pricing.history import meets, months_window, values
-from service.pricing.rulesets import Band
+from models.pricing.history import meets, months_window, values
+from models.pricing.rulesets import Band
 
 
 @dataclass(frozen=True, slots=True)

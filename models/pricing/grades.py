@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from service.pricing.rulesets import RuleError, _labels, _read
+from models.pricing.rulesets import RuleError, _labels, _read
 
 Level = Literal["better", "typical", "worse"]
 Direction = Literal["improving", "stable", "worsening", "unknown"]

@@ -1,7 +1,7 @@
 """Each priced site's history as plain numpy arrays, and the per-site pricing rules
 (incentive criteria, the data-quality gate) evaluated on them.
 
-:func:`service.pricing.evaluate_incentives` and :func:`service.pricing.check_data_quality`
+:func:`models.pricing.evaluate_incentives` and :func:`models.pricing.check_data_quality`
 state the rules on pandas frames, one site at a time; each call costs milliseconds of
 pandas overhead, which a 1,000-site portfolio with twenty criteria per site cannot
 afford. The functions here compute the same figures from the same values in the same
@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from models.contract import ContractData
-from service.pricing import (
+from models.pricing import (
     Band,
     CriterionResult,
     DataQualityCheck,
@@ -30,8 +30,8 @@ from service.pricing import (
     IncentiveRuleSet,
     TierResult,
 )
-from service.pricing.history import gap, meets, month_number
-from service.pricing.rulesets import Criterion
+from models.pricing.history import gap, meets, month_number
+from models.pricing.rulesets import Criterion
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -167,7 +167,7 @@ def _first_day(month: int) -> np.datetime64:
 def _measure(
     c: Criterion, h: SiteHistory, start: int, pct: float | None
 ) -> tuple[float | None, int | None]:
-    # Mirrors service.pricing.incentives._measure figure for figure.
+    # Mirrors models.pricing.incentives._measure figure for figure.
     if c.metric == "risk_percentile":
         return (None if pct is None or np.isnan(pct) else float(pct)), None
     assert c.window_months is not None
@@ -200,7 +200,7 @@ def _measure(
 def incentives(
     rule_set: IncentiveRuleSet, h: SiteHistory, start_month: str, percentile: float | None
 ) -> IncentiveResult:
-    """What :func:`service.pricing.evaluate_incentives` answers for this history."""
+    """What :func:`models.pricing.evaluate_incentives` answers for this history."""
     start = month_number(start_month)
     tiers = []
     for tier in rule_set.tiers:
@@ -243,7 +243,7 @@ def incentives(
 
 
 def data_quality(band: Band, h: SiteHistory, start_month: str) -> DataQualityCheck:
-    """What :func:`service.pricing.check_data_quality` answers for this history."""
+    """What :func:`models.pricing.check_data_quality` answers for this history."""
     rule = band.data_quality
     start = month_number(start_month)
     months = int(h.window(start, rule.window_months).sum())

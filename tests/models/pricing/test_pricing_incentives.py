@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from service.pricing import (
+from models.pricing import (
     Band,
     CriterionResult,
     DataQualityRule,
@@ -20,7 +20,7 @@ from service.pricing import (
     load_band,
     load_incentives,
 )
-from service.pricing.history import claims_window, months_window
+from models.pricing.history import claims_window, months_window
 
 START = "2025-01"
 NA = None

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from models.contract import spec
-from service.pricing import (
+from models.pricing import (
     Band,
     IncentiveRuleSet,
     RuleError,
@@ -94,7 +94,7 @@ def test_incentive_tiers_follow_the_action_plan_rewards() -> None:
 
 def test_rules_load_without_the_web_stack() -> None:
     code = (
-        "import sys, service.pricing as p; p.load_tariff(); p.load_band(); p.load_incentives();"
+        "import sys, models.pricing as p; p.load_tariff(); p.load_band(); p.load_incentives();"
         "bad = [m for m in ('litestar', 'lightgbm', 'mlflow', 'sqlmodel', 'sqlalchemy')"
         " if m in sys.modules]; assert not bad, bad"
     )

@@ -1,7 +1,7 @@
 """Pricing rules as versioned data: the tariff, the adjustment band and the incentive
 tiers, read from YAML.
 
-Shipped rules live in ``service/pricing/rules`` as ``<kind>-<version>.yaml`` and state
+Shipped rules live in ``models/pricing/rules`` as ``<kind>-<version>.yaml`` and state
 the same ``version`` inside, so a price can always name the rules it used. An insurer
 changes a rule by shipping a newer file or by pointing a loader at its own file, never
 by editing code. Loading checks everything and names the file and key of the first
@@ -25,7 +25,7 @@ import yaml
 
 from models.contract import spec
 
-RULES_PACKAGE: Final = "service.pricing.rules"
+RULES_PACKAGE: Final = "models.pricing.rules"
 
 Kind = Literal["tariff", "band", "incentives", "grades"]
 Metric = Literal[

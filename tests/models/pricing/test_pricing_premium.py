@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from models.contract.spec import GROUP_LABELS, Group
-from service.pricing import (
+from models.pricing import (
     Band,
     DataQualityRule,
     adjust,

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from service.pricing.history import (
+from models.pricing.history import (
     claims_window,
     gap,
     meets,
@@ -23,7 +23,7 @@ from service.pricing.history import (
     months_window,
     values,
 )
-from service.pricing.rulesets import Criterion, IncentiveRuleSet, Metric, Operator
+from models.pricing.rulesets import Criterion, IncentiveRuleSet, Metric, Operator
 
 _PER_10K = 1e4
 

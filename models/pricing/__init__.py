@@ -1,17 +1,17 @@
 """Pricing rules as pure functions over versioned data (no web, database or model code).
 
 The tariff, the adjustment band with its data-quality gate, and the incentive tiers
-are YAML files in ``service/pricing/rules``; every result names the rule versions it
+are YAML files in ``models/pricing/rules``; every result names the rule versions it
 used. Import from here rather than from the modules.
 """
 
-from service.pricing.incentives import (
+from models.pricing.incentives import (
     CriterionResult,
     IncentiveResult,
     TierResult,
     evaluate_incentives,
 )
-from service.pricing.premium import (
+from models.pricing.premium import (
     CENT,
     Adjustment,
     FeatureEffect,
@@ -26,8 +26,8 @@ from service.pricing.premium import (
     quote,
     round_cent,
 )
-from service.pricing.quality import DataQualityCheck, check_data_quality
-from service.pricing.rulesets import (
+from models.pricing.quality import DataQualityCheck, check_data_quality
+from models.pricing.rulesets import (
     Band,
     Criterion,
     DataQualityRule,
