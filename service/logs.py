@@ -3,9 +3,11 @@
 The service itself never logs a key, an ``Authorization`` header or request data (a
 test captures every record to check), and the database engine hides statement
 parameters in its errors. The filter here is the second line: whatever a library
-writes (uvicorn's access log carries query strings, tracebacks carry messages) passes
-through :class:`RedactSecrets`, which masks API keys, bearer tokens, signed tokens in
-query strings and passwords in URLs.
+writes (uvicorn's access log carries paths and query strings, tracebacks carry
+messages) passes through :class:`RedactSecrets`, which masks API keys, bearer tokens,
+signed tokens in query strings (``?token=***``) and in the paths of the routes that
+carry one (share links: ``/portal/s/***``, also when percent-encoded in a query), and
+passwords in URLs. The route stays visible; only the token is masked.
 
 :data:`LOG_CONFIG` is a ``logging.config.dictConfig`` mapping: uvicorn applies it in
 every worker process (``uvicorn.run(log_config=...)``), so the filter is everywhere.
@@ -18,6 +20,23 @@ import re
 from typing import Any, Final
 
 MASK: Final = "***"
+
+# Routes whose next path segment is a signed token (service.portal.access.SHARE_PATH for
+# share links). Sign-in posts its key in the body and sessions ride in a cookie, so no
+# other route carries a secret in its path.
+TOKEN_ROUTES: Final = ("/portal/s/",)
+
+
+def _token_route_pattern(routes: tuple[str, ...]) -> re.Pattern[str]:
+    """The segment after any of ``routes``, whose slashes may be percent-encoded (as in
+    ``?next=%2Fportal%2Fs%2F…``). The segment is masked whatever it looks like: a
+    truncated or altered token is still mostly the real one."""
+    slash = "(?:/|%2F)"
+    prefixes = "|".join(
+        slash.join(re.escape(part) for part in route.split("/")) for route in routes
+    )
+    return re.compile(rf"(?i)({prefixes})[^/?#&;\s\"'<>]+")
+
 
 _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     # srk_<prefix>_<secret>: the prefix is a row id, not a secret; it helps support.
@@ -32,6 +51,8 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
         ),
         rf"\g<1>{MASK}",
     ),
+    # /portal/s/<token>: the share link is the path itself.
+    (_token_route_pattern(TOKEN_ROUTES), rf"\g<1>{MASK}"),
     # scheme://user:password@host
     (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+(@)"), rf"\g<1>{MASK}\g<2>"),
 )

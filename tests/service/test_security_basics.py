@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import logging
 import logging.config
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import pytest
@@ -24,6 +26,8 @@ from service.auth.resolver import KeyResolver
 from service.auth.store import ApiKeyStore
 from service.db.engine import Database
 from service.logs import LOG_CONFIG, MASK, redact
+from service.portal.access import SHARE_PATH
+from service.portal.tokens import PortalSigner
 from training.cli import app as cli
 
 runner = CliRunner()
@@ -142,6 +146,27 @@ def test_the_redaction_filter_masks_what_libraries_might_log() -> None:
         assert MASK in clean
     assert redact("GET /v1/quotes?limit=50 200") == "GET /v1/quotes?limit=50 200"
     assert redact(f"key {key}").startswith("key srk_0123456789ab_")  # the prefix helps support
+
+
+def test_share_link_tokens_in_paths_are_masked_and_the_route_stays() -> None:
+    expires = datetime.now(UTC) + timedelta(days=7)
+    token = PortalSigner("s" * 32).share("q-1", "SITE-1", expires, 7)
+    path = SHARE_PATH + token
+    lines = {
+        f'- "GET {path} HTTP/1.1" 200': f'- "GET {SHARE_PATH}{MASK} HTTP/1.1" 200',
+        f"GET {path}?lang=en 200": f"GET {SHARE_PATH}{MASK}?lang=en 200",
+        f"GET {path}/extra 404": f"GET {SHARE_PATH}{MASK}/extra 404",
+        f"GET {SHARE_PATH}{token[:20]} 404": f"GET {SHARE_PATH}{MASK} 404",  # a part, too
+        f"GET /portal/login?next={quote(path, safe='')}&lang=en 200": (
+            f"GET /portal/login?next=%2Fportal%2Fs%2F{MASK}&lang=en 200"
+        ),
+        f"http://testserver{path}": f"http://testserver{SHARE_PATH}{MASK}",
+    }
+    for line, expected in lines.items():
+        assert redact(line) == expected
+        assert redact(expected) == expected
+    for untouched in ("GET /portal/sites/S1 200", f"GET {SHARE_PATH} 404", "GET /portal 200"):
+        assert redact(untouched) == untouched
 
 
 def test_served_logs_pass_through_the_filter(monkeypatch: pytest.MonkeyPatch) -> None:
