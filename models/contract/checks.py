@@ -100,18 +100,20 @@ def check_header(
     problems: ProblemCollector,
     warnings: list[str],
 ) -> list[str] | None:
-    """The contract columns present, in file order, or ``None`` when the header is
-    unusable (duplicated names, or not one expected name: probably not a header)."""
+    """The contract columns present (the v1 ones, then any optional ones, in the
+    contract's order), or ``None`` when the header is unusable (duplicated names, or not
+    one expected name: probably not a header). An optional column may be left out."""
     expected = [c.name for c in spec.columns(table)]
+    known = [c.name for c in spec.columns(table, optional=True)]
     seen: set[str] = set()
     for name in names:
-        if name in seen and name in expected:
+        if name in seen and name in known:
             problems.add(Problem(file, None, name, "header", f"column {name!r} appears twice"))
         seen.add(name)
-    present = [n for n in expected if n in seen]
+    present = [n for n in known if n in seen]
     # pandas writes a non-default index as a column of its own; it is not data.
-    unknown = [n for n in dict.fromkeys(names) if n not in expected and not _is_index(n)]
-    if not present:
+    unknown = [n for n in dict.fromkeys(names) if n not in known and not _is_index(n)]
+    if not [n for n in expected if n in seen]:
         first = ",".join(names)
         first = first if len(first) <= 80 else first[:79] + "…"
         problems.add(
@@ -333,7 +335,7 @@ def convert(raw: RawTable, problems: ProblemCollector) -> _Converted:
     are reported here (a column of the wrong kind altogether is left out)."""
     data: dict[str, Any] = {}
     bad: dict[str, NDArray[np.bool_]] = {}
-    for col in spec.columns(raw.table):
+    for col in spec.columns(raw.table, optional=True):
         arr = raw.columns.pop(col.name, None)
         if arr is None:
             continue
@@ -381,7 +383,7 @@ def _schema(
 
     columns: dict[str, pandera.Column] = {}
     rules: dict[tuple[str, int], str] = {}
-    for col in spec.columns(table):
+    for col in spec.columns(table, optional=True):
         if col.name not in present:
             continue
         checks: list[tuple[str, pandera.Check]] = []
@@ -612,8 +614,10 @@ def check_references(
 
 
 def _final_dtypes(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """Spec column order and the settled dtypes (non-nullable ints as int64)."""
-    out = frame[[c.name for c in spec.columns(table)]]
+    """Spec column order and the settled dtypes (non-nullable ints as int64); optional
+    columns follow the v1 ones when the table had them."""
+    optional = [c.name for c in spec.OPTIONAL[table] if c.name in frame.columns]
+    out = frame[[c.name for c in spec.columns(table)] + optional]
     casts = {c.name: "int64" for c in spec.columns(table) if c.kind == "int" and not c.nullable}
     return out.astype(casts) if casts else out
 

@@ -1,8 +1,25 @@
-"""The smart-site data contract (``shared/data-contract.md``, v1) as data.
+"""The smart-site data contract (``shared/data-contract.md``, v1.1) as data.
 
 Every other module reads column names, types, ranges and enums from here, so the
 contract is written down once: the folder loader, the API's request structs, the
 feature definition and the synthetic generator all follow this file.
+
+v1.1 adds one optional column, ``sites.owner_id`` (:data:`OPTIONAL`): the loader
+checks it when a file has it, and a v1 file without it stays valid. The tables in
+:data:`TABLES` keep the v1 columns every reader can rely on.
+
+Directions (``Column.direction``) follow the contract's section "What a model may
+and may not use":
+
+- controllable safety metrics (:func:`controllable`): more alerts, major hazards,
+  warnings, alarms or inspection findings never lower the price (+1); higher training
+  coverage, alert closure and hazard rectification never raise it (-1);
+- reporting metrics (:func:`reporting`): a higher device-online rate or data
+  completeness never raises the price (-1). They are not safety metrics: no
+  recommendation targets them;
+- ``hazards_found`` has none: finding hazards is diligence, not risk. A model reads
+  it only through ``major_hazards`` and the unrectified count ``hazards_found x (1 -
+  hazard_rectification_rate)`` (:data:`DILIGENCE`).
 """
 
 from __future__ import annotations
@@ -11,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Literal
 
-CONTRACT_VERSION: Final = "1"
+CONTRACT_VERSION: Final = "1.1"
 
 DISTRICTS: Final = (
     "huangpu", "xuhui", "changning", "jingan", "putuo", "hongkou", "yangpu", "minhang",
@@ -79,13 +96,15 @@ class Column:
     group: Group | None = None
     # +1: more of it must never lower the price; -1: more of it must never raise it.
     direction: Literal[-1, 0, 1] = 0
+    # A reporting metric (how much the site's systems report), not a safety metric.
+    reporting: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
 
 def _rate(name: str, meaning: str, zh: str, group: Group, direction: Literal[-1, 0, 1] = 0,
-          nullable: bool = True) -> Column:  # fmt: skip
+          nullable: bool = True, reporting: bool = False) -> Column:  # fmt: skip
     return Column(name, "float", nullable=nullable, ge=0.0, le=1.0, meaning=meaning, zh=zh,
-                  group=group, direction=direction)  # fmt: skip
+                  group=group, direction=direction, reporting=reporting)  # fmt: skip
 
 
 def _count(name: str, meaning: str, zh: str, group: Group, direction: Literal[-1, 0, 1] = 1,
@@ -141,8 +160,9 @@ SITE_MONTHS: Final[tuple[Column, ...]] = (
     _count("ai_alerts_fire", "AI-video alerts: smoke / open fire", "AI烟火告警", Group.alerts),
     _rate("alert_closure_rate", "share of alerts closed within 24 h", "预警24小时闭环率",
           Group.alerts, direction=-1),
+    # Diligence, not risk: no direction (see the module's docstring).
     _count("hazards_found", "hidden hazards found in inspections", "排查隐患数",
-           Group.hazard_inspection),
+           Group.hazard_inspection, direction=0),
     _count("major_hazards", "major hidden hazards", "重大隐患数", Group.hazard_inspection),
     _rate("hazard_rectification_rate", "share of hazards rectified by the deadline",
           "隐患整改率", Group.hazard_inspection, direction=-1),
@@ -151,13 +171,20 @@ SITE_MONTHS: Final[tuple[Column, ...]] = (
     _count("structural_alarms", "deep-excavation and high-formwork monitoring alarms",
            "危大工程监测报警数", Group.hazardous_works),
     _rate("device_online_rate", "share of registered devices online", "设备在线率",
-          Group.equipment),
+          Group.equipment, direction=-1, reporting=True),
     _rate("data_completeness", "share of expected data items received", "数据完整率",
-          Group.equipment, nullable=False),
+          Group.equipment, direction=-1, nullable=False, reporting=True),
     _count("inspection_violations", "government safety inspection findings", "督查问题数",
            Group.hazard_inspection, nullable=False),
     Column("severe_weather_days", "int", ge=0, le=31, meaning="typhoon, rainstorm or heat days",
            zh="恶劣天气天数", group=Group.project),
+)  # fmt: skip
+
+# v1.1: columns a table may have or leave out. When present they are checked like any
+# other; readers that need the v1 shape (features, request structs) never see them.
+OWNER_ID: Final = Column(
+    "owner_id", "str", nullable=True, pattern=ID_PATTERN, min_len=1, max_len=64,
+    meaning="project owner", zh="建设单位",
 )  # fmt: skip
 
 CLAIMS: Final[tuple[Column, ...]] = (
@@ -174,6 +201,12 @@ TABLES: Final[dict[str, tuple[Column, ...]]] = {
     "sites": SITES,
     "site_months": SITE_MONTHS,
     "claims": CLAIMS,
+}
+
+OPTIONAL: Final[dict[str, tuple[Column, ...]]] = {
+    "sites": (OWNER_ID,),
+    "site_months": (),
+    "claims": (),
 }
 
 # Primary keys: the columns that must be unique together within a table.
@@ -207,17 +240,37 @@ CROSS_RULES: Final[tuple[CrossRule, ...]] = (
 REFERENCES: Final[tuple[str, ...]] = ("site_months", "claims")
 
 
-def columns(table: str) -> tuple[Column, ...]:
-    return TABLES[table]
+def columns(table: str, *, optional: bool = False) -> tuple[Column, ...]:
+    """A table's columns: the v1 ones every file has, and with ``optional`` also those
+    a file may leave out (:data:`OPTIONAL`), after them."""
+    return TABLES[table] + OPTIONAL[table] if optional else TABLES[table]
 
 
 def column(table: str, name: str) -> Column:
-    for col in TABLES[table]:
+    for col in columns(table, optional=True):
         if col.name == name:
             return col
     raise KeyError(f"{table}.{name}")
 
 
+# Site-month columns that record diligence, not risk: no direction of their own, never a
+# metric to push down. A model reads hazards_found only through major_hazards and the
+# unrectified count hazards_found x (1 - hazard_rectification_rate).
+DILIGENCE: Final[tuple[str, ...]] = ("hazards_found",)
+
+
 def controllable() -> dict[str, int]:
-    """Site-month metrics a site controls, with the direction the price must follow."""
+    """Safety metrics a site controls, with the direction the price must follow: the
+    contract's "controllable safety metrics". Reporting metrics are not among them."""
+    return {c.name: c.direction for c in SITE_MONTHS if c.direction != 0 and not c.reporting}
+
+
+def reporting() -> dict[str, int]:
+    """Reporting metrics (device-online rate, data completeness), with the direction
+    the price must follow: reporting more never makes the price worse."""
+    return {c.name: c.direction for c in SITE_MONTHS if c.direction != 0 and c.reporting}
+
+
+def monotone() -> dict[str, int]:
+    """Every site-month column with a direction the price must follow."""
     return {c.name: c.direction for c in SITE_MONTHS if c.direction != 0}

@@ -322,6 +322,25 @@ class _Builder:
                 out[j] = _ratio(num, den) * PER_10K
         return out
 
+    def unrectified_rate(self, found: str, rate: str, windows: tuple[int, ...]) -> dict[int, F64]:
+        """Hazards found and not rectified, ``found * (1 - rate)``, per 10k worker-hours.
+        A month counts when ``found`` and the hours are reported and either the rate is
+        too or nothing was found (then nothing is unrectified, whatever the rate)."""
+        num = np.zeros(self.n)
+        den = np.zeros(self.n)
+        out = {}
+        for j in range(1, max(windows) + 1):
+            h = self.back(found, j)
+            r = self.back(rate, j)
+            hours = self.back("worker_hours", j)
+            none = h == 0.0
+            reported = ~np.isnan(h) & ~np.isnan(hours) & (none | ~np.isnan(r))
+            num += np.where(reported & ~none, h * (1.0 - r), 0.0)
+            den += np.where(reported, hours, 0.0)
+            if j in windows:
+                out[j] = _ratio(num, den) * PER_10K
+        return out
+
     def mean(self, column: str, windows: tuple[int, ...]) -> dict[int, F64]:
         total = np.zeros(self.n)
         count = np.zeros(self.n)
@@ -501,6 +520,8 @@ class _Builder:
                     self._windows[key] = self.count_rate(cols[0], windows, online=False)
                 case "count_rate_online":
                     self._windows[key] = self.count_rate(cols[0], windows, online=True)
+                case "unrectified_rate":
+                    self._windows[key] = self.unrectified_rate(cols[0], cols[1], windows)
                 case "mean":
                     self._windows[key] = self.mean(cols[0], windows)
                 case "reported_share":
@@ -516,7 +537,9 @@ class _Builder:
     def compute(self, name: str, recipe: Recipe) -> F64:
         cols = recipe.columns
         match recipe.kind:
-            case "count_rate" | "count_rate_online" | "mean" | "reported_share":
+            case (
+                "count_rate" | "count_rate_online" | "unrectified_rate" | "mean" | "reported_share"
+            ):
                 return self.windowed(recipe)
             case "months_of_history":
                 return self.months_of_history()

@@ -8,11 +8,22 @@ and directions come from the contract in ``models.contract.spec``.
 Values with unit ``"%"`` are stored as fractions in [0, 1] (as the contract
 stores them); a display multiplies by 100.
 
-Direction rule: a raw controllable value (``spec.controllable()``) only ever
-enters features that move with it in one direction, namely its own: sums and
-means over past months, never a difference, trend or denominator. A feature's
-constraint is then the raw column's direction, and every other feature that
-reads the column does so only through whether it was reported, never its value.
+Direction rule: a raw value with a direction (``spec.monotone()``: the controllable
+safety metrics and the reporting metrics) only ever enters features that move with it
+in one direction: sums and means over past months, never a difference or trend.
+:func:`reads` says which way each feature moves with each column it reads; a
+feature's constraint is then that sign times the column's direction (its own
+direction for sums and means; the opposite for ``device_online_rate``, which enters
+the online-hours denominators of the alert rates, so more devices online never raise
+the price). Every other feature that reads such a column reads only whether it was
+reported, never its value, and reporting more never raises the price either: the
+``reported_*`` shares have direction -1.
+
+``hazards_found`` has no direction (finding hazards is diligence, not risk) and
+enters one feature only: the unrectified count ``hazards_found x (1 -
+hazard_rectification_rate)`` per 10k worker-hours. With that count and
+``major_hazards`` held fixed, more hazards found raise the rectification rate, which
+never raises the price.
 """
 
 from __future__ import annotations
@@ -24,12 +35,13 @@ from models.contract import spec
 from models.contract.spec import Group
 
 # Bump on any change of what a feature means or how it is computed.
-FEATURE_SET_VERSION: Final = "1"
+FEATURE_SET_VERSION: Final = "2"
 
 Direction = Literal[-1, 0, 1]
 RecipeKind = Literal[
     "count_rate",  # sum(count) / sum(worker_hours) * 1e4 over reported months of a window
     "count_rate_online",  # sum(count) / sum(worker_hours * device_online_rate) * 1e4
+    "unrectified_rate",  # sum(found * (1 - rectification)) / sum(worker_hours) * 1e4
     "mean",  # mean of reported values over a window
     "reported_share",  # share of the window's calendar months with any column reported
     "months_of_history",  # site_months rows before the target month
@@ -150,6 +162,29 @@ def _counts() -> list[tuple[Feature, Recipe]]:
     return out
 
 
+def _unrectified() -> list[tuple[Feature, Recipe]]:
+    # Hazards left unrectified: the risk in hazards found, which alone are diligence.
+    # A month counts when hazards_found and worker_hours are reported and either the
+    # rectification rate is too or no hazard was found (then none is unrectified).
+    found, rate = _sm("hazards_found"), _sm("hazard_rectification_rate")
+    out: list[tuple[Feature, Recipe]] = []
+    for k in _COUNT_WINDOWS:
+        wz, we = _window(k)
+        out.append(
+            (
+                Feature(
+                    f"unrectified_hazards_per_10kwh_{k}m", _group(found), 1, False,
+                    f"{found.name}, {rate.name}, worker_hours", f"{wz}未整改隐患(每万工时)",
+                    f"hazards found and not rectified by the deadline, per 10k worker-hours, "
+                    f"{we}",
+                    "per 10k worker-hours",
+                ),
+                Recipe("unrectified_rate", (found.name, rate.name), k),
+            )
+        )  # fmt: skip
+    return out
+
+
 def _online_counts() -> list[tuple[Feature, Recipe]]:
     # Outages hide alerts: normalise by the hours the devices were actually watching.
     out: list[tuple[Feature, Recipe]] = []
@@ -198,8 +233,9 @@ def _data_quality() -> list[tuple[Feature, Recipe]]:
         zh, en = _REPORTING_LABELS[key]
         out.append(
             (
+                # Reporting is never penalised: more months reported never raise the price.
                 Feature(
-                    f"reported_{key}_{_DQ_WINDOW}m", Group.equipment, 0, False, ", ".join(cols),
+                    f"reported_{key}_{_DQ_WINDOW}m", Group.equipment, -1, False, ", ".join(cols),
                     f"{wz}{zh}数据上报月份占比", f"share of months with {en} data, {we}", "%",
                 ),
                 Recipe("reported_share", cols, _DQ_WINDOW),
@@ -332,7 +368,13 @@ def _claims() -> list[tuple[Feature, Recipe]]:
 
 
 _DEFINITIONS: Final = (
-    _counts() + _online_counts() + _rates() + _data_quality() + _project() + _claims()
+    _counts()
+    + _unrectified()
+    + _online_counts()
+    + _rates()
+    + _data_quality()
+    + _project()
+    + _claims()
 )
 
 FEATURES: Final[tuple[Feature, ...]] = tuple(f for f, _ in _DEFINITIONS)
@@ -356,3 +398,22 @@ def group_of(feature_name: str) -> Group:
 def source_columns(feature_name: str) -> tuple[str, ...]:
     """Raw column names a feature reads, as listed in its ``source``."""
     return tuple(s.strip() for s in _BY_NAME[feature_name].source.split(","))
+
+
+def reads(feature_name: str) -> dict[str, int]:
+    """How a windowed site-month feature moves with each site-month column it reads
+    (``worker_hours``, the exposure, aside), all else fixed: +1 rises with it, -1 falls
+    with it, 0 reads only whether the column was reported. Features of other kinds
+    read no column that has a direction."""
+    recipe = RECIPES[feature_name]
+    cols = recipe.columns
+    match recipe.kind:
+        case "count_rate" | "mean":
+            return {cols[0]: 1}
+        case "count_rate_online":
+            return {cols[0]: 1, "device_online_rate": -1}
+        case "unrectified_rate":
+            return {cols[0]: 1, cols[1]: -1}
+        case "reported_share":
+            return dict.fromkeys(cols, 0)
+    return {}

@@ -199,6 +199,8 @@ class _Site:
                 found = self.count_rate(columns[0], windows, online=False)
             elif kind == "count_rate_online":
                 found = self.count_rate(columns[0], windows, online=True)
+            elif kind == "unrectified_rate":
+                found = self.unrectified_rate(columns[0], columns[1], windows)
             elif kind == "mean":
                 found = self.mean(columns[0], windows)
             elif kind == "reported_share":
@@ -221,6 +223,24 @@ class _Site:
                 h = hours[row] * online_rate[row] if online else hours[row]
                 if v == v and h == h:  # both reported (not NaN)
                     num += v
+                    den += h
+            if j in windows:
+                out[j] = _ratio(num, den) * PER_10K
+        return out
+
+    def unrectified_rate(self, found: str, rate: str, windows: tuple[int, ...]) -> dict[int, float]:
+        counts = self.s.columns[found]
+        rates = self.s.columns[rate]
+        hours = self.s.columns["worker_hours"]
+        num = den = 0.0
+        out = {}
+        for j in range(1, windows[-1] + 1):
+            row = self.back[j]
+            if row >= 0:
+                v, r, h = counts[row], rates[row], hours[row]
+                # found and hours reported, and the rate too unless nothing was found
+                if v == v and h == h and (v == 0.0 or r == r):
+                    num += v * (1.0 - r) if v != 0.0 else 0.0
                     den += h
             if j in windows:
                 out[j] = _ratio(num, den) * PER_10K

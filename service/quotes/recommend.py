@@ -1,13 +1,18 @@
 """What a site could improve, and the model's own estimate of what it would pay.
 
-For every controllable metric of the contract (``spec.controllable()``) where the site
-lags, the target is the most demanding incentive threshold on that metric it misses,
-or else the peer median. The site's reported history is then moved to the target
-(rates raised to it, counts cut to it, never made worse in any month, months not
+For every controllable safety metric of the contract (``spec.controllable()``) where
+the site lags, the target is the most demanding incentive threshold on that metric it
+misses, or else the peer median. The site's reported history is then moved to the
+target (rates raised to it, counts cut to it, never made worse in any month, months not
 reported left alone), the features reading that column are computed again
 (:mod:`models.features.single`, equal to the batch builder's) and every variant of the
 whole request is priced in one batched prediction. The result is labelled a model
 estimate: the model says what the premium would be, not that the site would earn it.
+
+Nothing here advises hiding risk (contract v1.1): hazards found are diligence and never
+a metric to cut (the unrectified ones are advised through the rectification rate), the
+reporting metrics (device-online rate, data completeness) are never advised down, and
+a count is advised down only as risk removed, with inspections and reporting kept up.
 """
 
 from __future__ import annotations
@@ -31,7 +36,13 @@ from service.quotes.schemas import Recommendation, Text
 WINDOW_MONTHS: Final = 6
 PER_10K: Final = 1e4
 _SLACK: Final = 1e-9
-CONTROLLABLE: Final = spec.controllable()
+# Never advised down: finding hazards is diligence, and reporting is never penalised.
+NEVER_FEWER: Final = frozenset((*spec.DILIGENCE, *spec.reporting()))
+CONTROLLABLE: Final = {
+    column: direction
+    for column, direction in spec.controllable().items()
+    if not (direction > 0 and column in NEVER_FEWER)
+}
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -118,17 +129,15 @@ def candidates(
     return out
 
 
-def _moved(old: float, hours: float, major: float, direction: int, target: float) -> float:
+def _moved(old: float, hours: float, direction: int, target: float) -> float:
     """One month brought to the target, never made worse; not reported (NaN) stays so.
-    A count is cut to what the target rate allows for the month's worker-hours, and
-    hazards found never below the major hazards among them."""
+    A count is cut to what the target rate allows for the month's worker-hours."""
     if math.isnan(old):
         return math.nan
     if direction < 0:
         return max(old, target)
     hours = 0.0 if math.isnan(hours) else hours
-    new = min(old, float(math.floor(target * hours / PER_10K + _SLACK)))
-    return new if math.isnan(major) else max(new, major)
+    return min(old, float(math.floor(target * hours / PER_10K + _SLACK)))
 
 
 def variant_rows(
@@ -145,12 +154,9 @@ def variant_rows(
     for j, c in enumerate(found):
         s = series[c.position]
         hours = s.columns["worker_hours"]
-        major: Sequence[float] = (
-            s.columns["major_hazards"] if c.column == "hazards_found" else (math.nan,) * len(hours)
-        )
         moved = [
-            _moved(v, h, m, c.direction, c.target)
-            for v, h, m in zip(s.columns[c.column], hours, major, strict=True)
+            _moved(v, h, c.direction, c.target)
+            for v, h in zip(s.columns[c.column], hours, strict=True)
         ]
         out[j] = site_features(
             s.with_column(c.column, moved),
@@ -169,23 +175,36 @@ def recommendation(c: Candidate, premium: Decimal, saving: Decimal) -> Recommend
     col = spec.column("site_months", c.column)
     group = col.group.value if col.group is not None else ""
     cur, tgt = _shown(c, c.current), _shown(c, c.target)
-    if c.direction < 0:
-        move_zh, move_en = "提高至", "rose to"
-        unit_zh, unit_en = "", ""
-    else:
-        move_zh, move_en = "降低至", "fell to"
-        unit_zh, unit_en = "次/万工时", " per 10k worker-hours"
     src_zh = "激励门槛" if c.source == "incentive" else "同类工地中位数"
     src_en = "the incentive threshold" if c.source == "incentive" else "the peer median"
+    if c.column == "hazard_rectification_rate":
+        # Unrectified hazards are advised as rectifying them, never as finding fewer.
+        if_zh = f"若及时整改已排查出的隐患，{col.zh}从{cur}提高至{tgt}（{src_zh}）"
+        if_en = (
+            f"If the hazards found were rectified in time, the rectification rate rising "
+            f"to {tgt} from {cur} ({src_en})"
+        )
+    elif c.direction < 0:
+        if_zh = f"若{col.zh}从{cur}提高至{tgt}（{src_zh}）"
+        if_en = f"If {col.meaning} rose to {tgt} from {cur} ({src_en})"
+    else:
+        # A count falls by removing the risk, never by looking or reporting less.
+        if_zh = (
+            f"若通过消除风险使{col.zh}从{cur}次/万工时降低至{tgt}次/万工时"
+            f"（{src_zh}；隐患排查和数据上报不减，设备保持在线）"
+        )
+        if_en = (
+            f"If removing the risk brought {col.meaning} down to {tgt} per 10k "
+            f"worker-hours from {cur} ({src_en}; inspections, reporting and devices kept up)"
+        )
     text = Text(
         zh=(
-            f"若{col.zh}从{cur}{unit_zh}{move_zh}{tgt}{unit_zh}（{src_zh}），"
-            f"模型估算保费约{premium:,.2f}元，可节省{saving:,.2f}元。此为模型估算，非承诺报价。"
+            f"{if_zh}，模型估算保费约{premium:,.2f}元，可节省{saving:,.2f}元。"
+            "此为模型估算，非承诺报价。"
         ),
         en=(
-            f"If {col.meaning} {move_en} {tgt}{unit_en} from {cur}{unit_en} ({src_en}), the "
-            f"model estimates a premium of CNY {premium:,.2f}, saving CNY {saving:,.2f}. "
-            "A model estimate, not an offer."
+            f"{if_en}, the model estimates a premium of CNY {premium:,.2f}, saving CNY "
+            f"{saving:,.2f}. A model estimate, not an offer."
         ),
     )
     return Recommendation(

@@ -22,7 +22,13 @@ from models.features import (
     monotone_constraints,
     to_matrix,
 )
-from models.features.definition import MONTH_DAYS, RECIPES, REPORTING_GROUPS, source_columns
+from models.features.definition import (
+    MONTH_DAYS,
+    RECIPES,
+    REPORTING_GROUPS,
+    reads,
+    source_columns,
+)
 
 _DTYPES = {
     "str": "str",
@@ -346,17 +352,89 @@ def test_every_nullable_column_belongs_to_one_reporting_group() -> None:
 
 
 def test_controllable_columns_only_enter_features_of_their_direction() -> None:
-    raw = spec.controllable()
+    raw = spec.monotone()
+    assert set(spec.controllable()) | set(spec.reporting()) == set(raw)
     seen = set()
     for f in FEATURES:
+        signs = reads(f.name)
         for column in set(source_columns(f.name)) & set(raw):
             seen.add(column)
-            if f.direction == 0:
-                # only whether the column was reported, never its value
+            # every column with a direction enters in a known way
+            assert column in signs, f.name
+            if signs[column] == 0:
+                # only whether the column was reported, never its value; reporting
+                # more never raises the price
                 assert RECIPES[f.name].kind == "reported_share", f.name
+                assert f.direction == -1, f.name
             else:
-                assert f.direction == raw[column], f.name
+                assert f.direction == signs[column] * raw[column], f.name
     assert seen == set(raw)
+
+
+def test_hazards_found_enters_only_the_unrectified_count() -> None:
+    """Finding hazards is diligence: no feature reads hazards_found but through
+    hazards_found x (1 - rectification rate) and whether inspections reported."""
+    assert spec.column("site_months", "hazards_found").direction == 0
+    assert "hazards_found" not in spec.monotone()
+    assert spec.DILIGENCE == ("hazards_found",)
+    readers = {f.name for f in FEATURES if "hazards_found" in source_columns(f.name)}
+    assert readers == {
+        "unrectified_hazards_per_10kwh_3m",
+        "unrectified_hazards_per_10kwh_6m",
+        "reported_hazard_inspection_6m",
+    }
+    for k in (3, 6):
+        f = FEATURES[FEATURE_NAMES.index(f"unrectified_hazards_per_10kwh_{k}m")]
+        assert f.direction == 1
+        assert f.group is Group.hazard_inspection
+        assert f.zh == f"近{k}月未整改隐患(每万工时)"
+        assert RECIPES[f.name].kind == "unrectified_rate"
+        assert reads(f.name) == {"hazards_found": 1, "hazard_rectification_rate": -1}
+    assert {"major_hazards_per_10kwh_3m", "major_hazards_per_10kwh_6m"} <= set(FEATURE_NAMES)
+    assert not any(n.startswith("hazards_found") for n in FEATURE_NAMES)
+
+
+def test_reporting_metrics_and_shares_never_raise_the_price() -> None:
+    assert spec.reporting() == {"device_online_rate": -1, "data_completeness": -1}
+    assert not set(spec.reporting()) & set(spec.controllable())
+    by_name = {f.name: f for f in FEATURES}
+    assert by_name["device_online_rate_6m"].direction == -1
+    assert by_name["data_completeness_6m"].direction == -1
+    shares = [f for f in FEATURES if RECIPES[f.name].kind == "reported_share"]
+    assert len(shares) == len(REPORTING_GROUPS)
+    assert all(f.direction == -1 for f in shares)
+
+
+def test_unrectified_hazards_follow_hand_sums() -> None:
+    """found x (1 - rate) over the months that report it; a month with nothing found
+    counts as nothing unrectified even without a rate; a month with hazards found but
+    no rate (or no count) is not reported and counts neither hours nor hazards."""
+    rows = [
+        _month("S1", "2024-01", worker_hours=1000.0, hazards_found=10,
+               hazard_rectification_rate=0.8),  # 2 unrectified
+        _month("S1", "2024-02", worker_hours=2000.0, hazards_found=4),  # no rate: skipped
+        _month("S1", "2024-03", worker_hours=4000.0, hazards_found=0),  # none: 0, counted
+        _month("S1", "2024-04", worker_hours=8000.0, hazard_rectification_rate=0.5),  # skipped
+        _month("S1", "2024-05", worker_hours=500.0, hazards_found=6,
+               hazard_rectification_rate=0.5, major_hazards=1),  # 3 unrectified
+    ]  # fmt: skip
+    sites = _frame("sites", [_site("S1")])
+    sm = _frame("site_months", rows)
+    f = build_features(sites, sm, _frame("claims", []), _targets(("S1", "2024-06")))
+    r = _one(f, "S1", "2024-06")
+    assert r["unrectified_hazards_per_10kwh_3m"] == pytest.approx(3 / 4500 * 1e4)
+    assert r["unrectified_hazards_per_10kwh_6m"] == pytest.approx(5 / 5500 * 1e4)
+    assert r["major_hazards_per_10kwh_6m"] == pytest.approx(1 / 500 * 1e4)
+    # the rectification rate's own mean is unchanged by the recipe
+    assert r["hazard_rectification_rate_6m"] == pytest.approx((0.8 + 0.5 + 0.5) / 3)
+    # nothing reported in the window: no value, not a zero
+    early = build_features(sites, sm, _frame("claims", []), _targets(("S1", "2024-03")))
+    assert _one(early, "S1", "2024-03")["unrectified_hazards_per_10kwh_3m"] == pytest.approx(
+        2 / 1000 * 1e4
+    )
+    only_feb = _frame("site_months", [rows[1]])
+    g = build_features(sites, only_feb, _frame("claims", []), _targets(("S1", "2024-03")))
+    assert math.isnan(_one(g, "S1", "2024-03")["unrectified_hazards_per_10kwh_3m"])
 
 
 def test_no_targets_give_an_empty_frame() -> None:

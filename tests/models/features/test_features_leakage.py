@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.diligence import more_hazards_found, unrectified
 
 from models.contract import spec
 from models.features import FEATURE_NAMES, FEATURES, build_features, to_matrix
-from models.features.definition import source_columns
+from models.features.definition import reads, source_columns
 
 _MONTHS = tuple(pd.period_range("2022-01", "2024-12", freq="M").strftime("%Y-%m"))
 _NULLABLE = tuple(c.name for c in spec.SITE_MONTHS if c.nullable)
@@ -184,10 +185,14 @@ def _raise(
     return out
 
 
-@pytest.mark.parametrize("column", sorted(spec.controllable()))
+@pytest.mark.parametrize("column", sorted(spec.monotone()))
 def test_raising_a_controllable_metric_moves_features_only_its_way(column: str) -> None:
-    raw_direction = spec.controllable()[column]
+    """Safety and reporting metrics alike: a feature moves with the raw column only in
+    the direction its constraint and the column's direction agree on, and a feature
+    that reads only whether the column was reported does not move at all."""
+    raw_direction = spec.monotone()[column]
     derived = [column in source_columns(f.name) for f in FEATURES]
+    presence = [reads(f.name).get(column) == 0 for f in FEATURES]
     sites, sm, claims = _world(seed=5)
     months = ["2023-03", "2023-09", "2024-02", "2024-07", "2025-01"]
     targets = pd.concat([sm[["site_id", "month"]], _targets(sites, months)], ignore_index=True)
@@ -206,7 +211,7 @@ def test_raising_a_controllable_metric_moves_features_only_its_way(column: str) 
         np.testing.assert_array_equal(np.isnan(after), np.isnan(base))
         delta = np.where(np.isnan(base), 0.0, after - base)
         for i, f in enumerate(FEATURES):
-            if not derived[i] or f.direction == 0:
+            if not derived[i] or f.direction == 0 or presence[i]:
                 assert (delta[:, i] == 0).all(), f"{f.name} moved when {column} rose"
             else:
                 sign = f.direction * raw_direction
@@ -215,3 +220,36 @@ def test_raising_a_controllable_metric_moves_features_only_its_way(column: str) 
     # the perturbation reached the features built from the column
     assert moved_any.any()
     assert all(derived[i] for i in np.flatnonzero(moved_any))
+
+
+def test_more_hazards_found_with_unrectified_and_major_fixed_never_raise_a_feature() -> None:
+    """Finding hazards is diligence: with major hazards and the unrectified count held
+    fixed, more hazards found (hence a higher rectification rate) move only features
+    that never raise the price, and those only their safe way."""
+    sites, sm, claims = _world(seed=7)
+    months = ["2023-03", "2023-09", "2024-02", "2024-07", "2025-01"]
+    targets = pd.concat([sm[["site_id", "month"]], _targets(sites, months)], ignore_index=True)
+    base = to_matrix(build_features(sites, sm, claims, targets))
+    moved_any = np.zeros(len(FEATURES), dtype=bool)
+    for trial in range(3):
+        more = more_hazards_found(sm, np.random.default_rng(300 + trial), share=0.3 + 0.3 * trial)
+        assert (more["hazards_found"].fillna(0) >= sm["hazards_found"].fillna(0)).all()
+        assert (more["hazards_found"] != sm["hazards_found"]).fillna(False).any()
+        pd.testing.assert_series_equal(more["major_hazards"], sm["major_hazards"])
+        before, now = unrectified(sm), unrectified(more)
+        pd.testing.assert_series_equal(now.isna(), before.isna())
+        assert (now[before.notna()] <= before[before.notna()]).all()
+        after = to_matrix(build_features(sites, more, claims, targets))
+        np.testing.assert_array_equal(np.isnan(after), np.isnan(base))
+        delta = np.where(np.isnan(base), 0.0, after - base)
+        for i, f in enumerate(FEATURES):
+            if f.name.startswith("unrectified_hazards_per_10kwh_"):
+                # held fixed: at most a rounding step lower, never higher
+                assert (delta[:, i] <= 0).all(), f.name
+                np.testing.assert_allclose(after[:, i], base[:, i], rtol=1e-12, atol=1e-12)
+            elif f.name.startswith("hazard_rectification_rate_"):
+                assert (delta[:, i] >= 0).all(), f.name
+            else:
+                assert (delta[:, i] == 0).all(), f"{f.name} moved when more hazards were found"
+        moved_any |= (delta != 0).any(axis=0)
+    assert moved_any[FEATURE_NAMES.index("hazard_rectification_rate_6m")]

@@ -140,13 +140,13 @@ def _moved(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """A what-if: the column halved (counts) or raised half way to 1 (rates)."""
     out = frame.copy()
     values = out[column].astype("float64")
-    fewer = spec.controllable()[column] > 0
+    fewer = spec.monotone().get(column, 1) > 0
     new = np.floor(values / 2) if fewer else values + (1.0 - values) / 2
     out[column] = pd.Series(new, index=out.index).astype(frame[column].dtype)
     return out
 
 
-@pytest.mark.parametrize("column", sorted(spec.controllable()))
+@pytest.mark.parametrize("column", sorted({*spec.monotone(), *spec.DILIGENCE}))
 def test_what_if_rows_recompute_only_what_a_column_moves(
     column: str, synthetic: ContractData, series: dict[str, dict[str, SiteSeries]]
 ) -> None:
@@ -177,3 +177,29 @@ def test_a_month_twice_is_refused(synthetic: ContractData) -> None:
     site = _rows(synthetic.sites.head(1))[0]
     with pytest.raises(ValueError, match="twice"):
         site_series(site, rows + rows, [])
+
+
+def test_unrectified_hazards_edge_months_equal_the_batch_builder(
+    synthetic: ContractData,
+) -> None:
+    """The months the unrectified count treats specially: nothing found without a rate
+    (counted as none unrectified), hazards found without a rate or a rate without a
+    count (not reported), and everything rectified."""
+    sm = synthetic.site_months.copy()
+    found = sm["hazards_found"].astype("float64")
+    rate = sm["hazard_rectification_rate"].copy()
+    pick = np.random.default_rng(8).integers(0, 5, len(sm))
+    found = found.where(pick != 0, 0.0)
+    rate = rate.where(~np.isin(pick, (0, 1)), np.nan)
+    found = found.where(pick != 2, np.nan)
+    rate = rate.where(pick != 3, 1.0)
+    sm["hazards_found"] = pd.array(found.round(), dtype="Int64")
+    sm["hazard_rectification_rate"] = rate
+    sm["major_hazards"] = sm["major_hazards"].where(sm["hazards_found"].notna(), pd.NA)
+    data = ContractData(sites=synthetic.sites, site_months=sm, claims=synthetic.claims)
+    targets = sm[["site_id", "month"]].reset_index(drop=True)
+    batch = _compare(data, pd.concat([targets, _quote_months(data)], ignore_index=True))
+    for k in (3, 6):
+        column = batch[:, FEATURE_NAMES.index(f"unrectified_hazards_per_10kwh_{k}m")]
+        assert _filled(column[:, None]) > 0.5
+        assert (column[~np.isnan(column)] >= 0).all()
