@@ -97,3 +97,44 @@ def dislocation_figure(bands: pd.DataFrame, title: str = "Premium dislocation") 
     ax.set(ylabel="Share of sites", title=title)
     ax.set_ylim(0, max(float(bands["share"].max()), 0.05) * 1.15)
     return fig
+
+
+_ADEQUACY_LINES = (
+    ("expected", "o", "-", "expected (model)"),
+    ("actual", "s", ":", "actual (incurred)"),
+    ("truth", "^", "--", "true expected"),
+)
+
+
+def adequacy_figure(
+    table: pd.DataFrame,
+    title: str = "Loss ratio by decile of predicted risk (book = 1)",
+) -> Figure:
+    """Relative loss ratios per risk decile (a ``risk_decile`` table from
+    ``adequacy.loss_ratio_table``), on the tariff alone (left) and on the final premium
+    (right): expected, actual and, when the table has it, true. A premium that follows
+    the risk keeps its line flat at 1."""
+    fig = _figure(10.0, 4.5)
+    left, right = fig.subplots(1, 2, sharey=True)
+    deciles = table["risk_decile"].to_numpy()
+    top = 1.0
+    for ax, premium, name in ((left, "tariff", "Tariff alone"), (right, "final", "Final premium")):
+        for loss, marker, style, label in _ADEQUACY_LINES:
+            column = f"rel_{premium}_{loss}"
+            if column not in table:
+                continue
+            values = table[column].to_numpy(np.float64)
+            ax.plot(deciles, values, marker=marker, linestyle=style, linewidth=1.5, label=label)
+            if np.isfinite(values).any():
+                top = max(top, float(np.nanmax(values)))
+        ax.axhline(1.0, color="black", linewidth=1.0, linestyle="-", alpha=0.4, label="book")
+        ax.set(
+            xticks=list(deciles),
+            xlabel="Decile of predicted risk, base-premium weighted (1 = lowest)",
+            title=name,
+        )
+        ax.legend(loc="upper left")
+    left.set_ylabel("Loss ratio / book loss ratio")
+    left.set_ylim(0, top * 1.1)
+    fig.suptitle(title)
+    return fig

@@ -3,12 +3,13 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from training import adequacy, plots
 from training import metrics as m
-from training import plots
 from training.dislocation import rate_impact
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -79,3 +80,35 @@ def test_dislocation_figure_shows_each_band_share() -> None:
     np.testing.assert_allclose(heights, bands["share"])
     assert [t.get_text() for t in ax.get_xticklabels()] == bands["label"].tolist()
     assert _png(fig).startswith(PNG_MAGIC)
+
+
+def test_adequacy_figure_draws_tariff_and_final_loss_ratios_by_decile(portfolio) -> None:
+    loss, rate, exposure = portfolio
+    base = exposure / 10.0
+    book = pd.DataFrame(
+        {
+            "base": base,
+            "final": base * np.clip(rate / rate.mean(), 0.7, 1.3),
+            "expected_loss": rate * exposure,
+            "actual_loss": loss,
+            "truth": rate * exposure * 1.05,
+            "risk_factor": rate,
+            "contract_value_cny": 1e8,
+            "project_type": "residential",
+        }
+    )
+    table = adequacy.loss_ratio_table(book, "risk_decile")
+    fig = plots.adequacy_figure(table)
+    left, right = fig.axes
+    assert left.get_title() == "Tariff alone"
+    assert right.get_title() == "Final premium"
+    lines = {line.get_label(): line for line in right.get_lines()}
+    assert set(lines) == {"expected (model)", "actual (incurred)", "true expected", "book"}
+    np.testing.assert_allclose(lines["actual (incurred)"].get_ydata(), table["rel_final_actual"])
+    tariff = {line.get_label(): line for line in left.get_lines()}
+    np.testing.assert_allclose(tariff["expected (model)"].get_ydata(), table["rel_tariff_expected"])
+    assert _png(fig).startswith(PNG_MAGIC)
+    # without a truth table there is no truth line
+    no_truth = adequacy.loss_ratio_table(book.assign(truth=np.nan), "risk_decile")
+    labels = [line.get_label() for line in plots.adequacy_figure(no_truth).axes[0].get_lines()]
+    assert "true expected" not in labels
