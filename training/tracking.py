@@ -17,6 +17,7 @@ from models.settings import Settings
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+    from training.adequacy import AdequacyReport
     from training.fit import FitConfig
     from training.pipeline import TrainOutcome
 
@@ -100,6 +101,32 @@ def _figures(outcome: TrainOutcome, values: np.ndarray) -> dict[str, Any]:
     return figs
 
 
+def training_adequacy(outcome: TrainOutcome, source: Path | None) -> AdequacyReport:
+    """The rate adequacy of a trained model on its test months (training/adequacy.py),
+    against the folder's truth table when it has one."""
+    from training import adequacy
+    from training.dataset import read_truth
+
+    truth = read_truth(source) if source is not None else None
+    return adequacy.outcome_report(outcome, truth)
+
+
+def log_adequacy(report: AdequacyReport, folder: str, prefix: str = "") -> None:
+    """Into the active MLflow run: the three loss-ratio tables as CSV, the text report
+    and the loss ratio by risk decile as a figure, under ``folder``."""
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    from training import plots
+
+    for by, table in report.tables.items():
+        mlflow.log_text(table.to_csv(index=False), f"{folder}/{prefix}loss_ratio_by_{by}.csv")
+    mlflow.log_text(report.to_text() + "\n", f"{folder}/{prefix}adequacy.txt")
+    fig = plots.adequacy_figure(report.tables["risk_decile"])
+    mlflow.log_figure(fig, f"{folder}/{prefix}loss_ratio_by_risk_decile.png")
+    plt.close(fig)
+
+
 def log_training_run(
     outcome: TrainOutcome,
     settings: Settings,
@@ -148,7 +175,10 @@ def log_training_run(
         metrics["credibility_k_worker_hours"] = outcome.bundle.meta.credibility_k
         for month, factor in enumerate(outcome.bundle.meta.season, start=1):
             metrics[f"season.{month:02d}"] = factor
+        adequacy_report = training_adequacy(outcome, source)
+        metrics.update(adequacy_report.metrics())
         mlflow.log_metrics(metrics)
+        log_adequacy(adequacy_report, "adequacy")
         deciles = pd.concat(
             [t.assign(model=name) for name, t in outcome.evaluation.deciles.items()]
         )
