@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -75,6 +76,11 @@ def train(
     out.print(table)
     for key, value in ev.truth_oracles.items():
         out.print(f"{key}: {value:.4f} (the best any model could reach from last month's state)")
+    from training.tracking import training_adequacy
+
+    typer.echo("")
+    typer.echo(training_adequacy(outcome, data).to_text())
+    typer.echo("")
     out.print(f"MLflow run {run_id}; tracking store {settings.tracking_uri}")
     if version:
         out.print(
@@ -121,21 +127,26 @@ def score(
     typer.echo(f"wrote {len(scores)} rows to {out} with model {uri}")
 
 
-@app.command()
-def promote(
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data", help="Contract folder to compare on; default the challenger's training data."
-        ),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Promote even if worse; recorded in MLflow.")
-    ] = False,
-) -> None:
-    """Compare 'challenger' with 'champion' on the latest test months and promote if not worse."""
-    import tempfile
+PromoteData = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Contract folder to compare on; default the challenger's training data."
+    ),
+]
 
+
+@dataclass
+class _Pair:
+    name: str
+    challenger: Any  # ModelVersion
+    champion: Any | None
+    folder: Path
+    comparison: Any  # training.promote.Comparison
+
+
+def _compare_pair(data: Path | None) -> _Pair | None:
+    """Resolve challenger and champion, load both and the data, compare and print.
+    None when the challenger already is the champion."""
     from mlflow.exceptions import MlflowException
     from rich.console import Console
     from rich.table import Table
@@ -144,7 +155,8 @@ def promote(
     from models.mlflow_model import load_bundle
     from models.settings import get_settings
     from training import tracking
-    from training.promote import compare, log_comparison
+    from training.dataset import read_truth
+    from training.promote import compare, summary_text
 
     settings = get_settings()
     client = tracking.configure(settings)
@@ -159,7 +171,7 @@ def promote(
         champion = None
     if champion is not None and champion.version == challenger.version:
         typer.echo(f"version {challenger.version} is already the champion")
-        return
+        return None
     folder = data
     if folder is None and challenger.run_id:
         src = client.get_run(challenger.run_id).data.params.get("data_dir")
@@ -176,7 +188,7 @@ def promote(
     cp_bundle = (
         load_bundle(tracking.model_version_uri(settings, champion.version)) if champion else None
     )
-    comparison = compare(ch_bundle, cp_bundle, contract)
+    comparison = compare(ch_bundle, cp_bundle, contract, truth=read_truth(folder))
     console = Console()
     table = Table(title=f"Test months {comparison.months[0]}..{comparison.months[-1]}")
     table.add_column("metric")
@@ -189,30 +201,76 @@ def promote(
             row.append(f"{comparison.champion[key]:.4f}")
         table.add_row(*row)
     console.print(table)
-    if comparison.dislocation is not None:
-        console.print("Rate impact (sites by premium move):")
-        console.print(comparison.dislocation.to_string(index=False))
+    summary = summary_text(comparison)
+    if summary:
+        typer.echo(summary)
+    return _Pair(name, challenger, champion, folder, comparison)
+
+
+@app.command("compare")
+def compare_versions(data: PromoteData = None) -> None:
+    """Compare 'challenger' with 'champion' on the latest test months; promote nothing.
+
+    Model metrics, the dislocation of the final premium and the rate adequacy of both,
+    and whether promotion would go ahead."""
+    pair = _compare_pair(data)
+    if pair is None:
+        return
+    if pair.comparison.not_worse:
+        typer.echo("Promotion would go ahead.")
+        return
+    typer.echo("Promotion would be refused:")
+    for reason in pair.comparison.reasons:
+        typer.echo(f"- {reason}")
+
+
+@app.command()
+def promote(
+    data: PromoteData = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if worse; recorded in MLflow.")
+    ] = False,
+) -> None:
+    """Compare 'challenger' with 'champion' on the latest test months and promote if not
+    worse: model metrics, rate adequacy, premium dislocation and off-balance within the
+    rating plan's limits."""
+    import tempfile
+
+    from models.settings import get_settings
+    from training import tracking
+    from training.promote import log_comparison
+
+    pair = _compare_pair(data)
+    if pair is None:
+        return
+    comparison, challenger, champion = pair.comparison, pair.challenger, pair.champion
+    forced = force and not comparison.not_worse
     promoted = comparison.not_worse or force
     with tempfile.TemporaryDirectory() as tmp:
-        log_comparison(
+        run_id = log_comparison(
             comparison,
             promoted,
-            force and not comparison.not_worse,
+            forced,
             {
                 "challenger_version": challenger.version,
                 "champion_version": champion.version if champion else "none",
-                "data_dir": folder,
+                "data_dir": pair.folder,
             },
             Path(tmp),
         )
     if not promoted:
         for reason in comparison.reasons:
-            console.print(f"- {reason}")
+            typer.echo(f"- {reason}")
         _fail("challenger is worse than the champion: not promoted (use --force to override)")
-    client.set_registered_model_alias(name, tracking.CHAMPION, challenger.version)
-    if force and not comparison.not_worse:
-        client.set_model_version_tag(name, challenger.version, "forced_promotion", "true")
-    console.print(f"Version {challenger.version} of {name} is now the champion.")
+    client = tracking.configure(get_settings())
+    client.set_registered_model_alias(pair.name, tracking.CHAMPION, challenger.version)
+    if forced:
+        client.set_model_version_tag(pair.name, challenger.version, "forced_promotion", "true")
+        typer.echo("Forced: promoted although")
+        for reason in comparison.reasons:
+            typer.echo(f"- {reason}")
+        typer.echo(f"The override is recorded in MLflow run {run_id} (tag and param 'forced').")
+    typer.echo(f"Version {challenger.version} of {pair.name} is now the champion.")
 
 
 @app.command("list")

@@ -64,9 +64,30 @@ def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
     assert run.data.metrics["contrib_additivity_max_abs_diff"] <= 1e-9
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"lorenz.png", "calibration_by_decile.png", "shap_summary.png"} <= artifacts
+    # rate adequacy: printed, logged as metrics, tables and a figure
+    assert "Rate adequacy:" in out
+    assert "Loss ratio by decile of predicted risk" in out
+    assert "equalisation" in out  # the generated world has a truth table
+    for key in (
+        "adequacy.spread",
+        "adequacy.equalisation",
+        "adequacy.gap",
+        "adequacy.off_balance_after_pct",
+        "adequacy.spread.tariff.actual.risk_decile",
+    ):
+        assert key in run.data.metrics, key
+    logged = {a.path for a in client.list_artifacts(run.info.run_id, "adequacy")}
+    assert {
+        "adequacy/loss_ratio_by_risk_decile.csv",
+        "adequacy/loss_ratio_by_value_band.csv",
+        "adequacy/loss_ratio_by_project_type.csv",
+        "adequacy/loss_ratio_by_risk_decile.png",
+        "adequacy/adequacy.txt",
+    } <= logged
 
     code, out = _run("model", "promote")
     assert code == 0, out
+    assert "Rate adequacy on the test book" in out
     assert client.get_model_version_by_alias("site-risk", "champion").version == version.version
 
     target = tmp_path / "scores.csv"
@@ -106,15 +127,40 @@ def test_a_worse_challenger_is_not_promoted_unless_forced(
     client = _client(home)
     champion = client.get_model_version_by_alias("site-risk", "champion").version
     challenger = client.get_model_version_by_alias("site-risk", "challenger").version
+    code, out = _run("model", "compare", "--data", str(world))
+    assert code == 0, out
+    assert "Premium dislocation" in out
+    assert "Promotion would be refused" in out
+    assert client.get_model_version_by_alias("site-risk", "champion").version == champion
+
     code, out = _run("model", "promote", "--data", str(world))
     assert code == 1, out
     assert "not promoted" in out
+    assert "Premium dislocation: final premium charged" in out
+    assert "adequacy spread" in out
     assert client.get_model_version_by_alias("site-risk", "champion").version == champion
 
     code, out = _run("model", "promote", "--data", str(world), "--force")
     assert code == 0, out
+    assert "Forced: promoted although" in out
     assert client.get_model_version_by_alias("site-risk", "champion").version == challenger
     assert client.get_model_version("site-risk", challenger).tags.get("forced_promotion") == "true"
+    runs = client.search_runs(
+        [client.get_experiment_by_name(get_settings().experiment_name).experiment_id],
+        "tags.action = 'promote' and tags.forced = 'True'",
+    )
+    assert len(runs) == 1
+    (forced,) = runs
+    assert forced.data.params["forced"] == "True"
+    assert forced.data.params["forced_over"]
+    assert forced.data.params["challenger_version"] == str(challenger)
+    assert "challenger.adequacy.spread" in forced.data.metrics
+    assert "champion.adequacy.spread" in forced.data.metrics
+    assert "dislocation.share_moving_10pct" in forced.data.metrics
+    logged = {a.path for a in client.list_artifacts(forced.info.run_id)}
+    assert {"premium_dislocation.csv", "premium_dislocation.png", "reasons.txt"} <= logged
+    nested = {a.path for a in client.list_artifacts(forced.info.run_id, "adequacy/champion")}
+    assert "adequacy/champion/loss_ratio_by_risk_decile.csv" in nested
 
 
 def _has_champion(home: Path) -> bool:
