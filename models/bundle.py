@@ -6,8 +6,11 @@ rate (incurred CNY per worker-hour) is ``exp(sum of terms + balance)``, each ter
 booster's raw score times a calibration slope: one Tweedie booster, or a Poisson
 frequency booster plus a Gamma severity booster. The frequency booster also gives the
 expected claim count. The balance terms make predicted totals equal actual totals on
-the training data. Scores are computed from a float64 matrix in the feature
-definition's column order, never from a DataFrame, so the hot path stays in numpy.
+the training data. Two more boosters, ``hours`` and ``trend``, project a policy
+term's worker-hours and how the rate moves over it (:mod:`models.exposure`), so the
+term's expected loss is one computation (:meth:`ModelBundle.term_risk`) wherever a price
+is made. Scores are computed from a float64 matrix in the feature definition's column
+order, never from a DataFrame, so the hot path stays in numpy.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 
+from models.exposure import HOURS_FEATURES, PROJECTION, TERM_COLUMN, hours_matrix
 from models.predict import DirectPredictor, Output
 
 FloatArray = npt.NDArray[np.float64]
 
-BUNDLE_FORMAT = "2"
+BUNDLE_FORMAT = "3"
 _META_FILE = "bundle.json"
 # Below this many rows a prediction runs on the calling thread alone: waking OpenMP's
 # threads costs more than a few rows' trees, and a service runs requests side by side
@@ -56,8 +60,6 @@ class BundleMeta:
     freq_slope: float
     freq_log_balance: float
     tweedie_power: float | None
-    # Bühlmann–Straub k in worker-hours: credibility Z = E / (E + k)
-    credibility_k: float
     # sorted predicted loss rates (CNY per worker-hour) of the reference peers
     peer_rates: tuple[float, ...]
     # median of each feature among the reference peers (NaN-free values only)
@@ -70,6 +72,26 @@ class BundleMeta:
     # season as an offset beside exposure, never a feature (training/seasonality.py);
     # empty for bundles made before there was one
     season: tuple[float, ...] = ()
+    # the rating plan's book-level figures found at training (training/book.py):
+    # book_loss_ratio (c: expected loss over base premium on the latest training
+    # month's book), off_balance_factor, and the month, sites and rule versions used
+    rating: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TermRisk:
+    """What a model expects of policy terms, one entry per row: the season-neutral loss
+    rate (CNY per worker-hour) in the start month, the projected worker-hours of the
+    whole term, the rate's trend and the mean season factor over it, and the expected
+    incurred loss and claim count (rate × trend × season × hours)."""
+
+    rate: FloatArray
+    claim_rate: FloatArray
+    hours: FloatArray
+    trend: FloatArray
+    season: FloatArray
+    expected_loss: FloatArray
+    expected_claims: FloatArray
 
 
 class ModelBundle:
@@ -77,10 +99,13 @@ class ModelBundle:
 
     def __init__(self, boosters: dict[str, lgb.Booster], meta: BundleMeta) -> None:
         missing = {name for name, _ in meta.loss_terms} - boosters.keys()
-        if missing or "frequency" not in boosters:
-            raise ValueError(f"bundle lacks boosters: {sorted(missing | {'frequency'})}")
+        needed = {"frequency", *PROJECTION}
+        if missing or not needed <= boosters.keys():
+            raise ValueError(f"bundle lacks boosters: {sorted(missing | needed)}")
         for name, booster in boosters.items():
-            if tuple(booster.feature_name()) != meta.feature_names:
+            projecting = name in PROJECTION
+            expected = (*HOURS_FEATURES, TERM_COLUMN) if projecting else meta.feature_names
+            if tuple(booster.feature_name()) != tuple(expected):
                 raise ValueError(f"{name} booster's features differ from the bundle's list")
         self.boosters = boosters
         self.meta = meta
@@ -124,6 +149,54 @@ class ModelBundle:
 
     def _claim_rate(self, raw: FloatArray) -> FloatArray:
         return np.exp(self.meta.freq_slope * raw + self.meta.freq_log_balance)
+
+    def projection(
+        self, x: FloatArray, terms: npt.ArrayLike, *, threads: int | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        """(mean worker-hours per month, rate trend) over terms of ``terms`` months from
+        the month each row of ``x`` was built for (months after the works end count zero
+        hours; the trend is the later months' rate over this month's)."""
+        h = hours_matrix(x, self.meta.feature_names, terms)
+        n = _threads(h, threads)
+        hours = np.exp(self._predictors["hours"].predict(h, Output.RAW, n))
+        trend = np.exp(self._predictors["trend"].predict(h, Output.RAW, n))
+        return hours, trend
+
+    def term_risk(
+        self,
+        x: FloatArray,
+        start_months: npt.ArrayLike,
+        terms: npt.ArrayLike,
+        *,
+        threads: int | None = None,
+    ) -> TermRisk:
+        """Expected loss and claims over policy terms of ``terms`` months starting in
+        ``start_months`` ('YYYY-MM'), each row of ``x`` built for its start month: rate ×
+        trend × season × projected worker-hours. One computation for the quote, the book priced
+        in training, and ``siterisk score``."""
+        starts = np.asarray(start_months).ravel()
+        months = np.broadcast_to(np.asarray(terms, dtype=np.float64), (x.shape[0],))
+        log_rate, claim_rate = self.rates(x, threads=threads)
+        rate = np.exp(log_rate)
+        per_month, trend = self.projection(x, months, threads=threads)
+        hours = per_month * months
+        season = np.fromiter(
+            (
+                self.term_season_factor(str(s), float(t))
+                for s, t in zip(starts, months, strict=True)
+            ),
+            np.float64,
+            x.shape[0],
+        )
+        return TermRisk(
+            rate=rate,
+            claim_rate=claim_rate,
+            hours=hours,
+            trend=trend,
+            season=season,
+            expected_loss=rate * trend * season * hours,
+            expected_claims=claim_rate * trend * season * hours,
+        )
 
     def season_factor(self, months: npt.ArrayLike) -> FloatArray:
         """The season's factor for each 'YYYY-MM' month (ones without a season table)."""
@@ -213,6 +286,6 @@ class ModelBundle:
         raw["loss_terms"] = tuple((str(n), float(s)) for n, s in raw["loss_terms"])
         raw["season"] = tuple(float(f) for f in raw.get("season", ()))
         meta = BundleMeta(**raw)
-        names = {n for n, _ in meta.loss_terms} | {"frequency"}
+        names = {n for n, _ in meta.loss_terms} | {"frequency", *PROJECTION}
         boosters = {n: lgb.Booster(model_file=str(folder / f"{n}_model.txt")) for n in names}
         return cls(boosters, meta)

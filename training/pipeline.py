@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,11 @@ import pandas as pd
 from models import features as fdef
 from models.bundle import BundleMeta, ModelBundle
 from models.contract import ContractData, load_folder
+from models.pricing import load_band, load_plan, load_tariff
 from models.settings import Settings
 from training import metrics as m
 from training.baselines import GLMBaseline, ManualRate
-from training.credibility import buhlmann_straub_k
+from training.book import BookRules, Calibration, calibrate
 from training.dataset import (
     Dataset,
     TimeSplit,
@@ -43,6 +44,7 @@ from training.fit import (
     loss_model,
     refit_terms,
 )
+from training.projection import fit_projection
 from training.seasonality import fit_season, month_of_year
 
 Progress = Callable[[str], None]
@@ -163,15 +165,6 @@ def peer_reference(
     return tuple(float(q) for q in quantiles), medians
 
 
-def credibility_constant(train: pd.DataFrame) -> float:
-    manual = ManualRate().fit(
-        train, train["loss"].to_numpy(), train["exposure"].to_numpy(), by=MANUAL_CLASS
-    )
-    expected = manual.predict_rate(train) * train["exposure"].to_numpy()
-    ratio = pd.Series(train["loss"].to_numpy() / expected)
-    return buhlmann_straub_k(train["site_id"], ratio, train["exposure"])
-
-
 @dataclass
 class TrainOutcome:
     bundle: ModelBundle
@@ -182,6 +175,10 @@ class TrainOutcome:
     test_frame: pd.DataFrame
     test_rates: dict[str, np.ndarray]
     train_frame: pd.DataFrame
+    calibration: Calibration
+    rules: BookRules
+    data: ContractData
+    frame: pd.DataFrame  # the modelling table, every month
 
 
 def train_from_data(
@@ -253,8 +250,11 @@ def train_from_data(
     progress("evaluating on the test months")
     evaluation = evaluate_test(test_f, test_rates, truth)
 
-    progress("credibility constant and peer reference")
-    k = credibility_constant(fit_rows)
+    progress("projecting worker-hours and the rate's trend per policy term")
+    learning = split.train + split.valid if refit_learning_months else split.train
+    projection = fit_projection(ds.frame, final_loss.rate(fdef.to_matrix(ds.frame)), learning, cfg)
+
+    progress("peer reference")
     all_x = fdef.to_matrix(rows)
     all_rates = final_loss.rate(all_x)
     peer_rates, medians = peer_reference(all_rates, rows, ds.months)
@@ -273,7 +273,6 @@ def train_from_data(
         freq_slope=final_freq.terms[0].slope,
         freq_log_balance=final_freq.log_balance,
         tweedie_power=final_loss.power,
-        credibility_k=k,
         peer_rates=peer_rates,
         peer_medians=medians,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -286,6 +285,11 @@ def train_from_data(
         season=season,
     )
     boosters = {t.name: t.booster for t in (*final_loss.terms, *final_freq.terms)}
+    boosters.update(projection)
+    rules = BookRules(load_tariff(), load_band(), load_plan())
+    progress(f"rating plan {rules.plan.version}: book loss ratio and off-balance on {learning[-1]}")
+    calibration = calibrate(data, ds.frame, ModelBundle(boosters, meta), rules, learning[-1])
+    meta = replace(meta, rating=calibration.meta(rules, rules.plan.projection_months))
     bundle = ModelBundle(boosters, meta)
     return TrainOutcome(
         bundle=bundle,
@@ -296,6 +300,10 @@ def train_from_data(
         test_frame=test_f,
         test_rates=test_rates,
         train_frame=fit_rows,
+        calibration=calibration,
+        rules=rules,
+        data=data,
+        frame=ds.frame,
     )
 
 

@@ -172,7 +172,13 @@ def log_training_run(
             metrics[f"valid_gini.{structure}"] = score
         metrics["shap_vs_pred_contrib_max_abs_diff"] = diff
         metrics["contrib_additivity_max_abs_diff"] = additivity
-        metrics["credibility_k_worker_hours"] = outcome.bundle.meta.credibility_k
+        for key in (
+            "book_loss_ratio",
+            "off_balance_factor",
+            "off_balance_before_pct",
+            "off_balance_after_pct",
+        ):
+            metrics[f"rating.{key}"] = float(outcome.bundle.meta.rating[key])
         for month, factor in enumerate(outcome.bundle.meta.season, start=1):
             metrics[f"season.{month:02d}"] = factor
         adequacy_report = training_adequacy(outcome, source)

@@ -1,8 +1,8 @@
 """Pricing rules as pure functions over versioned data (no web, database or model code).
 
-The tariff, the adjustment band with its data-quality gate, and the incentive tiers
-are YAML files in ``models/pricing/rules``; every result names the rule versions it
-used. Import from here rather than from the modules.
+The tariff, the adjustment band with its data-quality gate, the rating plan's
+book-level layers and the incentive tiers are YAML files in ``models/pricing/rules``;
+every result names the rule versions it used. Import from here rather than from the modules.
 """
 
 from models.pricing.incentives import (
@@ -13,17 +13,19 @@ from models.pricing.incentives import (
 )
 from models.pricing.premium import (
     CENT,
-    Adjustment,
+    LAYER_ORDER,
     FeatureEffect,
     GroupEffect,
-    Quote,
-    adjust,
-    adjusted_premium,
+    Line,
+    Move,
+    PlanPrice,
     base_premium,
-    credibility,
     expected_term_loss,
+    exposure_intensity,
+    plan_move,
+    plan_premium,
+    price,
     project_premium,
-    quote,
     round_cent,
 )
 from models.pricing.quality import DataQualityCheck, check_data_quality
@@ -32,6 +34,10 @@ from models.pricing.rulesets import (
     Criterion,
     DataQualityRule,
     IncentiveRuleSet,
+    OffBalanceRule,
+    PromotionRule,
+    QuoteLimits,
+    RatingPlan,
     RuleError,
     Tariff,
     TariffBand,
@@ -39,12 +45,13 @@ from models.pricing.rulesets import (
     available_versions,
     load_band,
     load_incentives,
+    load_plan,
     load_tariff,
 )
 
 __all__ = [
     "CENT",
-    "Adjustment",
+    "LAYER_ORDER",
     "Band",
     "Criterion",
     "CriterionResult",
@@ -54,24 +61,31 @@ __all__ = [
     "GroupEffect",
     "IncentiveResult",
     "IncentiveRuleSet",
-    "Quote",
+    "Line",
+    "Move",
+    "OffBalanceRule",
+    "PlanPrice",
+    "PromotionRule",
+    "QuoteLimits",
+    "RatingPlan",
     "RuleError",
     "Tariff",
     "TariffBand",
     "Tier",
     "TierResult",
-    "adjust",
-    "adjusted_premium",
     "available_versions",
     "base_premium",
     "check_data_quality",
-    "credibility",
     "evaluate_incentives",
     "expected_term_loss",
+    "exposure_intensity",
     "load_band",
     "load_incentives",
+    "load_plan",
     "load_tariff",
+    "plan_move",
+    "plan_premium",
+    "price",
     "project_premium",
-    "quote",
     "round_cent",
 ]

@@ -1,5 +1,5 @@
-"""Premium arithmetic as pure functions: the tariff's base premium, credibility, and
-the model's adjustment inside the band, explained feature by feature to the cent.
+"""Premium arithmetic as pure functions: the tariff's base premium and the rating
+plan's layers on top of it, explained line by line and feature by feature to the cent.
 
 Base premium. The tariff rate applies to the contract value once for the whole
 planned project, as construction 安责险 is sold per project rather than per year. A
@@ -7,11 +7,15 @@ policy term of ``T`` months pays ``project premium × T / D`` where ``D`` is the
 project duration in months; both are floored at the tariff's ``min_months``. A term
 longer than ``D`` (an overrun extension) pays pro rata beyond the project premium.
 
-Adjustment. The model explains a site's log loss rate against the book average as
-TreeSHAP contributions φ_j, so the relativity exp(Σφ) is exactly the product of the
-per-feature factors exp(φ_j). Credibility z shrinks the log relativity toward zero;
-the band clips the result; the change in premium is then shared among the features in
-proportion to φ_j and rounded so the cents add up exactly.
+Adjustment (docs/rating-plan.md). The site's risk factor is its expected loss for the
+term over the loss its base premium implies at the book's expected loss ratio c:
+r = EL / (c·B). Because EL = exp(base value + Σφ) × season × hours, r is exactly the
+product of the 工地画像 groups' TreeSHAP factors exp(Σφ_g) and one exposure-intensity
+factor I = exp(base value) × season × hours / (c·B). The off-balance factor f keeps the
+book revenue-neutral; the data-quality gate withholds a discount the data cannot
+support; the band bounds the result: final = B × clip(gate(r·f)). Each of these is a
+line of the explanation, applied in that order, so a line's percentage is exactly its
+premium effect over the premium before it; the cents are rounded so they add up.
 
 Money is :class:`~decimal.Decimal`, rounded half-up to the cent where it leaves a
 function; the exponential arithmetic in between is float.
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final, NamedTuple
 
-from models.contract.spec import GROUP_LABELS
+from models.contract.spec import GROUP_LABELS, Group
 from models.pricing.rulesets import Band, Tariff
 
 CENT: Final = Decimal("0.01")
@@ -57,10 +61,6 @@ def _money(value: Money, name: str) -> Decimal:
 
 def _exp(x: float) -> float:
     return math.exp(x) if x < _EXP_LIMIT else math.inf
-
-
-def _expm1(x: float) -> float:
-    return math.expm1(x) if x < _EXP_LIMIT else math.inf
 
 
 # ------------------------------------------------------------------------ base premium
@@ -117,23 +117,15 @@ def expected_term_loss(rate_per_hour: float, projected_worker_hours: float) -> D
     return round_cent(_money(rate_per_hour, "rate") * _money(projected_worker_hours, "hours"))
 
 
-# ------------------------------------------------------------------------- credibility
+# ------------------------------------------------------------------------------ layers
 
-
-def credibility(observed_worker_hours: float, k: float) -> float:
-    """Bühlmann–Straub weight Z = E / (E + k) of a site's own experience of E hours."""
-    if not math.isfinite(observed_worker_hours) or observed_worker_hours < 0:
-        raise ValueError(
-            f"observed_worker_hours must be finite and >= 0, got {observed_worker_hours!r}"
-        )
-    if math.isnan(k) or k < 0:
-        raise ValueError(f"k must be >= 0, got {k!r}")
-    if observed_worker_hours == 0 or math.isinf(k):
-        return 0.0
-    return observed_worker_hours / (observed_worker_hours + k)
-
-
-# -------------------------------------------------------------------------- adjustment
+# The lines of a quote's explanation after the base, in the order they apply.
+GROUP_ORDER: Final = tuple(g.value for g in Group)
+INTENSITY: Final = "exposure_intensity"
+OFF_BALANCE: Final = "off_balance"
+GATE: Final = "data_quality_gate"
+BAND: Final = "band"
+LAYER_ORDER: Final = (*GROUP_ORDER, INTENSITY, OFF_BALANCE, GATE, BAND)
 
 
 class FeatureEffect(NamedTuple):
@@ -143,7 +135,7 @@ class FeatureEffect(NamedTuple):
     group: str
     contribution: float  # TreeSHAP φ in log space
     factor: float  # exp(φ): this feature's multiplicative relativity
-    premium_effect: Decimal  # this feature's share of final − base, in cents
+    premium_effect: Decimal  # this feature's share of its group's line, in cents
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,38 +145,142 @@ class GroupEffect:
     en: str
     contribution: float  # Σφ over the group's features
     factor: float  # exp(Σφ)
-    premium_effect: Decimal  # sum of the features' cents
+    premium_effect: Decimal  # the group's line: the sum of its features' cents
     features: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Adjustment:
-    """The experience adjustment of one base premium, with its explanation.
+class Line(NamedTuple):
+    """One layer of the plan: the premium before it, times ``factor``, is the premium
+    after it; ``effect`` is that difference in whole cents."""
 
-    ``adjustment_pct`` is in percent (−12.5 means 12.5 % off), the same unit as the
-    band; ``final`` is ``base × (1 + adjustment_pct / 100)`` to the cent, and the
-    feature and group ``premium_effect``s each add up exactly to ``change``.
-    """
+    layer: str
+    factor: float
+    before: Decimal
+    effect: Decimal
+
+    @property
+    def pct(self) -> float:
+        """The effect over the premium before it, in percent: what the line states. It
+        is (factor − 1) × 100 up to the cents' rounding."""
+        if self.before > 0:
+            return float(100 * self.effect / self.before)
+        return 100.0 * (self.factor - 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """How far the plan moves a base premium, before any explanation."""
+
+    risk_factor: float  # r = EL / (c·B)
+    off_balance: float  # f
+    before_gate: float  # r·f
+    after_gate: float  # 1 where the gate withholds a discount, else r·f
+    multiplier: float  # after the band: final / base before rounding
+    gated: bool
+    clipped_low: bool
+    clipped_high: bool
+
+
+def plan_move(risk_factor: float, off_balance: float, band: Band, discount_allowed: bool) -> Move:
+    """r·f, then the data-quality gate (no discount without data good enough to trust
+    it), then the band. Pure float arithmetic: the quote, its what-ifs and the book
+    priced in training all go through here."""
+    if not (math.isfinite(risk_factor) or risk_factor == math.inf) or risk_factor < 0:
+        raise ValueError(f"risk factor must be >= 0, got {risk_factor!r}")
+    if not (math.isfinite(off_balance) and off_balance > 0):
+        raise ValueError(f"off-balance factor must be > 0, got {off_balance!r}")
+    before = risk_factor * off_balance
+    gated = before < 1.0 and not discount_allowed
+    after = 1.0 if gated else before
+    low, high = 1.0 + band.lower, 1.0 + band.upper
+    multiplier = min(max(after, low), high)
+    return Move(
+        risk_factor, off_balance, before, after, multiplier, gated, after < low, after > high
+    )
+
+
+def _final(base_c: Decimal, move: Move, band: Band) -> Decimal:
+    """base × multiplier to the cent, and never a cent outside the band: rounding at the
+    band's edge goes inwards."""
+    final = round_cent(base_c * Decimal(repr(move.multiplier)))
+    low = base_c * (1 + Decimal(repr(band.min_pct)) / 100)
+    high = base_c * (1 + Decimal(repr(band.max_pct)) / 100)
+    if final < low:
+        final += CENT
+    elif final > high:
+        final -= CENT
+    return final
+
+
+def plan_premium(
+    base: Money, risk_factor: float, off_balance: float, band: Band, discount_allowed: bool
+) -> Decimal:
+    """The final premium :func:`price` gives, without its explanation: for what-ifs."""
+    base_c = _checked_base(base)
+    return _final(base_c, plan_move(risk_factor, off_balance, band, discount_allowed), band)
+
+
+def exposure_intensity(
+    base_rate: float, hours: float, term_factor: float, book_loss_ratio: float, base: Money
+) -> float:
+    """I = exp(base value) × term factor × hours / (c·B): the expected loss of a
+    book-average site with this site's projected worker-hours, over the loss its base
+    premium implies. ``base_rate`` is the book's average loss rate (CNY per worker-hour);
+    ``term_factor`` is the rate's trend times the season over the term."""
+    b = float(base)
+    for name, x in (("base_rate", base_rate), ("hours", hours), ("term_factor", term_factor)):
+        if not math.isfinite(x) or x < 0:
+            raise ValueError(f"{name} must be finite and >= 0, got {x!r}")
+    if not (math.isfinite(book_loss_ratio) and book_loss_ratio > 0):
+        raise ValueError(f"book loss ratio must be > 0, got {book_loss_ratio!r}")
+    if not (math.isfinite(b) and b > 0):
+        raise ValueError(f"base premium must be > 0, got {base!r}")
+    return base_rate * term_factor * hours / (book_loss_ratio * b)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPrice:
+    """A base premium moved by the rating plan, with its explanation.
+
+    ``lines`` are the layers in :data:`LAYER_ORDER`; their effects add up exactly to
+    ``change`` and each line's ``pct`` is its effect over the premium before it. The
+    groups' lines are shared among their features (``features``) to the cent."""
 
     base: Decimal
     final: Decimal
     change: Decimal
-    log_relativity: float  # R = Σφ
-    relativity: float  # exp(R)
-    credibility: float  # z
-    log_adjustment: float  # L: z·R, after the discount gate and the band
-    adjustment_pct: float
+    log_relativity: float  # Σφ: the model's log relativity against the book average
+    relativity: float  # exp(Σφ)
+    intensity: float
+    move: Move
     band: Band
-    withheld_discount: Decimal  # discount the data-quality gate held back (>= 0)
-    clipped_low: bool
-    clipped_high: bool
-    discount_withheld: bool
+    withheld_discount: Decimal  # what the gate held back (>= 0)
+    lines: tuple[Line, ...]
     features: tuple[FeatureEffect, ...]
     groups: tuple[GroupEffect, ...]
 
     @property
-    def band_version(self) -> str:
-        return self.band.version
+    def adjustment_pct(self) -> float:
+        """final / base − 1 before rounding, in percent; exactly the band's edge when
+        clipped (1.3 − 1 is not 0.3 in floating point)."""
+        pct = 100.0 * (self.move.multiplier - 1.0)
+        return min(max(pct, self.band.min_pct), self.band.max_pct) + 0.0
+
+    @property
+    def risk_factor(self) -> float:
+        return self.move.risk_factor
+
+    @property
+    def clipped_low(self) -> bool:
+        return self.move.clipped_low
+
+    @property
+    def clipped_high(self) -> bool:
+        return self.move.clipped_high
+
+    @property
+    def discount_withheld(self) -> bool:
+        return self.move.gated
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -195,10 +291,10 @@ class Adjustment:
 def _largest_remainder(exact: Sequence[float], total: int) -> list[int]:
     """Whole cents close to ``exact`` that add up to ``total``: floor everything, then
     hand the missing cents to the largest remainders. Zero weights go last either way,
-    so a feature that did not move the price never gets a cent."""
+    so a line that did not move the price gets a cent only when nothing else can."""
     if not exact:
         if total != 0:
-            raise ValueError(f"cannot share {total} cents among no features")
+            raise ValueError(f"cannot share {total} cents among nothing")
         return []
     floors = [math.floor(x) for x in exact]
     rem = [x - f for x, f in zip(exact, floors, strict=True)]
@@ -217,10 +313,6 @@ def _largest_remainder(exact: Sequence[float], total: int) -> list[int]:
     return out
 
 
-def _clip(raw: float, band: Band) -> float:
-    return min(max(raw, band.lower), band.upper)
-
-
 _LABELS: Final = {g.value: labels for g, labels in GROUP_LABELS.items()}
 
 
@@ -228,81 +320,43 @@ def _group_labels(name: str) -> dict[str, str]:
     return _LABELS.get(name) or {"zh": name, "en": name}
 
 
-@dataclass(frozen=True, slots=True)
-class _Move:
-    """How far the premium moves, before the explanation shares the change out."""
-
-    final: Decimal
-    log_adjustment: float
-    pct: float
-    share: float  # L / R: the part of each φ that reaches the premium
-    withheld: Decimal
-    gated: bool
-    clipped_low: bool
-    clipped_high: bool
+# A level past this (a model gone wild, e^40 and more) is shown capped: the lines still
+# add up, and no Decimal is ever rounded by its context.
+_MAX_CENTS: Final = 1e24
 
 
-def _checked(base: Money, z: float) -> Decimal:
+def _cny(cents: int) -> Decimal:
+    """Whole cents as CNY, exactly (no context rounding)."""
+    return Decimal(f"{cents}E-2")
+
+
+def _checked_base(base: Money) -> Decimal:
     base_c = round_cent(_money(base, "base"))
-    if base_c < 0:
-        raise ValueError(f"base must be >= 0, got {base!r}")
-    if not (math.isfinite(z) and 0.0 <= z <= 1.0):
-        raise ValueError(f"credibility z must lie in [0, 1], got {z!r}")
+    if base_c <= 0:
+        raise ValueError(f"base must be > 0, got {base!r}")
     return base_c
 
 
-def _move(base_c: Decimal, log_rel: float, z: float, band: Band, discount_allowed: bool) -> _Move:
-    log_adj = z * log_rel
-    withheld = Decimal("0.00")
-    gated = log_adj < 0 and not discount_allowed
-    if gated:
-        would = _clip(_expm1(log_adj), band)
-        withheld = base_c - round_cent(base_c * (1 + Decimal(would)))
-        log_adj = 0.0
-    raw = _expm1(log_adj)
-    pct = _clip(raw, band)
-    clipped_low, clipped_high = raw < band.lower, raw > band.upper
-    if clipped_low or clipped_high:
-        log_adj = math.log1p(pct)
-        share = log_adj / log_rel  # clipping needs z·R != 0, so R != 0
-    else:
-        share = 0.0 if gated else z
-    final = round_cent(base_c * (1 + Decimal(pct)))
-    return _Move(final, log_adj, pct, share, withheld, gated, clipped_low, clipped_high)
-
-
-def adjusted_premium(
-    base: Money, log_relativity: float, z: float, band: Band, discount_allowed: bool
-) -> Decimal:
-    """The final premium :func:`adjust` gives for contributions adding up to
-    ``log_relativity``, without explaining it: for what-ifs priced by the hundred."""
-    if not math.isfinite(log_relativity):
-        raise ValueError(f"log relativity is not finite: {log_relativity!r}")
-    return _move(_checked(base, z), log_relativity, z, band, discount_allowed).final
-
-
-def adjust(
+def price(
     base: Money,
     contributions: Mapping[str, float],
     groups: Mapping[str, str],
-    z: float,
+    intensity: float,
+    off_balance: float,
     band: Band,
     discount_allowed: bool,
-) -> Adjustment:
-    """Move ``base`` by the credibility-weighted model relativity, inside ``band``.
+) -> PlanPrice:
+    """Move ``base`` through the plan's layers and explain every line to the cent.
 
-    With R = Σφ, the log adjustment is L = z·R, set to 0 when it is a discount and
-    ``discount_allowed`` is false (the amount is reported as ``withheld_discount``);
-    the percentage exp(L) − 1 is clipped to the band (then L = log(1 + pct)), and
-    final = base × (1 + pct) to the cent.
-
-    The change D = final − base is shared in proportion to φ_j:
-    effect_j = base · g(L) · (L/R) · φ_j with g(L) = (e^L − 1)/L, which adds up to
-    base · (e^L − 1) and needs no division when R = 0 (L/R = z unless clipped or
-    withheld). The cents are then rounded by largest remainder so that they add up
-    exactly to D, and a group's effect is the sum of its features' cents.
-    """
-    base_c = _checked(base, z)
+    The risk factor is r = exp(Σφ) × ``intensity``. The lines apply in
+    :data:`LAYER_ORDER`: each 工地画像 group's factor exp(Σφ_g), the exposure
+    intensity, the off-balance factor, the gate (back to the base when it withholds a
+    discount) and the band's clipping (its own line, never spread over the others).
+    A line's exact effect is the premium before it times (factor − 1); the effects are
+    rounded by largest remainder so that they add up to final − base, and a group's
+    cents are shared among its features in proportion to φ (exactly: the premium
+    before the group times g(Σφ_g)·φ_j with g(x) = (eˣ − 1)/x)."""
+    base_c = _checked_base(base)
     names = list(contributions)
     phi = [float(contributions[n]) for n in names]
     bad = [n for n, p in zip(names, phi, strict=True) if not math.isfinite(p)]
@@ -311,27 +365,63 @@ def adjust(
     ungrouped = [n for n in names if n not in groups]
     if ungrouped:
         raise ValueError(f"no group for feature(s): {', '.join(ungrouped[:5])}")
+    if not (math.isfinite(intensity) and intensity >= 0):
+        raise ValueError(f"exposure intensity must be finite and >= 0, got {intensity!r}")
 
-    log_rel = math.fsum(phi)
-    move = _move(base_c, log_rel, z, band, discount_allowed)
-    final, log_adj, pct = move.final, move.log_adjustment, move.pct
-    change = final - base_c
-
-    growth = 1.0 if log_adj == 0.0 else math.expm1(log_adj) / log_adj
-    scale = 100.0 * float(base_c) * growth * move.share
-    cents = _largest_remainder([scale * p for p in phi], int(change * 100))
-
-    exp, limit = math.exp, _EXP_LIMIT
-    features = tuple(
-        FeatureEffect(n, groups[n], p, exp(p) if p < limit else math.inf, Decimal(c) * CENT)
-        for n, p, c in zip(names, phi, cents, strict=True)
-    )
-    members: dict[str, list[int]] = {}
+    members: dict[str, list[int]] = {g: [] for g in GROUP_ORDER}
     for i, n in enumerate(names):
         members.setdefault(groups[n], []).append(i)
+    group_phi = {g: math.fsum([phi[i] for i in idx]) for g, idx in members.items()}
+    log_rel = math.fsum(phi)
+    relativity = _exp(log_rel)
+    move = plan_move(relativity * intensity, off_balance, band, discount_allowed)
+    final = _final(base_c, move, band)
+
+    # The premium after each line, as a multiple of the base; the gate and the band set
+    # their level, and their factor is what that takes.
+    layers = [*members, INTENSITY, OFF_BALANCE, GATE, BAND]
+    level = [1.0]
+    for g in members:
+        level.append(level[-1] * _exp(group_phi[g]))
+    level.append(level[-1] * intensity)
+    level.append(move.before_gate)  # = level × f, without float drift
+    level.append(move.after_gate)
+    level.append(move.multiplier)
+    factors = [
+        (layer, level[k + 1] / level[k] if level[k] > 0 else math.inf if level[k + 1] else 1.0)
+        for k, layer in enumerate(layers)
+    ]
+    # Each line's premium after it is the exact level rounded to the cent, the last one
+    # the final premium; a line's effect is the difference. The effects add up exactly,
+    # and each is the premium before it (as shown, in cents) times its factor − 1 to
+    # within a cent.
+    b = float(base_c)
+    after = [round(min(100.0 * b * v, _MAX_CENTS)) for v in level[1:-1]]
+    after.append(int(final * 100))
+    cents = [a - p for a, p in zip(after, [int(base_c * 100), *after[:-1]], strict=True)]
+
+    lines: list[Line] = []
+    before = int(base_c * 100)
+    for (layer, factor), c in zip(factors, cents, strict=True):
+        lines.append(Line(layer, factor, _cny(before), _cny(c)))
+        before += c
+
+    feature_cents = [0] * len(names)
     group_effects = []
-    for g, idx in members.items():
-        total_phi = math.fsum([phi[i] for i in idx])
+    for k, (g, idx) in enumerate(members.items()):
+        total_phi = group_phi[g]
+        if idx:
+            # in proportion to φ: the line's cents × φ_j / Σφ, or, where Σφ is too near
+            # zero to divide by, the premium before × g(Σφ) × φ_j (the same, exactly)
+            if abs(total_phi) >= 1e-3:
+                exact = [cents[k] * phi[i] / total_phi for i in idx]
+            else:
+                growth = 1.0 if total_phi == 0.0 else math.expm1(total_phi) / total_phi
+                scale = float(lines[k].before * 100) * growth
+                exact = [scale * phi[i] for i in idx]
+            shares = _largest_remainder(exact, cents[k])
+            for i, c in zip(idx, shares, strict=True):
+                feature_cents[i] = c
         labels = _group_labels(g)
         group_effects.append(
             GroupEffect(
@@ -340,69 +430,30 @@ def adjust(
                 en=labels["en"],
                 contribution=total_phi,
                 factor=_exp(total_phi),
-                # whole cents add up exactly: the same sum as the features' effects
-                premium_effect=Decimal(sum([cents[i] for i in idx])) * CENT,
+                premium_effect=_cny(cents[k]),
                 features=tuple([names[i] for i in idx]),
             )
         )
-    return Adjustment(
+    exp, limit = math.exp, _EXP_LIMIT
+    features = tuple(
+        FeatureEffect(n, groups[n], p, exp(p) if p < limit else math.inf, _cny(c))
+        for n, p, c in zip(names, phi, feature_cents, strict=True)
+    )
+    withheld = Decimal("0.00")
+    if move.gated:
+        would = min(max(move.before_gate, 1.0 + band.lower), 1.0 + band.upper)
+        withheld = base_c - round_cent(base_c * Decimal(repr(would)))
+    return PlanPrice(
         base=base_c,
         final=final,
-        change=change,
+        change=final - base_c,
         log_relativity=log_rel,
-        relativity=_exp(log_rel),
-        credibility=z,
-        log_adjustment=log_adj,
-        adjustment_pct=100.0 * pct,
+        relativity=relativity,
+        intensity=intensity,
+        move=move,
         band=band,
-        withheld_discount=move.withheld,
-        clipped_low=move.clipped_low,
-        clipped_high=move.clipped_high,
-        discount_withheld=move.gated,
+        withheld_discount=withheld,
+        lines=tuple(lines),
         features=features,
         groups=tuple(group_effects),
-    )
-
-
-# ------------------------------------------------------------------------------ quote
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """A base premium and its adjustment, with the versions of the rules used."""
-
-    tariff_version: str
-    band_version: str
-    project_premium: Decimal
-    base: Decimal
-    adjustment: Adjustment
-
-    @property
-    def final(self) -> Decimal:
-        return self.adjustment.final
-
-
-def quote(
-    *,
-    contract_value_cny: Money,
-    term_months: Money,
-    planned_duration_months: Money,
-    contributions: Mapping[str, float],
-    groups: Mapping[str, str],
-    observed_worker_hours: float,
-    credibility_k: float,
-    tariff: Tariff,
-    band: Band,
-    discount_allowed: bool,
-) -> Quote:
-    """Tariff premium for the term, then the credibility-weighted adjustment."""
-    base = base_premium(contract_value_cny, term_months, planned_duration_months, tariff)
-    z = credibility(observed_worker_hours, credibility_k)
-    adjustment = adjust(base, contributions, groups, z, band, discount_allowed)
-    return Quote(
-        tariff_version=tariff.version,
-        band_version=band.version,
-        project_premium=project_premium(contract_value_cny, tariff),
-        base=base,
-        adjustment=adjustment,
     )

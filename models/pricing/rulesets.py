@@ -1,5 +1,5 @@
-"""Pricing rules as versioned data: the tariff, the adjustment band and the incentive
-tiers, read from YAML.
+"""Pricing rules as versioned data: the tariff, the adjustment band, the rating plan's
+book-level layers and the incentive tiers, read from YAML.
 
 Shipped rules live in ``models/pricing/rules`` as ``<kind>-<version>.yaml`` and state
 the same ``version`` inside, so a price can always name the rules it used. An insurer
@@ -27,7 +27,7 @@ from models.contract import spec
 
 RULES_PACKAGE: Final = "models.pricing.rules"
 
-Kind = Literal["tariff", "band", "incentives", "grades"]
+Kind = Literal["tariff", "band", "plan", "incentives", "grades"]
 Metric = Literal[
     "months_mean",
     "months_min",
@@ -384,6 +384,116 @@ def load_band(version: str | None = None, *, path: str | os.PathLike[str] | None
         min_data_completeness=dq.number("min_data_completeness", ge=0.0, le=1.0),
     )
     return Band(version_, label, description, min_pct, max_pct, rule)
+
+
+# ----------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True, slots=True)
+class OffBalanceRule:
+    """How the book is kept revenue-neutral: ``revenue_neutral`` uses the factor found
+    when the model was trained (total premium after the plan = tariff total on the
+    latest training month); ``fixed`` uses ``factor``. Training reports a book outside
+    ``tolerance_pct`` either way."""
+
+    method: Literal["revenue_neutral", "fixed"]
+    factor: float
+    tolerance_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class PromotionRule:
+    """What a challenger may not do to the book it would price (docs/rating-plan.md)."""
+
+    # share of sites whose premium would move by more than 10% / 20%, either way
+    max_share_moving_10pct: float
+    max_share_moving_20pct: float
+    # the challenger's adequacy (the spread of loss ratios across risk deciles) may
+    # exceed the champion's by at most this much
+    adequacy_tolerance: float
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteLimits:
+    """Which policies may be priced at all from the data at hand."""
+
+    # the cover may start at most this many months after the latest month of data
+    # (or, before works start, after the current calendar month)
+    max_months_ahead: int
+    # an overrunning site (start after its planned end) must show data in this many
+    # months just before the start
+    overrun_recent_months: int
+
+
+@dataclass(frozen=True, slots=True)
+class RatingPlan:
+    """The book-level layers of the rating plan and the limits that go with them."""
+
+    version: str
+    label: str
+    description: str
+    experience: Literal["model"]  # own claims enter once: through the model's features
+    projection_months: int  # term assumed for the book's loss ratio (training)
+    off_balance: OffBalanceRule
+    promotion: PromotionRule
+    quote_limits: QuoteLimits
+
+    def off_balance_factor(self, found_at_training: float) -> float:
+        """The factor a quote uses: the one training found (``revenue_neutral``) or the
+        plan's own (``fixed``)."""
+        if self.off_balance.method == "fixed":
+            return self.off_balance.factor
+        return found_at_training
+
+
+def load_plan(
+    version: str | None = None, *, path: str | os.PathLike[str] | None = None
+) -> RatingPlan:
+    """A shipped rating plan (default: the latest version) or the one in ``path``."""
+    top, _ = _read("plan", version, path)
+    top.only(
+        "version", "label", "description", "experience", "projection_months", "off_balance",
+        "promotion", "quote_limits",
+    )  # fmt: skip
+    version_, label, description = _labels(top)
+    experience = top.text("experience")
+    if experience != "model":
+        raise top.fail(
+            "experience",
+            f"only 'model' (own claims through the model) is supported, got {experience!r}",
+        )
+    ob = top.node("off_balance")
+    ob.only("method", "factor", "tolerance_pct")
+    method = ob.text("method")
+    if method not in ("revenue_neutral", "fixed"):
+        raise ob.fail("method", f"must be revenue_neutral or fixed, got {method!r}")
+    if method == "fixed" and "factor" not in ob.data:
+        raise ob.fail("factor", "missing (method fixed needs it)")
+    promo = top.node("promotion")
+    promo.only("max_share_moving_10pct", "max_share_moving_20pct", "adequacy_tolerance")
+    limits = top.node("quote_limits")
+    limits.only("max_months_ahead", "overrun_recent_months")
+    return RatingPlan(
+        version=version_,
+        label=label,
+        description=description,
+        experience="model",
+        projection_months=top.integer("projection_months", ge=1),
+        off_balance=OffBalanceRule(
+            method=method,  # type: ignore[arg-type]  # checked above
+            factor=ob.number("factor", gt=0.0, default=1.0),
+            tolerance_pct=ob.number("tolerance_pct", gt=0.0),
+        ),
+        promotion=PromotionRule(
+            max_share_moving_10pct=promo.number("max_share_moving_10pct", ge=0.0, le=1.0),
+            max_share_moving_20pct=promo.number("max_share_moving_20pct", ge=0.0, le=1.0),
+            adequacy_tolerance=promo.number("adequacy_tolerance", ge=0.0),
+        ),
+        quote_limits=QuoteLimits(
+            max_months_ahead=limits.integer("max_months_ahead", ge=0),
+            overrun_recent_months=limits.integer("overrun_recent_months", ge=1),
+        ),
+    )
 
 
 # ----------------------------------------------------------------------- incentives

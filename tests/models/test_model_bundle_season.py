@@ -9,7 +9,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pytest
-from fixtures.bundle_meta import bundle_meta
+from fixtures.bundle_meta import bundle_meta, projection_boosters
 
 from models import features as fdef
 from models.bundle import ModelBundle
@@ -24,7 +24,7 @@ def bundle() -> ModelBundle:
     data = lgb.Dataset(x, rng.poisson(1.0, 200), feature_name=list(fdef.FEATURE_NAMES))
     booster = lgb.train({"objective": "poisson", "verbose": -1, "num_leaves": 4}, data, 3)
     meta = bundle_meta(season=SEASON)
-    return ModelBundle({"frequency": booster}, meta)
+    return ModelBundle({"frequency": booster, **projection_boosters()}, meta)
 
 
 def test_each_month_gets_its_calendar_factor(bundle: ModelBundle) -> None:
@@ -67,3 +67,23 @@ def test_a_bundle_saved_before_seasons_loads_without_one(
     del meta["season"]
     (folder / "bundle.json").write_text(json.dumps(meta))
     assert ModelBundle.load(folder).meta.season == ()
+
+
+def test_a_terms_expected_loss_is_rate_trend_season_and_projected_hours(
+    bundle: ModelBundle,
+) -> None:
+    from models.exposure import hours_matrix
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, len(fdef.FEATURE_NAMES)))
+    starts = ["2024-11", "2024-06", "2025-01", "2024-03", "2024-12"]
+    risk = bundle.term_risk(x, starts, 6.0)
+    h = hours_matrix(x, bundle.meta.feature_names, 6.0)
+    hours = np.exp(bundle.boosters["hours"].predict(h, raw_score=True)) * 6.0
+    trend = np.exp(bundle.boosters["trend"].predict(h, raw_score=True))
+    season = np.array([bundle.term_season_factor(s, 6.0) for s in starts])
+    rate = bundle.loss_rate(x)
+    np.testing.assert_allclose(risk.hours, hours, rtol=1e-12)
+    np.testing.assert_allclose(risk.trend, trend, rtol=1e-12)
+    np.testing.assert_allclose(risk.season, season, rtol=1e-12)
+    np.testing.assert_allclose(risk.expected_loss, rate * trend * season * hours, rtol=1e-12)

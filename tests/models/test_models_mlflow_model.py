@@ -12,7 +12,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.bundle_meta import bundle_meta
+from fixtures.bundle_meta import bundle_meta, projection_boosters
 
 from models import features as fdef
 from models.bundle import ModelBundle
@@ -35,7 +35,7 @@ def _bundle() -> ModelBundle:
     meta = bundle_meta(
         loss_log_balance=-2.0, freq_log_balance=-1.0, peer_rates=(0.01, 0.1, 1.0), season=SEASON
     )
-    return ModelBundle({"frequency": booster}, meta)
+    return ModelBundle({"frequency": booster, **projection_boosters()}, meta)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pickle
 import lightgbm as lgb
 import numpy as np
 import pytest
-from fixtures.bundle_meta import bundle_meta
+from fixtures.bundle_meta import bundle_meta, projection_boosters
 
 from models import features as fdef
 from models import predict
@@ -145,7 +145,9 @@ def test_the_bundle_scores_as_its_boosters_do(
         freq_slope=0.95,
         freq_log_balance=0.1,
     )
-    bundle = ModelBundle({"frequency": frequency, "severity": severity}, meta)
+    bundle = ModelBundle(
+        {"frequency": frequency, "severity": severity, **projection_boosters()}, meta
+    )
     x = _rows(12)
     f_raw = frequency.predict(x, raw_score=True)
     s_raw = severity.predict(x, raw_score=True)

@@ -6,26 +6,28 @@ import itertools
 import math
 from decimal import Decimal
 
-import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.contract.spec import GROUP_LABELS, Group
 from models.pricing import (
+    LAYER_ORDER,
     Band,
     DataQualityRule,
-    adjust,
-    adjusted_premium,
     base_premium,
-    credibility,
     expected_term_loss,
+    exposure_intensity,
     load_band,
     load_tariff,
+    plan_move,
+    plan_premium,
+    price,
     project_premium,
-    quote,
     round_cent,
 )
+from models.pricing.premium import BAND as BAND_LINE
+from models.pricing.premium import GATE, INTENSITY, OFF_BALANCE
 
 TARIFF = load_tariff()
 BAND = load_band()
@@ -116,128 +118,110 @@ def test_expected_term_loss_is_rate_times_hours_to_the_cent() -> None:
 # -------------------------------------------------------------------- credibility
 
 
-def test_credibility_is_e_over_e_plus_k() -> None:
-    assert credibility(3000.0, 1000.0) == pytest.approx(0.75)
-    assert credibility(0.0, 1000.0) == 0.0
-    assert credibility(1e9, 0.0) == 1.0
-    assert credibility(1e9, math.inf) == 0.0
-    assert credibility(10.0, 1e6) < credibility(1e4, 1e6) < credibility(1e8, 1e6) < 1.0
+# ------------------------------------------------------------------------ the plan
 
 
-@pytest.mark.parametrize(("e", "k"), [(-1.0, 10.0), (math.nan, 10.0), (10.0, -1.0)])
-def test_credibility_rejects_bad_inputs(e: float, k: float) -> None:
-    with pytest.raises(ValueError, match=">= 0"):
-        credibility(e, k)
+def test_plan_move_is_risk_times_off_balance_then_gate_then_band() -> None:
+    band = _band(-30.0, 30.0)
+    assert plan_move(1.2, 1.0, band, True).multiplier == pytest.approx(1.2)
+    assert plan_move(1.2, 0.5, band, True).multiplier == pytest.approx(0.7)  # 0.6 -> band
+    assert plan_move(2.0, 1.0, band, True).multiplier == pytest.approx(1.3)
+    gated = plan_move(0.8, 1.0, band, False)
+    assert (gated.multiplier, gated.gated) == (1.0, True)
+    # the gate withholds discounts only: a surcharge always applies
+    assert plan_move(1.1, 1.0, band, False).multiplier == pytest.approx(1.1)
+    # the off-balance factor applies inside the band
+    assert plan_move(1.25, 1.1, band, True).multiplier == pytest.approx(1.3)
 
 
-# --------------------------------------------------------------------- adjustment
+def test_exposure_intensity_is_book_rate_hours_season_over_c_base() -> None:
+    # 0.02 CNY an hour × 60,000 hours × 1.1 = 1,320 of expected loss; the base's
+    # 2,000 at a loss ratio of 0.6 implies 1,200: intensity 1.1
+    assert exposure_intensity(0.02, 60_000.0, 1.1, 0.6, 2000) == pytest.approx(1.1)
+    with pytest.raises(ValueError, match="book loss ratio"):
+        exposure_intensity(0.02, 1.0, 1.0, 0.0, 100)
+    with pytest.raises(ValueError, match="base premium"):
+        exposure_intensity(0.02, 1.0, 1.0, 0.6, 0)
 
 
-def test_band_clips_both_sides() -> None:
-    base = Decimal("10000.00")
-    up = adjust(base, {"a": 2.0, "b": 1.0}, {"a": "alerts", "b": "training"}, 1.0, BAND, True)
-    assert up.final == base * (1 + Decimal(BAND.max_pct) / 100)
-    assert up.clipped_high
-    assert not up.clipped_low
-    assert up.adjustment_pct == pytest.approx(BAND.max_pct)
-    down = adjust(base, {"a": -2.0}, {"a": "alerts"}, 1.0, BAND, True)
-    assert down.final == base * (1 + Decimal(BAND.min_pct) / 100)
-    assert down.clipped_low
-    assert down.flags == ("clipped_low",)
-    inside = adjust(base, {"a": 0.1}, {"a": "alerts"}, 0.5, BAND, True)
-    assert inside.flags == ()
-    assert inside.final == round_cent(base * Decimal(math.exp(0.05)))
+def _phi(groups: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
+    contributions, names = {}, {}
+    for k, (g, v) in enumerate(groups.items()):
+        contributions[f"f{k}a"], contributions[f"f{k}b"] = v * 0.75, v * 0.25
+        names[f"f{k}a"], names[f"f{k}b"] = g, g
+    return contributions, names
 
 
-def test_clipped_change_is_still_shared_in_proportion_to_contributions() -> None:
-    out = adjust(Decimal("50000.00"), {"a": 1.5, "b": 0.5}, {"a": "x", "b": "y"}, 1.0, BAND, True)
-    a, b = (f.premium_effect for f in out.features)
-    assert a + b == out.change == Decimal("15000.00")
-    assert abs(a - 3 * b) <= 3 * CENT
+def test_lines_apply_in_order_and_each_pct_is_its_effect_over_the_premium_before() -> None:
+    phi, groups = _phi({"behaviour": math.log(1.2), "project": math.log(0.9)})
+    out = price(Decimal("1000.00"), phi, groups, 1.05, 0.98, _band(-30, 30), True)
+    assert [line.layer for line in out.lines] == list(LAYER_ORDER)
+    # by hand: 1000 × 1.2 × 0.9 × 1.05 × 0.98 = 1111.32
+    assert out.final == Decimal("1111.32")
+    by = {line.layer: line for line in out.lines}
+    assert by["behaviour"].effect == Decimal("200.00")  # 1000 → 1200
+    assert by["project"].effect == Decimal("-120.00")  # 1200 → 1080
+    assert by[INTENSITY].effect == Decimal("54.00")  # 1080 → 1134
+    assert by[OFF_BALANCE].effect == Decimal("-22.68")  # 1134 → 1111.32
+    assert by[GATE].effect == by[BAND_LINE].effect == Decimal("0.00")
+    assert sum(line.effect for line in out.lines) == out.final - out.base
+    for line in out.lines:
+        if line.effect:
+            assert float(line.effect / line.before) * 100 == pytest.approx(line.pct, abs=0.01)
 
 
-def test_discount_withheld_only_for_discounts() -> None:
-    base = Decimal("8000.00")
-    groups = {"a": "alerts", "b": "training"}
-    cut = {"a": -0.3, "b": 0.1}
-    given_ = adjust(base, cut, groups, 0.8, BAND, True)
-    held = adjust(base, cut, groups, 0.8, BAND, False)
-    assert given_.final < base
-    assert held.final == base
-    assert held.discount_withheld
-    assert held.flags == ("discount_withheld",)
-    assert held.withheld_discount == base - given_.final
-    assert all(f.premium_effect == 0 for f in held.features)
-    raise_ = {"a": 0.3, "b": 0.1}
-    assert adjust(base, raise_, groups, 0.8, BAND, False) == adjust(
-        base, raise_, groups, 0.8, BAND, True
-    )
-    assert adjust(base, raise_, groups, 0.8, BAND, False).withheld_discount == 0
+def test_clipping_is_its_own_line_and_the_other_lines_keep_their_size() -> None:
+    phi, groups = _phi({"behaviour": math.log(2.0)})
+    out = price(Decimal("1000.00"), phi, groups, 1.0, 1.0, _band(-30, 30), True)
+    by = {line.layer: line for line in out.lines}
+    assert by["behaviour"].effect == Decimal("1000.00")  # the model's own word: twice
+    assert by[BAND_LINE].effect == Decimal("-700.00")  # 2000 → 1300
+    assert out.final == Decimal("1300.00")
+    assert out.clipped_high
+    assert by[BAND_LINE].pct == pytest.approx(100 * (1300 / 2000 - 1))
 
 
-def test_zero_credibility_moves_nothing() -> None:
-    out = adjust(Decimal("1234.56"), {"a": 1.0, "b": -3.0}, {"a": "x", "b": "x"}, 0.0, BAND, True)
-    assert out.final == out.base == Decimal("1234.56")
-    assert all(f.premium_effect == 0 for f in out.features)
-    assert out.relativity == pytest.approx(math.exp(-2.0))
+def test_the_gate_line_takes_back_the_discount_and_says_how_much() -> None:
+    phi, groups = _phi({"training": math.log(0.8)})
+    out = price(Decimal("1000.00"), phi, groups, 1.0, 1.0, _band(-30, 30), False)
+    by = {line.layer: line for line in out.lines}
+    assert by["training"].effect == Decimal("-200.00")
+    assert by[GATE].effect == Decimal("200.00")
+    assert out.final == out.base
+    assert out.discount_withheld
+    assert out.withheld_discount == Decimal("200.00")
 
 
-def test_exactly_offsetting_contributions_show_offsetting_effects() -> None:
-    # R = 0: the price stays put, but each feature's effect is the limit base·z·φ.
-    out = adjust(Decimal("10000.00"), {"a": 0.5, "b": -0.5}, {"a": "x", "b": "y"}, 0.4, BAND, True)
-    a, b = (f.premium_effect for f in out.features)
-    assert out.change == 0
-    assert a == -b == Decimal("2000.00")
-    assert [g.premium_effect for g in out.groups] == [a, b]
+def test_features_share_their_groups_line_in_proportion_to_contributions() -> None:
+    phi, groups = _phi({"alerts": math.log(1.5)})
+    out = price(Decimal("1000.00"), phi, groups, 1.0, 1.0, _band(-99, 200), True)
+    effects = {f.name: f.premium_effect for f in out.features if f.group == "alerts"}
+    assert sum(effects.values()) == Decimal("500.00")
+    assert effects["f0a"] == Decimal("375.00")
+    assert effects["f0b"] == Decimal("125.00")
 
 
 def test_groups_carry_contract_labels_and_sum_their_features() -> None:
-    phi = {"f1": 0.2, "f2": -0.05, "f3": 0.1}
-    groups = {"f1": "behaviour", "f2": "training", "f3": "behaviour"}
-    out = adjust(Decimal("5000.00"), phi, groups, 0.7, BAND, True)
-    behaviour = next(g for g in out.groups if g.name == "behaviour")
-    assert behaviour.zh == GROUP_LABELS[Group.behaviour]["zh"]
-    assert behaviour.features == ("f1", "f3")
-    assert (
-        behaviour.premium_effect == out.features[0].premium_effect + out.features[2].premium_effect
-    )
-    assert behaviour.factor == pytest.approx(math.exp(0.3), rel=1e-12)
+    phi, groups = _phi({g: 0.05 * (k - 3) for k, g in enumerate(GROUP_NAMES)})
+    out = price(Decimal("5000.00"), phi, groups, 1.0, 1.0, BAND, True)
+    for g in out.groups:
+        labels = GROUP_LABELS[Group(g.name)]
+        assert (g.zh, g.en) == (labels["zh"], labels["en"])
+        assert g.premium_effect == sum(f.premium_effect for f in out.features if f.group == g.name)
 
 
-def test_adjust_rejects_bad_inputs() -> None:
-    with pytest.raises(ValueError, match="no group"):
-        adjust(Decimal(100), {"a": 0.1}, {}, 0.5, BAND, True)
+def test_price_rejects_bad_inputs() -> None:
     with pytest.raises(ValueError, match="not finite"):
-        adjust(Decimal(100), {"a": math.nan}, {"a": "x"}, 0.5, BAND, True)
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        adjust(Decimal(100), {"a": 0.1}, {"a": "x"}, 1.5, BAND, True)
-    with pytest.raises(ValueError, match="min_pct"):
-        _band(5.0, 30.0)
+        price(100, {"a": math.nan}, {"a": "project"}, 1.0, 1.0, BAND, True)
+    with pytest.raises(ValueError, match="no group"):
+        price(100, {"a": 0.1}, {}, 1.0, 1.0, BAND, True)
+    with pytest.raises(ValueError, match="base"):
+        price(0, {"a": 0.1}, {"a": "project"}, 1.0, 1.0, BAND, True)
+    with pytest.raises(ValueError, match="off-balance"):
+        price(100, {"a": 0.1}, {"a": "project"}, 1.0, 0.0, BAND, True)
 
 
-def test_quote_carries_the_rule_versions() -> None:
-    q = quote(
-        contract_value_cny=6e7,
-        term_months=12,
-        planned_duration_months=18,
-        contributions={"a": -0.2},
-        groups={"a": "alerts"},
-        observed_worker_hours=2e5,
-        credibility_k=2e5,
-        tariff=TARIFF,
-        band=BAND,
-        discount_allowed=True,
-    )
-    assert (q.tariff_version, q.band_version) == (TARIFF.version, BAND.version)
-    assert q.adjustment.band_version == BAND.version
-    assert q.base == base_premium(6e7, 12, 18, TARIFF)
-    assert q.adjustment.credibility == pytest.approx(0.5)
-    assert q.final == round_cent(q.base * Decimal(math.exp(-0.1)))
-
-
-# ------------------------------------------------------------ properties (hypothesis)
-
-phis = st.lists(st.floats(min_value=-3.0, max_value=3.0, allow_nan=False), min_size=1, max_size=40)
+phis = st.lists(st.floats(-3.0, 3.0, allow_nan=False), min_size=1, max_size=12)
 
 
 @st.composite
@@ -254,115 +238,53 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
         phi = [p * 5 for p in phi]
     names = [f"f{i}" for i in range(len(phi))]
     picks = draw(st.lists(st.sampled_from(GROUP_NAMES), min_size=len(names), max_size=len(names)))
-    groups = dict(zip(names, picks, strict=True))
     band = draw(st.sampled_from([BAND, _band(-10.0, 10.0), _band(0.0, 25.0), _band(-99.0, 200.0)]))
     return {
-        "base": Decimal(draw(st.integers(min_value=0, max_value=10**10))) * CENT,
+        "base": Decimal(draw(st.integers(min_value=1, max_value=10**10))) * CENT,
         "contributions": dict(zip(names, phi, strict=True)),
-        "groups": groups,
-        "z": draw(st.one_of(st.just(1.0), st.just(0.0), st.floats(0.0, 1.0))),
+        "groups": dict(zip(names, picks, strict=True)),
+        "intensity": draw(st.floats(0.01, 20.0)),
+        "off_balance": draw(st.floats(0.5, 2.0)),
         "band": band,
         "discount_allowed": draw(st.booleans()),
     }
 
 
-def _check_effects(case: dict[str, object]) -> tuple[str, ...]:
-    out = adjust(**case)  # type: ignore[arg-type]
-    assert out.change == out.final - out.base
-    assert sum(f.premium_effect for f in out.features) == out.change
-    assert sum(g.premium_effect for g in out.groups) == out.change
-    assert all(f.premium_effect == f.premium_effect.quantize(CENT) for f in out.features)
+def _check(case: dict[str, object]) -> None:
+    out = price(**case)  # type: ignore[arg-type]
     band = case["band"]
     assert isinstance(band, Band)
-    assert band.min_pct - 1e-9 <= out.adjustment_pct <= band.max_pct + 1e-9
-    # the cents round the exact pct, never the band
-    assert out.base * (1 + Decimal(band.min_pct) / 100) - CENT <= out.final
-    assert out.final <= out.base * (1 + Decimal(band.max_pct) / 100) + CENT
-    if out.discount_withheld:
-        assert out.final == out.base
-        assert out.withheld_discount >= 0
-    # a feature that lowered the risk never shows as raising the price, and vice versa
-    for f in out.features:
-        assert f.premium_effect * Decimal(f.contribution) >= 0
-        if f.contribution == 0:
-            assert f.premium_effect == 0
-    if case["z"] == 0:
-        assert out.final == out.base
-        assert not out.flags
-        assert all(f.premium_effect == 0 for f in out.features)
-    return out.flags
+    assert out.change == out.final - out.base
+    assert sum(line.effect for line in out.lines) == out.change
+    assert sum(f.premium_effect for f in out.features) == sum(
+        line.effect for line in out.lines if line.layer in GROUP_NAMES
+    )
+    for g in out.groups:
+        assert g.premium_effect == sum(f.premium_effect for f in out.features if f.group == g.name)
+    # never a cent outside the band
+    assert out.base * (1 + Decimal(repr(band.min_pct)) / 100) <= out.final
+    assert out.final <= out.base * (1 + Decimal(repr(band.max_pct)) / 100)
+    if out.discount_withheld or not case["discount_allowed"]:
+        assert out.final >= out.base
+    # the same final premium as the what-if path
+    r = math.exp(math.fsum(case["contributions"].values())) * case["intensity"]  # type: ignore[union-attr]
+    assert plan_premium(
+        out.base, r, case["off_balance"], band, case["discount_allowed"]
+    ) == pytest.approx(out.final, abs=Decimal("0.01"))  # type: ignore[arg-type]
+    # each line is the premium before it (in cents) times its factor − 1, to the cents'
+    # rounding, and states that as its percentage
+    for line in out.lines:
+        if 0 < line.before < 10**10 and math.isfinite(line.factor) and line.factor < 1e6:
+            exact = line.before * (Decimal(repr(line.factor)) - 1)
+            slack = Decimal("0.02") * (1 + abs(Decimal(repr(line.factor)) - 1))
+            assert abs(line.effect - exact) <= slack
+            assert line.pct == pytest.approx(float(100 * line.effect / line.before))
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
-def test_effects_add_up_exactly_to_the_change(case: dict[str, object]) -> None:
-    _check_effects(case)
-
-
-def _random_cases(n: int, seed: int) -> list[dict[str, object]]:
-    # A plain seeded sweep: thousands of cases cost little without hypothesis's search.
-    rng = np.random.default_rng(seed)
-    bands = [BAND, _band(-10.0, 10.0), _band(0.0, 25.0), _band(-99.0, 200.0)]
-    out: list[dict[str, object]] = []
-    for i in range(n):
-        p = int(rng.integers(1, 60))
-        phi = rng.normal(0.0, float(rng.choice([1e-9, 0.01, 0.1, 0.5, 2.0])), p)
-        match i % 4:
-            case 1:
-                phi[-1] = -math.fsum(phi[:-1])  # R ≈ 0
-            case 2:
-                phi = -np.abs(phi)
-        names = [f"f{j}" for j in range(p)]
-        out.append(
-            {
-                "base": Decimal(int(rng.integers(0, 10**10))) * CENT,
-                "contributions": dict(zip(names, phi.tolist(), strict=True)),
-                "groups": dict(zip(names, rng.choice(GROUP_NAMES, p).tolist(), strict=True)),
-                "z": float(rng.choice([0.0, 1.0, rng.uniform()])),
-                "band": bands[int(rng.integers(0, len(bands)))],
-                "discount_allowed": bool(rng.integers(0, 2)),
-            }
-        )
-    return out
-
-
-def test_effects_add_up_exactly_over_thousands_of_random_cases() -> None:
-    seen: set[str] = set()
-    for case in _random_cases(4000, seed=20250101):
-        seen.update(_check_effects(case))
-    assert seen == {"clipped_low", "clipped_high", "discount_withheld"}
-
-
-def test_raising_any_contribution_never_lowers_the_price_over_random_cases() -> None:
-    rng = np.random.default_rng(7)
-    for case in _random_cases(1500, seed=11):
-        phi = case["contributions"]
-        assert isinstance(phi, dict)
-        name = sorted(phi)[int(rng.integers(0, len(phi)))]
-        higher = {**phi, name: phi[name] + float(rng.exponential(0.3))}
-        before = adjust(**case)  # type: ignore[arg-type]
-        after = adjust(**{**case, "contributions": higher})  # type: ignore[arg-type]
-        assert after.final >= before.final
-
-
-@settings(max_examples=300, deadline=None)
-@given(phis)
-def test_factors_multiply_to_the_relativity(phi: list[float]) -> None:
-    names = [f"f{i}" for i in range(len(phi))]
-    out = adjust(Decimal("1000.00"), dict(zip(names, phi, strict=True)),
-                 dict.fromkeys(names, "alerts"), 1.0, BAND, True)  # fmt: skip
-    assert math.prod(f.factor for f in out.features) == pytest.approx(out.relativity, rel=1e-12)
-    assert out.groups[0].factor == pytest.approx(out.relativity, rel=1e-12)
-    assert out.relativity == pytest.approx(math.exp(math.fsum(phi)), rel=1e-12)
-
-
-@settings(max_examples=100, deadline=None)
-@given(cases())
-def test_zero_credibility_never_moves_the_price(case: dict[str, object]) -> None:
-    out = adjust(**{**case, "z": 0.0})  # type: ignore[arg-type]
-    assert out.final == out.base
-    assert all(f.premium_effect == 0 for f in out.features)
-    assert not out.flags
+def test_lines_add_up_exactly_and_stay_in_the_band(case: dict[str, object]) -> None:
+    _check(case)
 
 
 @settings(max_examples=300, deadline=None)
@@ -370,39 +292,9 @@ def test_zero_credibility_never_moves_the_price(case: dict[str, object]) -> None
 def test_raising_a_contribution_never_lowers_the_price(
     case: dict[str, object], data: st.DataObject
 ) -> None:
-    contributions = case["contributions"]
-    assert isinstance(contributions, dict)
+    contributions = dict(case["contributions"])  # type: ignore[call-overload]
     name = data.draw(st.sampled_from(sorted(contributions)))
-    step = data.draw(st.floats(min_value=0.0, max_value=5.0))
-    higher = {**contributions, name: contributions[name] + step}
-    assume(math.isfinite(higher[name]))
-    before = adjust(**case)  # type: ignore[arg-type]
-    after = adjust(**{**case, "contributions": higher})  # type: ignore[arg-type]
-    assert after.final >= before.final
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    base=st.decimals(Decimal("0.00"), Decimal("1e7"), places=2),
-    phi=st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=5),
-    z=st.floats(0.0, 1.0),
-    allowed=st.booleans(),
-    band=st.sampled_from([BAND, _band(-10.0, 10.0), _band(-30.0, 5.0)]),
-)
-def test_adjusted_premium_is_the_adjustments_final_premium(
-    base: Decimal, phi: list[float], z: float, allowed: bool, band: Band
-) -> None:
-    """What-ifs are priced without their explanation; the premium is the same."""
-    names = [f"f{i}" for i in range(len(phi))]
-    contributions = dict(zip(names, phi, strict=True))
-    full = adjust(base, contributions, dict.fromkeys(names, "alerts"), z, band, allowed)
-    assert adjusted_premium(base, math.fsum(phi), z, band, allowed) == full.final
-
-
-def test_adjusted_premium_refuses_what_adjust_refuses() -> None:
-    with pytest.raises(ValueError, match="not finite"):
-        adjusted_premium(Decimal("100.00"), math.nan, 0.5, BAND, True)
-    with pytest.raises(ValueError, match="credibility"):
-        adjusted_premium(Decimal("100.00"), 0.1, 1.5, BAND, True)
-    with pytest.raises(ValueError, match="base"):
-        adjusted_premium(Decimal("-1.00"), 0.1, 0.5, BAND, True)
+    before = price(**case).final  # type: ignore[arg-type]
+    contributions[name] += data.draw(st.floats(0.0, 2.0))
+    after = price(**{**case, "contributions": contributions}).final  # type: ignore[arg-type]
+    assert after >= before
