@@ -148,7 +148,7 @@ class ModelSnapshot:
             "features": len(meta.feature_names),
             "structure": meta.structure,
             "tweedie_power": meta.tweedie_power,
-            "credibility_k_worker_hours": meta.credibility_k,
+            "rating": dict(meta.rating),
             "peers": len(meta.peer_rates),
             "data": dict(meta.data_fingerprint),
             "metrics": dict(meta.metrics),

@@ -8,6 +8,8 @@ fails here, before it replaces the model that is serving.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -113,6 +115,7 @@ def smoke_test(bundle: ModelBundle) -> None:
         contrib = bundle.contributions(x)
         base = bundle.base_value
         pct = bundle.percentile(np.exp(log_rate))
+        term = bundle.term_risk(x, ["2025-01"] * x.shape[0], 12.0)
     except Exception as exc:  # any failure to score is a refusal, not a crash
         raise ModelRejectedError(f"scoring the probe site failed: {exc!r}") from exc
     checks = (
@@ -120,11 +123,16 @@ def smoke_test(bundle: ModelBundle) -> None:
         (np.all(np.isfinite(claims)) and np.all(claims >= 0), "the claim rate is not finite"),
         (np.all(np.isfinite(contrib)), "the explanations (TreeSHAP) are not finite"),
         (bool(np.isfinite(base)), "the base value is not finite"),
+        (
+            np.all(np.isfinite(term.expected_loss)) and np.all(term.hours >= 0),
+            "the term projection (worker-hours, trend) is not finite",
+        ),
         (np.all((pct >= 0) & (pct <= 100)), "the peer percentile is outside 0–100"),
         (len(meta.peer_rates) > 0, "the model has no peer reference"),
         (
-            np.isfinite(meta.credibility_k) and meta.credibility_k > 0,
-            "the credibility constant is not a positive number",
+            _positive(meta.rating.get("book_loss_ratio"))
+            and _positive(meta.rating.get("off_balance_factor")),
+            "the model has no rating-plan calibration (book loss ratio, off-balance factor)",
         ),
     )
     for ok, message in checks:
@@ -135,3 +143,7 @@ def smoke_test(bundle: ModelBundle) -> None:
         raise ModelRejectedError(
             f"the explanations do not add up to the log rate (gap {float(gap.max()):.3g})"
         )
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0

@@ -40,7 +40,7 @@ class ModelCard(msgspec.Struct, frozen=True, kw_only=True):
     features: int
     structure: str
     tweedie_power: float | None
-    credibility_k_worker_hours: float
+    rating: dict[str, Any]
     peers: int
     data: dict[str, Any]
     metrics: dict[str, float]

@@ -65,12 +65,9 @@ class StoredRequests:
         if site is None:
             raise _invalid(f"{where}site_id", f"no stored site {ref.site_id!r}")
         start = ref.policy.start_month
+        # No stored month is a quote before works start: the pricer decides whether the
+        # policy may be priced without data (the plan's quote limits).
         months = self.store.months_before(ref.site_id, start, MAX_MONTHS)
-        if not months:
-            raise _invalid(
-                f"{where}policy.start_month",
-                f"site {ref.site_id!r} has no stored months before {start}",
-            )
         own = principal.insurer_id if principal.role is Role.insurer else None
         claims = []
         if own:
@@ -89,7 +86,10 @@ class StoredRequests:
             "policy": msgspec.to_builtins(ref.policy),
         }
         # Through JSON, as an inline request arrives: the same reader, the same values.
-        item = read_item(msgspec.json.decode(msgspec.json.encode(body)), index, where)
+        item = dataclasses.replace(
+            read_item(msgspec.json.decode(msgspec.json.encode(body)), index, where),
+            by_reference=True,
+        )
         inputs = QuoteInputs(
             site_id=ref.site_id,
             site_version=int(site["version"]),

@@ -130,24 +130,29 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "在同类工地中的位置，0 为最安全。",
         "Position among peer sites; 0 is the safest.",
     ),
-    "summary.credibility": ("经验可信度", "Credibility of own experience"),
-    "summary.credibility_hint": (
-        "本工地自身数据在定价中的权重。",
-        "How much weight the site's own data carries in the price.",
+    "summary.risk_factor": ("风险系数", "Risk factor"),
+    "summary.risk_factor_hint": (
+        "模型预期赔付与基础保费所对应赔付之比；1 表示保费与风险相当。",
+        "The model's expected loss over the loss the base premium implies; 1 means the "
+        "premium fits the risk.",
     ),
     "waterfall.title": ("从基础保费到最终保费", "From base to final premium"),
     "waterfall.intro": (
-        "各因素组对保费的影响（已计入可信度与浮动区间），合计等于最终保费减基础保费。",
-        "What each group of factors adds or takes off (after credibility and the band); "
-        "together they make up the difference between base and final premium.",
+        "费率方案逐层计算：各工地画像分组、工时与工期强度、整体平衡系数、数据测评门槛与浮动区间，"
+        "每层对保费的影响合计等于最终保费减基础保费。",
+        "The rating plan layer by layer: each group of factors, the exposure for the term, "
+        "the off-balance factor, the data-quality gate and the band; together they make up "
+        "the difference between base and final premium.",
     ),
     "waterfall.desc": (
-        "瀑布图：基础保费 {base}，经 {n} 个因素组调整 {total}，"
-        "最终保费 {final}。横轴从 {start} 开始。",
-        "Waterfall chart: base premium {base}, adjusted by {total} across {n} factor groups, "
+        "瀑布图：基础保费 {base}，经 {n} 层调整 {total}，最终保费 {final}。横轴从 {start} 开始。",
+        "Waterfall chart: base premium {base}, adjusted by {total} across {n} layers, "
         "final premium {final}. The axis starts at {start}.",
     ),
-    "waterfall.caption": ("各因素组的保费影响", "Premium effect of each factor group"),
+    "waterfall.caption": (
+        "费率方案各层的保费影响",
+        "Premium effect of each layer of the rating plan",
+    ),
     "waterfall.base": ("基础保费", "Base premium"),
     "waterfall.final": ("最终保费", "Final premium"),
     "waterfall.up": ("增加", "adds"),
@@ -175,6 +180,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "recs.premium": ("估算保费", "Estimated premium"),
     "recs.source_incentive": ("激励门槛", "incentive threshold"),
     "recs.source_peer_median": ("同类工地中位数", "peer median"),
+    "recs.source_data_quality_gate": ("数据测评门槛", "data-quality threshold"),
+    "recs.source_combined": ("以上各项同时达成", "all of the above together"),
     "incentives.title": ("激励资格", "Incentive eligibility"),
     "incentives.intro": (
         "合同奖励的各档条件（规则版本 {version}）：逐项列出是否达标及差距。",

@@ -36,7 +36,7 @@ class SummaryView:
     band_note: str | None
     base_note: str
     percentile: str
-    credibility: str
+    risk_factor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +170,14 @@ def site_rows(t: Translator, sites: list[SiteSummary]) -> list[SiteRow]:
 def site_page(t: Translator, view: SiteView) -> SitePage:
     q = view.quote
     p = q.pricing
-    groups = q.explanation.groups
+    # The rating plan's lines in the order they apply (a quote stored before the layered
+    # plan has only its groups).
+    lines = [
+        (line.layer, line.label, line.premium_effect_cny, line.factor) for line in p.layers
+    ] or [(g.group, g.label, g.premium_effect_cny, g.factor) for g in q.explanation.groups]
     steps = [
-        charts.Step(
-            g.group, t.text(g.label), charts.to_cents(g.premium_effect_cny), t.factor(g.factor)
-        )
-        for g in groups
+        charts.Step(key, t.text(label), charts.to_cents(effect), t.factor(factor))
+        for key, label, effect, factor in lines
     ]
     chart = charts.waterfall(
         t("waterfall.base"),
@@ -189,16 +191,16 @@ def site_page(t: Translator, view: SiteView) -> SitePage:
     )
     rows = []
     running = p.base_premium_cny
-    for g in groups:
-        running = round(running + g.premium_effect_cny, 2)
+    for key, label, effect, factor in lines:
+        running = round(running + effect, 2)
         rows.append(
             GroupRow(
-                g.group,
-                t.text(g.label),
-                t.factor(g.factor),
-                t.signed_money(g.premium_effect_cny),
+                key,
+                t.text(label),
+                t.factor(factor),
+                t.signed_money(effect),
                 t.money(running),
-                _kind(g.premium_effect_cny),
+                _kind(effect),
             )
         )
     total_effect = p.final_premium_cny - p.base_premium_cny
@@ -224,7 +226,7 @@ def site_page(t: Translator, view: SiteView) -> SitePage:
             else t("summary.base_policy")
         ),
         percentile=t.number(q.risk_percentile, 1),
-        credibility=t.share(p.credibility),
+        risk_factor=t.factor(p.risk_factor) if p.risk_factor is not None else "—",
     )
     trend_chart, trend_desc, history = _trend(t, view)
     return SitePage(
@@ -238,7 +240,7 @@ def site_page(t: Translator, view: SiteView) -> SitePage:
         waterfall_desc=t(
             "waterfall.desc",
             base=t.money(p.base_premium_cny),
-            n=len(groups),
+            n=len(lines),
             total=t.signed_money(total_effect),
             final=t.money(p.final_premium_cny),
             start=t.money(chart.axis_start_cents / 100),
@@ -309,6 +311,8 @@ def _factor(t: Translator, f: Factor) -> FactorView:
 def _rate_format(t: Translator, unit: str) -> Callable[[float], str]:
     if unit == "share":
         return t.share
+    if unit in ("months", "metrics"):
+        return lambda v: t.number(v, 0)
     suffix = _PER_10K[0] if t.lang == "zh" else _PER_10K[1]
     return lambda v: t.number(v, 2) + suffix
 

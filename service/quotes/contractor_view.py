@@ -33,9 +33,23 @@ class PremiumSummary(Struct, frozen=True, kw_only=True):
     adjustment_pct: float
     band_min_pct: float
     band_max_pct: float
-    credibility: float
     relativity: float
+    risk_factor: float | None
     discount_withheld_cny: float
+    plan_version: str
+
+
+class LayerView(Struct, frozen=True, kw_only=True):
+    """One line of the rating plan, in the caller's language."""
+
+    layer: str
+    kind: str
+    label: str
+    factor: float
+    pct: float
+    premium_before_cny: float
+    premium_effect_cny: float
+    text: str
 
 
 class FactorView(Struct, frozen=True, kw_only=True):
@@ -64,7 +78,7 @@ class RecommendationView(Struct, frozen=True, kw_only=True):
     unit: str
     current: float
     target: float
-    target_source: Literal["incentive", "peer_median"]
+    target_source: Literal["incentive", "peer_median", "data_quality_gate", "combined"]
     estimated_premium_cny: float
     estimated_saving_cny: float
     basis: Literal["model_estimate"]
@@ -96,6 +110,7 @@ class DataQualityView(Struct, frozen=True, kw_only=True):
     min_device_online_rate: float
     min_data_completeness: float
     reasons: list[str]
+    discount_possible_from: str | None
 
 
 class SiteExplanation(Struct, frozen=True, kw_only=True):
@@ -111,6 +126,7 @@ class SiteExplanation(Struct, frozen=True, kw_only=True):
     model_version: str
     risk_percentile: float
     premium: PremiumSummary
+    layers: list[LayerView]
     factors: list[FactorView]
     groups: list[GroupView]
     note: str
@@ -139,10 +155,24 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
             adjustment_pct=pricing.adjustment_pct,
             band_min_pct=pricing.band.min_pct,
             band_max_pct=pricing.band.max_pct,
-            credibility=pricing.credibility,
             relativity=pricing.relativity,
+            risk_factor=pricing.risk_factor,
             discount_withheld_cny=pricing.discount_withheld_cny,
+            plan_version=pricing.plan_version,
         ),
+        layers=[
+            LayerView(
+                layer=line.layer,
+                kind=line.kind,
+                label=_pick(line.label, lang) or line.layer,
+                factor=line.factor,
+                pct=line.pct,
+                premium_before_cny=line.premium_before_cny,
+                premium_effect_cny=line.premium_effect_cny,
+                text=_pick(line.text, lang) or "",
+            )
+            for line in pricing.layers
+        ],
         factors=[
             FactorView(
                 feature=f.feature,
@@ -212,6 +242,7 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
             min_device_online_rate=dq.min_device_online_rate,
             min_data_completeness=dq.min_data_completeness,
             reasons=list(dq.reasons),
+            discount_possible_from=dq.discount_possible_from,
         ),
     )
 

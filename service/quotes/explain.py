@@ -1,9 +1,12 @@
-"""A quote's explanation: one multiplicative factor per feature, grouped, each with a
-sentence in Chinese and English naming the site's value and the peer median.
+"""A quote's explanation: the rating plan's lines (the 工地画像 groups, the exposure
+intensity, the off-balance factor, the data-quality gate, the band), and one
+multiplicative factor per feature inside its group, each with a sentence in Chinese and
+English naming the site's value and the peer median.
 
-The numbers come from :func:`models.pricing.adjust`: TreeSHAP contributions φ in the
-model's log space, factor exp(φ), and premium effects in cents that add up exactly to
-final minus base premium. Here they are only labelled and formatted.
+The numbers come from :func:`models.pricing.price`: TreeSHAP contributions φ in the
+model's log space, factor exp(φ), lines whose cents add up exactly to final minus base
+premium, and features whose cents add up to their group's line. Here they are only
+labelled and formatted.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from typing import Final
 
 from models.contract.spec import GROUP_LABELS, Group
 from models.features import CATEGORIES, FEATURES, Feature
-from models.pricing import Adjustment
-from service.quotes.schemas import Factor, GroupOut, Text
+from models.pricing import PlanPrice
+from models.pricing.premium import BAND, GATE, INTENSITY, OFF_BALANCE, Line
+from service.quotes.schemas import Factor, GroupOut, Layer, Risk, Text
 
 BY_NAME: Final[dict[str, Feature]] = {f.name: f for f in FEATURES}
 # Factors that get a sentence: the largest ones; the rest are numbers only.
@@ -107,7 +111,7 @@ def sentence(
 
 
 def factors(
-    adjustment: Adjustment,
+    adjustment: PlanPrice,
     values: Mapping[str, float],
     peer_medians: Mapping[str, float],
     *,
@@ -144,7 +148,7 @@ def factors(
     return out
 
 
-def groups(adjustment: Adjustment) -> list[GroupOut]:
+def groups(adjustment: PlanPrice) -> list[GroupOut]:
     """The eight groups in their fixed order; a group no feature reached has factor 1."""
     found = {g.name: g for g in adjustment.groups}
     out = []
@@ -165,13 +169,142 @@ def groups(adjustment: Adjustment) -> list[GroupOut]:
 
 NOTE: Final = Text(
     zh=(
-        "各因素系数为模型对数空间中精确TreeSHAP贡献的指数，连乘等于相对风险；"
-        "保费影响已计入可信度与浮动区间，按贡献比例分配至各因素并精确到分，合计等于最终保费减基础保费。"
+        "各因素系数为模型对数空间中精确TreeSHAP贡献的指数，连乘等于相对风险。保费按费率方案逐层计算："
+        "基础保费依次乘以各工地画像分组系数、工时与工期强度、整体平衡系数，再经数据测评门槛与浮动区间；"
+        "每层的百分比等于该层保费影响除以该层之前的保费，各层影响精确到分，合计等于最终保费减基础保费；"
+        "分组内各因素按贡献比例分摊该组的影响。"
     ),
     en=(
         "Each factor is exp of the feature's exact TreeSHAP contribution in the model's "
-        "log space; the factors multiply to the relativity. Premium effects include "
-        "credibility and the band and are shared out to the cent, adding up to final "
-        "minus base premium."
+        "log space; the factors multiply to the relativity. The premium is built layer by "
+        "layer: the base times each 工地画像 group's factor, the exposure intensity and the "
+        "off-balance factor, then the data-quality gate and the band. Each layer's "
+        "percentage is its premium effect over the premium before it; the effects are in "
+        "cents and add up to final minus base premium, and a group's features share its "
+        "effect in proportion to their contributions."
     ),
 )
+
+_LINE_LABELS: Final[dict[str, tuple[str, str]]] = {
+    INTENSITY: ("工时与工期强度", "Exposure for the term"),
+    OFF_BALANCE: ("整体平衡系数", "Off-balance factor"),
+    GATE: ("数据测评门槛", "Data-quality gate"),
+    BAND: ("浮动区间", "Adjustment band"),
+}
+
+
+def _effect(effect: Decimal) -> tuple[str, str]:
+    if effect > 0:
+        return f"保费增加{effect:,.2f}元", f"adds CNY {effect:,.2f}"
+    if effect < 0:
+        return f"保费减少{-effect:,.2f}元", f"takes CNY {-effect:,.2f} off"
+    return "保费不变", "leaves the premium unchanged"
+
+
+def _line_text(
+    line: Line, a: PlanPrice, risk: Risk, book_loss_ratio: float, dq_reasons: tuple[str, ...]
+) -> Text:
+    cost_zh, cost_en = _effect(line.effect)
+    pct = f"{line.pct:+.1f}%"
+    if line.layer == INTENSITY:
+        hours = risk.projected_worker_hours
+        term = risk.trend_factor * risk.season_factor
+        return Text(
+            zh=(
+                f"保单期内预计考勤{hours:,.0f}工时（阶段与季节系数{term:.3f}）；按全市平均风险，"
+                f"这些工时的预期赔付与基础保费在整体赔付率{100 * book_loss_ratio:.1f}%下所对应"
+                f"赔付之比为{line.factor:.3f}，{cost_zh}（{pct}）。"
+            ),
+            en=(
+                f"{hours:,.0f} worker-hours projected for the term (stage and season factor "
+                f"{term:.3f}); at the book's average risk their expected loss is "
+                f"{line.factor:.3f} times the loss the base premium implies at the book loss "
+                f"ratio of {100 * book_loss_ratio:.1f}%; {cost_en} ({pct})."
+            ),
+        )
+    if line.layer == OFF_BALANCE:
+        return Text(
+            zh=f"整体平衡系数{line.factor:.3f}，使全部业务调整后总保费等于费率表总保费；{cost_zh}（{pct}）。",
+            en=(
+                f"Off-balance factor {line.factor:.3f}, which keeps the book's total premium "
+                f"after adjustment equal to the tariff total; {cost_en} ({pct})."
+            ),
+        )
+    if line.layer == GATE:
+        if not a.discount_withheld:
+            return Text(
+                zh="数据测评门槛未扣减优惠。"
+                if not dq_reasons
+                else "数据测评未达标，但本单无优惠可扣减。",
+                en=(
+                    "The data-quality gate withheld nothing."
+                    if not dq_reasons
+                    else "The data quality is below the thresholds; no discount to withhold."
+                ),
+            )
+        reasons = ", ".join(dq_reasons)
+        return Text(
+            zh=f"智慧工地数据未达数据测评门槛（{reasons}），不给予优惠：{cost_zh}（{pct}）。",
+            en=(
+                f"The smart-site data does not reach the data-quality thresholds ({reasons}), "
+                f"so no discount is given: {cost_en} ({pct})."
+            ),
+        )
+    if line.layer == BAND:
+        if not (a.clipped_low or a.clipped_high):
+            return Text(zh="调整在浮动区间内，未截断。", en="The adjustment lies inside the band.")
+        edge = a.band.max_pct if a.clipped_high else a.band.min_pct
+        return Text(
+            zh=f"调整超出浮动区间，按{edge:+g}%截断：{cost_zh}（{pct}）。",
+            en=f"The adjustment is capped at the band's {edge:+g}%: {cost_en} ({pct}).",
+        )
+    labels = _LABELS.get(line.layer, {"zh": line.layer, "en": line.layer})
+    direction_zh = "高于" if line.factor >= 1 else "低于"
+    direction_en = "above" if line.factor >= 1 else "below"
+    return Text(
+        zh=(
+            f"{labels['zh']}：模型评估本组风险{direction_zh}全市平均（系数{line.factor:.3f}），"
+            f"{cost_zh}（{pct}）。"
+        ),
+        en=(
+            f"{labels['en']}: the model rates this group's risk {direction_en} the book's "
+            f"average (factor {line.factor:.3f}); {cost_en} ({pct})."
+        ),
+    )
+
+
+def layers(
+    a: PlanPrice,
+    *,
+    model_version: str,
+    plan_version: str,
+    risk: Risk,
+    book_loss_ratio: float,
+    dq_reasons: tuple[str, ...],
+) -> list[Layer]:
+    """The plan's lines in the order they apply, each with its wording and cents."""
+    out = []
+    for line in a.lines:
+        if line.layer in _LINE_LABELS:
+            zh, en = _LINE_LABELS[line.layer]
+            kind = {INTENSITY: "exposure", OFF_BALANCE: "book", GATE: "gate", BAND: "band"}[
+                line.layer
+            ]
+            version = a.band.version if line.layer in (GATE, BAND) else plan_version
+        else:
+            labels = _LABELS.get(line.layer, {"zh": line.layer, "en": line.layer})
+            zh, en, kind, version = labels["zh"], labels["en"], "model_group", model_version
+        out.append(
+            Layer(
+                layer=line.layer,
+                kind=kind,  # type: ignore[arg-type]  # one of the Literal's values above
+                label=Text(zh=zh, en=en),
+                factor=line.factor,
+                pct=line.pct + 0.0,
+                premium_before_cny=money(line.before),
+                premium_effect_cny=money(line.effect),
+                version=version,
+                text=_line_text(line, a, risk, book_loss_ratio, dq_reasons),
+            )
+        )
+    return out

@@ -42,6 +42,7 @@ import pandas as pd
 from models.contract import ContractData, ContractError, Problem, spec, validate_frames
 from models.contract.checks import fmt
 from models.features.single import month_number
+from models.pricing import QuoteLimits
 from service.errors import FieldError, InvalidInputError
 from service.quotes.schemas import QuoteRequest
 
@@ -59,6 +60,8 @@ class Item:
     index: int  # position in the batch; 0 for a single quote
     where: str  # how field names are prefixed: "" or "items[7]."
     request: QuoteRequest
+    # built from stored rows (a QuoteReference): its errors name the reference's fields
+    by_reference: bool = False
 
     def body(self) -> dict[str, Any]:
         """The request as JSON builtins (what is stored)."""
@@ -190,6 +193,70 @@ def api_problems(item: Item) -> list[FieldError]:
             )
         ids.setdefault(c.claim_id, k)
     return problems
+
+
+def _label(month: int) -> str:
+    return f"{month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def policy_problems(item: Item, limits: QuoteLimits, now: dt.datetime) -> list[FieldError]:
+    """Whether the data at hand can price this policy at all (the plan's quote limits):
+    cover that starts too long after the latest month of data, after the planned end of
+    a site that shows no recent work, or, before works start, too far from today."""
+    req, w = item.request, item.where
+    site: Any = req.site
+    field = f"{w}policy.start_month"
+    start_month = req.policy.start_month
+    start = month_number(start_month)
+    works = _month_of(site.start_date)
+    planned_end = _month_of(site.planned_end_date)
+    ahead = limits.max_months_ahead
+    if not req.months:
+        today = now.year * 12 + now.month - 1
+        if start > works:
+            return [
+                FieldError(
+                    field if item.by_reference else f"{w}months",
+                    f"no months of smart-site data before {start_month}: a quote without data "
+                    f"must start in or before the month works start ({_label(works)}); send the "
+                    "site's months",
+                )
+            ]
+        if abs(start - today) > ahead:
+            return [
+                FieldError(
+                    field,
+                    f"{start_month} is more than {ahead} months from the current month "
+                    f"({_label(today)}): a quote before works start covers a policy "
+                    "bought now",
+                )
+            ]
+        return []
+    rows: list[Any] = list(req.months)
+    latest = max(month_number(m.month) for m in rows)
+    if start - latest > ahead:
+        return [
+            FieldError(
+                field,
+                f"{start_month} is {start - latest} months after the latest month of data "
+                f"({_label(latest)}); the rating plan prices at most {ahead} months ahead",
+            )
+        ]
+    if start > planned_end:
+        recent = start - limits.overrun_recent_months
+        working = [
+            m for m in rows if month_number(m.month) >= recent and (m.worker_hours or 0.0) > 0.0
+        ]
+        if not working:
+            return [
+                FieldError(
+                    field,
+                    f"{start_month} is after the site's planned end ({_label(planned_end)}) "
+                    f"and the data shows no work in the {limits.overrun_recent_months} months "
+                    "before it: only an overrunning site still at work can be priced",
+                )
+            ]
+    return []
 
 
 # --- the contract -----------------------------------------------------------------------

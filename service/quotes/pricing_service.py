@@ -7,18 +7,16 @@ For the items that pass the API's rules and the contract (:mod:`.intake`, no fra
    site by site in plain Python (:mod:`models.features.single`), for a portfolio one
    ``build_features`` call for the whole batch (the two agree to the bit); then one
    prediction and one TreeSHAP pass (``pred_contrib``) over all items;
-2. risk: loss rate per worker-hour × projected worker-hours for the term. The
-   projection is the mean worker-hours of the site's latest three months of data ×
-   the term in months, capped by the months left to the planned completion and never
-   below one month; the percentile is among the model's training peers;
-3. credibility Z = E / (E + k) with E the worker-hours of the months whose data
-   completeness reaches the band's threshold (well-reported exposure) and k from
-   training (``bundle.meta.credibility_k``);
-4. the data-quality gate, the base premium (the policy's, or the tariff's), the
-   bounded adjustment and its exact explanation (:mod:`models.pricing`);
-5. recommendations: every what-if of every item (only the features its column feeds
-   computed again) priced in one more prediction;
-6. incentive eligibility, criterion by criterion.
+2. risk for the term (``ModelBundle.term_risk``, the same computation training prices
+   its book with): loss rate × the rate's trend × season × the worker-hours projected
+   from the site's plan and scale; the percentile is among the model's training peers;
+3. the rating plan (docs/rating-plan.md, :mod:`models.pricing`): the base premium (the
+   policy's, or the tariff's), the risk factor r = expected loss / (c × base) with the
+   book loss ratio c found at training, the off-balance factor, the data-quality gate
+   and the band, explained line by line to the cent;
+4. recommendations: every what-if of every item (only the features its column feeds
+   computed again) priced in one more prediction and through the whole plan;
+5. incentive eligibility, criterion by criterion.
 
 CPU-bound and blocking: call it from a worker thread, never on the event loop.
 """
@@ -40,24 +38,27 @@ import numpy as np
 import pandas as pd
 
 from models import features as fdef
-from models.bundle import CORES, SMALL_INPUT, ModelBundle
+from models.bundle import CORES, SMALL_INPUT, ModelBundle, TermRisk
 from models.contract import spec
 from models.features.single import SiteSeries, month_number, site_features, site_series
 from models.pricing import (
-    Adjustment,
     Band,
     DataQualityCheck,
     IncentiveResult,
     IncentiveRuleSet,
+    PlanPrice,
+    RatingPlan,
     Tariff,
-    adjust,
-    adjusted_premium,
-    credibility,
+    base_premium,
     expected_term_loss,
+    exposure_intensity,
     load_band,
     load_incentives,
+    load_plan,
     load_tariff,
-    quote,
+    plan_premium,
+    price,
+    project_premium,
     round_cent,
 )
 from models.pricing.site_history import SiteHistory, data_quality, history_of
@@ -72,6 +73,7 @@ from service.quotes.intake import (
     contract_problems,
     frames_of,
     internal_site,
+    policy_problems,
 )
 from service.quotes.schemas import (
     BandOut,
@@ -90,7 +92,6 @@ from service.quotes.schemas import (
 from service.release import service_version
 
 CURRENCY: Final = "CNY"
-PROJECTION_MONTHS: Final = 3  # months of worker-hours the exposure projection averages
 GROUPS: Final[dict[str, str]] = {f.name: f.group.value for f in fdef.FEATURES}
 NUMERIC_COLUMNS: Final = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
 TARIFF_BY_POLICY: Final = "policy"  # stored as the tariff version when the insurer set the base
@@ -109,12 +110,13 @@ class PricingRules:
     tariff: Tariff
     band: Band
     incentives: IncentiveRuleSet
+    plan: RatingPlan
 
     @staticmethod
     @functools.cache
     def shipped() -> PricingRules:
-        """The newest shipped tariff, band and incentive tiers (read once)."""
-        return PricingRules(load_tariff(), load_band(), load_incentives())
+        """The newest shipped tariff, band, incentive tiers and plan (read once)."""
+        return PricingRules(load_tariff(), load_band(), load_incentives(), load_plan())
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,7 @@ class PricedQuote:
     tariff_version: str  # TARIFF_BY_POLICY when the policy gave the base premium
     band_version: str
     incentive_version: str
+    plan_version: str
     base_premium: Decimal
     final_premium: Decimal
     expected_claims: float
@@ -171,9 +174,8 @@ class _Facts:
     history: SiteHistory
     values: dict[str, float]
     dq: DataQualityCheck
-    well_reported_hours: float
-    credibility: float
     risk: Risk
+    term_factor: float  # trend × season: what the term does to the start month's rate
     percentile: float
     incentives: IncentiveResult
 
@@ -183,9 +185,10 @@ class _Context:
     """One valid item between its explanation and its answer."""
 
     facts: _Facts
-    adjustment: Adjustment
+    adjustment: PlanPrice
     project_premium: Decimal | None
     tariff_version: str | None
+    book_loss_ratio: float
 
     @property
     def position(self) -> int:
@@ -236,6 +239,24 @@ def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _WhatIfs:
+    found: list[recommend.Candidate]
+    relativity: np.ndarray  # log relativity of each candidate's what-if
+    combined_positions: list[int]  # sites with two or more candidates
+    combined: np.ndarray  # log relativity of each such site with all of them done
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 700.0 else math.inf
+
+
+def book_loss_ratio(bundle: ModelBundle) -> float:
+    """c: the book's expected loss over its base premium, found when the model was
+    trained (``bundle.meta.rating``)."""
+    return float(bundle.meta.rating["book_loss_ratio"])
+
+
 def _features(sites: Sequence[_Site]) -> np.ndarray:
     """Feature rows (float64, FEATURE_NAMES order) of the sites at their policy start."""
     if len(sites) <= SITE_BY_SITE:
@@ -272,17 +293,19 @@ class QuotePricer:
         deadline = deadline or Deadline.never()
         outcomes: dict[int, Outcome] = {}
         pending: list[int] = []
+        limits = self.rules.plan.quote_limits
+        when = now or datetime.now(UTC)
         for i, item in enumerate(items):
-            problems = api_problems(item) or contract_problems(item)
+            problems = (
+                api_problems(item) or policy_problems(item, limits, when) or contract_problems(item)
+            )
             if problems:
                 outcomes[i] = FailedQuote(item.index, _invalid(problems))
             else:
                 pending.append(i)
         if pending:
             deadline.check("reading the request")
-            priced = self._price_valid(
-                [items[i] for i in pending], snapshot, now or datetime.now(UTC), deadline
-            )
+            priced = self._price_valid([items[i] for i in pending], snapshot, when, deadline)
             outcomes.update(zip(pending, priced, strict=True))
         return [outcomes[i] for i in range(len(items))]
 
@@ -297,18 +320,18 @@ class QuotePricer:
         bundle = snapshot.bundle
         sites = [_Site.of(item) for item in items]
         x = _features(sites)
-        log_rate, claim_rate = bundle.rates(x)
-        percentile = bundle.percentile(np.exp(log_rate))
+        policies = [s.item.request.policy for s in sites]
+        risk = bundle.term_risk(
+            x, [p.start_month for p in policies], [float(p.term_months) for p in policies]
+        )
+        percentile = bundle.percentile(risk.rate)
         deadline.check("scoring")
         with _explaining(bundle, x) as explained:
             facts = [
-                self._facts(
-                    k, site, x[k], float(log_rate[k]), float(claim_rate[k]),
-                    float(percentile[k]), snapshot,
-                )
+                self._facts(k, site, x[k], risk, float(percentile[k]))
                 for k, site in enumerate(sites)
-            ]  # fmt: skip
-            found, relativity = self._what_ifs(facts, sites, x, bundle, explained.threads)
+            ]
+            what_ifs = self._what_ifs(facts, sites, x, bundle, explained.threads)
             contexts: list[_Context] = []
             for first, block in explained.blocks():
                 contexts += [
@@ -316,7 +339,7 @@ class QuotePricer:
                 ]
         deadline.check("explaining")
         del facts, sites  # the contexts hold what is left to answer with
-        advice = self._recommendations(contexts, found, relativity)
+        advice = self._recommendations(contexts, what_ifs)
         deadline.check("recommending")
         # In order, each context let go once answered: a portfolio's working figures
         # (feature values, contributions, adjustments) need not outlive their answer.
@@ -328,39 +351,24 @@ class QuotePricer:
         return answers
 
     def _facts(
-        self,
-        position: int,
-        site: _Site,
-        features: np.ndarray,
-        log_rate: float,
-        claim_rate: float,
-        percentile: float,
-        snapshot: ModelSnapshot,
+        self, position: int, site: _Site, features: np.ndarray, risk: TermRisk, percentile: float
     ) -> _Facts:
         band = self.rules.band
         history = site.history
         policy = site.item.request.policy
         values = dict(zip(fdef.FEATURE_NAMES, features.tolist(), strict=True))
         dq = data_quality(band, history, policy.start_month)
-        order = np.argsort(history.month, kind="stable")
-        hours = history.column("worker_hours")[order]
-        completeness = history.column("data_completeness")[order]
-        well_reported = float(hours[completeness >= band.data_quality.min_data_completeness].sum())
-
-        latest = hours[-PROJECTION_MONTHS:]
-        left = values["months_to_planned_end"]
-        term = float(policy.term_months)
-        cover = max(1.0, min(term, left)) if math.isfinite(left) else term
-        projected = float(latest.mean()) * cover
-        rate = math.exp(log_rate)
-        season = snapshot.bundle.term_season_factor(policy.start_month, cover)
-        risk = Risk(
-            expected_loss_cny=float(expected_term_loss(rate * season, projected)),
-            expected_claims=claim_rate * season * projected,
+        rate = float(risk.rate[position])
+        season, trend = float(risk.season[position]), float(risk.trend[position])
+        hours = float(risk.hours[position])
+        answer = Risk(
+            expected_loss_cny=float(expected_term_loss(rate * trend * season, hours)),
+            expected_claims=float(risk.expected_claims[position]),
             percentile=percentile,
             loss_rate_per_10k_worker_hours=rate * 1e4,
-            projected_worker_hours=projected,
+            projected_worker_hours=hours,
             season_factor=season,
+            trend_factor=trend,
         )
         return _Facts(
             position=position,
@@ -368,9 +376,8 @@ class QuotePricer:
             history=history,
             values=values,
             dq=dq,
-            well_reported_hours=well_reported,
-            credibility=credibility(well_reported, snapshot.bundle.meta.credibility_k),
-            risk=risk,
+            risk=answer,
+            term_factor=trend * season,
             percentile=percentile,
             incentives=site_incentives(
                 self.rules.incentives, history, policy.start_month, percentile
@@ -379,32 +386,38 @@ class QuotePricer:
 
     def _context(self, facts: _Facts, contrib: np.ndarray, snapshot: ModelSnapshot) -> _Context:
         band, tariff = self.rules.band, self.rules.tariff
+        bundle = snapshot.bundle
         req = facts.item.request
         site: Any = req.site
         policy = req.policy
         phi = dict(
             zip(fdef.FEATURE_NAMES, contrib[: len(fdef.FEATURE_NAMES)].tolist(), strict=True)
         )
-        z = facts.credibility
+        project: Decimal | None = None
+        tariff_version: str | None = None
         if policy.base_premium_cny is not None:
             base = round_cent(Decimal(repr(float(policy.base_premium_cny))))
-            adjustment = adjust(base, phi, GROUPS, z, band, facts.dq.passed)
-            return _Context(facts, adjustment, None, None)
-        duration = facts.values["planned_duration_months"]
-        duration = max(duration if math.isfinite(duration) else 0.0, float(tariff.min_months))
-        priced = quote(
-            contract_value_cny=float(site.contract_value_cny),
-            term_months=policy.term_months,
-            planned_duration_months=duration,
-            contributions=phi,
-            groups=GROUPS,
-            observed_worker_hours=facts.well_reported_hours,
-            credibility_k=snapshot.bundle.meta.credibility_k,
-            tariff=tariff,
-            band=band,
-            discount_allowed=facts.dq.passed,
+        else:
+            duration = facts.values["planned_duration_months"]
+            duration = max(duration if math.isfinite(duration) else 0.0, float(tariff.min_months))
+            value = float(site.contract_value_cny)
+            base = base_premium(value, policy.term_months, duration, tariff)
+            project, tariff_version = project_premium(value, tariff), tariff.version
+        c = book_loss_ratio(bundle)
+        intensity = exposure_intensity(
+            math.exp(bundle.base_value),
+            facts.risk.projected_worker_hours,
+            facts.term_factor,
+            c,
+            base,
         )
-        return _Context(facts, priced.adjustment, priced.project_premium, priced.tariff_version)
+        adjustment = price(
+            base, phi, GROUPS, intensity, self._off_balance(bundle), band, facts.dq.passed
+        )
+        return _Context(facts, adjustment, project, tariff_version, c)
+
+    def _off_balance(self, bundle: ModelBundle) -> float:
+        return self.rules.plan.off_balance_factor(float(bundle.meta.rating["off_balance_factor"]))
 
     # -- recommendations -----------------------------------------------------------------
     def _what_ifs(
@@ -414,40 +427,67 @@ class QuotePricer:
         x: np.ndarray,
         bundle: ModelBundle,
         threads: int | None,
-    ) -> tuple[list[recommend.Candidate], np.ndarray]:
-        """Every item's candidates and the model's log relativity once each is done."""
+    ) -> _WhatIfs:
+        """Every item's candidates, and each site's combined plan (all its candidates at
+        once), with the model's log relativity once each is done: one prediction."""
         medians = bundle.meta.peer_medians
         found: list[recommend.Candidate] = []
         for f in facts:
             start = f.item.request.policy.start_month
             found += recommend.candidates(f.position, f.history, start, self._thresholds, medians)
         if not found:
-            return found, np.zeros(0)
-        rows = recommend.variant_rows(
-            found, [s.series for s in sites], [s.target for s in sites], x
-        )
-        return found, bundle.log_rate(rows, threads=threads) - bundle.base_value
+            return _WhatIfs(found, np.zeros(0), [], np.zeros(0))
+        series, targets = [s.series for s in sites], [s.target for s in sites]
+        rows = recommend.variant_rows(found, series, targets, x)
+        positions, combined = recommend.combined_rows(found, series, targets, x)
+        log_rel = bundle.log_rate(np.vstack([rows, combined]), threads=threads) - bundle.base_value
+        return _WhatIfs(found, log_rel[: len(found)], positions, log_rel[len(found) :])
 
     def _recommendations(
-        self,
-        contexts: Sequence[_Context],
-        found: Sequence[recommend.Candidate],
-        relativity: np.ndarray,
+        self, contexts: Sequence[_Context], what_ifs: _WhatIfs
     ) -> dict[int, list[Recommendation]]:
-        out: dict[int, list[tuple[Decimal, Recommendation]]] = {}
-        for c, r in zip(found, relativity.tolist(), strict=True):
-            ctx = contexts[c.position]
+        """Per item: the reporting that would unlock a withheld discount first, then
+        each what-if by its saving, then the combined plan; each priced through the
+        whole plan as the quote was (base, exposure intensity, off-balance factor, gate,
+        band)."""
+
+        def priced(ctx: _Context, log_rel: float) -> tuple[Decimal, Decimal]:
             a = ctx.adjustment
-            # Priced as the quote was: same base, credibility, band and data-quality gate.
-            estimate = adjusted_premium(a.base, r, a.credibility, a.band, ctx.facts.dq.passed)
-            saving = max(a.final - estimate, Decimal("0.00"))
+            estimate = plan_premium(
+                a.base, _exp(log_rel) * a.intensity, a.move.off_balance, a.band,
+                ctx.facts.dq.passed,
+            )  # fmt: skip
+            return estimate, max(a.final - estimate, Decimal("0.00"))
+
+        out: dict[int, list[tuple[Decimal, Recommendation]]] = {}
+        by_site: dict[int, list[recommend.Candidate]] = {}
+        for c, r in zip(what_ifs.found, what_ifs.relativity.tolist(), strict=True):
+            estimate, saving = priced(contexts[c.position], r)
             out.setdefault(c.position, []).append(
                 (saving, recommend.recommendation(c, estimate, saving))
             )
-        return {
+            by_site.setdefault(c.position, []).append(c)
+        answer = {
             pos: [rec for _, rec in sorted(pairs, key=lambda p: -p[0])]
             for pos, pairs in out.items()
         }
+        for pos, r in zip(what_ifs.combined_positions, what_ifs.combined.tolist(), strict=True):
+            estimate, saving = priced(contexts[pos], r)
+            answer[pos].append(recommend.combined_recommendation(by_site[pos], estimate, saving))
+        for ctx in contexts:
+            a = ctx.adjustment
+            if not a.discount_withheld:
+                continue
+            unlocked = plan_premium(a.base, a.risk_factor, a.move.off_balance, a.band, True)
+            dq = ctx.facts.dq
+            answer.setdefault(ctx.position, []).insert(
+                0,
+                recommend.gate_recommendation(
+                    dq.reasons, self.rules.band.data_quality, dq.device_online_rate,
+                    dq.data_completeness, dq.months, unlocked, a.final - unlocked,
+                ),
+            )  # fmt: skip
+        return answer
 
     # -- the answer -------------------------------------------------------------------------
     def _answer(
@@ -470,13 +510,25 @@ class QuotePricer:
                 explain.money(ctx.project_premium) if ctx.project_premium is not None else None
             ),
             relativity=a.relativity,
-            credibility=a.credibility,
             adjustment_pct=a.adjustment_pct + 0.0,  # no '-0.0' in answers
             final_premium_cny=explain.money(a.final),
             band=BandOut(min_pct=a.band.min_pct, max_pct=a.band.max_pct, version=a.band.version),
             tariff_version=ctx.tariff_version,
             discount_withheld_cny=explain.money(a.withheld_discount),
             clipped="low" if a.clipped_low else "high" if a.clipped_high else None,
+            plan_version=rules.plan.version,
+            risk_factor=a.risk_factor,
+            book_loss_ratio=ctx.book_loss_ratio,
+            exposure_intensity=a.intensity,
+            off_balance_factor=a.move.off_balance,
+            layers=explain.layers(
+                a,
+                model_version=snapshot.version,
+                plan_version=rules.plan.version,
+                risk=ctx.facts.risk,
+                book_loss_ratio=ctx.book_loss_ratio,
+                dq_reasons=ctx.facts.dq.reasons,
+            ),
         )
         explanation = Explanation(
             base_value=bundle.base_value,
@@ -497,8 +549,8 @@ class QuotePricer:
             data_completeness=explain.finite(ctx.facts.dq.data_completeness),
             min_device_online_rate=band.data_quality.min_device_online_rate,
             min_data_completeness=band.data_quality.min_data_completeness,
-            well_reported_worker_hours=ctx.facts.well_reported_hours,
             reasons=list(ctx.facts.dq.reasons),
+            discount_possible_from=_discount_possible_from(ctx.facts, band),
         )
         response = QuoteResponse(
             quote_id=str(uuid.uuid4()),
@@ -529,6 +581,7 @@ class QuotePricer:
             tariff_version=ctx.tariff_version or TARIFF_BY_POLICY,
             band_version=a.band.version,
             incentive_version=incentives.version,
+            plan_version=rules.plan.version,
             base_premium=a.base,
             final_premium=a.final,
             expected_claims=ctx.facts.risk.expected_claims,
@@ -562,12 +615,29 @@ class QuotePricer:
         if snapshot.source == "cache":
             out.append(f"priced with the locally cached model {snapshot.label}: {snapshot.note}")
         months = len(ctx.facts.history.month)
-        if months < 6:
+        if months == 0:
+            site: Any = ctx.facts.item.request.site
             out.append(
-                f"only {months} months of history: the site's own experience carries little "
-                "weight (credibility)"
+                "priced before works start: from the site, its plan and the model's book "
+                "alone; no discount without smart-site data (data counts from "
+                f"{site.start_date:%Y-%m}, a discount is possible from "
+                f"{_discount_possible_from(ctx.facts, self.rules.band)})"
             )
         return out
+
+
+def _discount_possible_from(facts: _Facts, band: Band) -> str | None:
+    """The first policy start whose data-quality window can hold the months the gate
+    needs, if every month from now on is reported: None when the months are there."""
+    rule = band.data_quality
+    missing = rule.min_months - facts.dq.months
+    if missing <= 0:
+        return None
+    site: Any = facts.item.request.site
+    start = month_number(facts.item.request.policy.start_month)
+    works = site.start_date.year * 12 + site.start_date.month - 1
+    first = max(start, works) + missing if facts.dq.months == 0 else start + missing
+    return f"{first // 12:04d}-{first % 12 + 1:02d}"
 
 
 def _incentives(result: IncentiveResult) -> Incentives:

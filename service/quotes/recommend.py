@@ -29,7 +29,7 @@ import numpy.typing as npt
 from models.contract import spec
 from models.features.single import SiteSeries, reading, site_features
 from models.pricing.history import month_number
-from models.pricing.rulesets import IncentiveRuleSet
+from models.pricing.rulesets import DataQualityRule, IncentiveRuleSet
 from models.pricing.site_history import SiteHistory, mean, nan_total, total
 from service.quotes.schemas import Recommendation, Text
 
@@ -167,6 +167,142 @@ def variant_rows(
     return out
 
 
+def combined_rows(
+    found: Sequence[Candidate],
+    series: Sequence[SiteSeries],
+    targets: Sequence[int],
+    base: FloatArray,
+) -> tuple[list[int], FloatArray]:
+    """(positions, feature rows) of every site with two or more candidates, all of its
+    what-ifs carried out at once: one combined plan per site, priced once."""
+    by_site: dict[int, list[Candidate]] = {}
+    for c in found:
+        by_site.setdefault(c.position, []).append(c)
+    positions = [p for p, cs in by_site.items() if len(cs) > 1]
+    out = np.empty((len(positions), base.shape[1]), dtype=np.float64)
+    for j, p in enumerate(positions):
+        s = series[p]
+        hours = s.columns["worker_hours"]
+        only: set[str] = set()
+        for c in by_site[p]:
+            moved = [
+                _moved(v, h, c.direction, c.target)
+                for v, h in zip(s.columns[c.column], hours, strict=True)
+            ]
+            s = s.with_column(c.column, moved)
+            only |= set(reading(c.column))
+        out[j] = site_features(s, targets[p], base=base[p], only=frozenset(only))
+    return positions, out
+
+
+def combined_recommendation(
+    cands: Sequence[Candidate], premium: Decimal, saving: Decimal
+) -> Recommendation:
+    """Every what-if of one site carried out together, priced once through the plan."""
+    names_zh = "、".join(spec.column("site_months", c.column).zh for c in cands)
+    names_en = ", ".join(spec.column("site_months", c.column).meaning for c in cands)
+    return Recommendation(
+        metric="combined",
+        group="",
+        label=Text(zh="综合改进计划", en="All improvements together"),
+        direction="increase",
+        unit="metrics",
+        current=0.0,
+        target=float(len(cands)),
+        target_source="combined",
+        target_reference=",".join(c.column for c in cands),
+        estimated_premium_cny=float(premium),
+        estimated_saving_cny=float(saving),
+        text=Text(
+            zh=(
+                f"若未来几个月同时达成以上{len(cands)}项目标（{names_zh}），按同一费率方案"
+                f"（数据测评门槛、浮动区间与整体平衡系数）估算保费约{premium:,.2f}元，"
+                f"可节省{saving:,.2f}元。此为模型估算，非承诺报价。"
+            ),
+            en=(
+                f"If over the next months all {len(cands)} targets above were reached "
+                f"together ({names_en}), the same rating plan (data-quality gate, band and "
+                f"off-balance factor) estimates a premium of CNY {premium:,.2f}, saving "
+                f"CNY {saving:,.2f}. A model estimate, not an offer."
+            ),
+        ),
+    )
+
+
+def gate_recommendation(
+    reasons: Sequence[str],
+    rule: DataQualityRule,
+    device_online_rate: float | None,
+    data_completeness: float | None,
+    months: int,
+    premium: Decimal,
+    saving: Decimal,
+) -> Recommendation:
+    """The reporting that would unlock a discount the data-quality gate withheld, and
+    what it is worth: the quote priced as it is, with the gate passed."""
+    first = reasons[0] if reasons else "too_few_months"
+    if first.startswith("device_online_rate"):
+        metric, current, target, unit = (
+            "device_online_rate", device_online_rate or 0.0, rule.min_device_online_rate, "share",
+        )  # fmt: skip
+        zh = f"设备在线率达到{100 * target:.0f}%以上（近{rule.window_months}个月平均）"
+        en = (
+            f"devices online at least {100 * target:.0f}% of the time (mean of the last "
+            f"{rule.window_months} months)"
+        )
+    elif first.startswith("data_completeness"):
+        metric, current, target, unit = (
+            "data_completeness", data_completeness or 0.0, rule.min_data_completeness, "share",
+        )  # fmt: skip
+        zh = f"数据完整率达到{100 * target:.0f}%以上（近{rule.window_months}个月平均）"
+        en = (
+            f"data completeness of at least {100 * target:.0f}% (mean of the last "
+            f"{rule.window_months} months)"
+        )
+    else:
+        metric, current, target, unit = (
+            "months_reported",
+            float(months),
+            float(rule.min_months),
+            "months",
+        )
+        zh = f"近{rule.window_months}个月中至少{rule.min_months}个月按时报送智慧工地数据"
+        en = (
+            f"smart-site data reported in at least {rule.min_months} of the last "
+            f"{rule.window_months} months"
+        )
+    col = spec.column("site_months", metric) if metric != "months_reported" else None
+    return Recommendation(
+        metric=metric,
+        group="equipment",
+        label=(
+            Text(zh=col.zh, en=col.meaning)
+            if col is not None
+            else Text(zh="数据报送月数", en="months with smart-site data")
+        ),
+        direction="increase",
+        unit=unit,
+        current=current,
+        target=target,
+        target_source="data_quality_gate",
+        target_reference=",".join(reasons),
+        estimated_premium_cny=float(premium),
+        estimated_saving_cny=float(saving),
+        text=Text(
+            zh=(
+                f"本次因数据测评未达标未给予优惠。若未来几个月{zh}，按当前风险可获得的优惠为"
+                f"{saving:,.2f}元，保费约{premium:,.2f}元。报送更多数据不会提高保费。"
+            ),
+            en=(
+                f"No discount was given this time because the data quality is below the "
+                f"thresholds. With {en} over the next months, the discount the current risk "
+                f"earns is CNY {saving:,.2f}, a premium of about CNY {premium:,.2f}. "
+                "Reporting more never raises the premium."
+            ),
+        ),
+    )
+
+
 def _shown(c: Candidate, value: float) -> str:
     return f"{100 * value:.1f}%" if c.direction < 0 else f"{value:.2f}"
 
@@ -179,23 +315,24 @@ def recommendation(c: Candidate, premium: Decimal, saving: Decimal) -> Recommend
     src_en = "the incentive threshold" if c.source == "incentive" else "the peer median"
     if c.column == "hazard_rectification_rate":
         # Unrectified hazards are advised as rectifying them, never as finding fewer.
-        if_zh = f"若及时整改已排查出的隐患，{col.zh}从{cur}提高至{tgt}（{src_zh}）"
+        if_zh = f"若未来几个月及时整改已排查出的隐患，{col.zh}从{cur}提高至{tgt}（{src_zh}）"
         if_en = (
-            f"If the hazards found were rectified in time, the rectification rate rising "
-            f"to {tgt} from {cur} ({src_en})"
+            f"If over the next months the hazards found were rectified in time, the "
+            f"rectification rate rising to {tgt} from {cur} ({src_en})"
         )
     elif c.direction < 0:
-        if_zh = f"若{col.zh}从{cur}提高至{tgt}（{src_zh}）"
-        if_en = f"If {col.meaning} rose to {tgt} from {cur} ({src_en})"
+        if_zh = f"若未来几个月{col.zh}从{cur}提高至{tgt}（{src_zh}）"
+        if_en = f"If over the next months {col.meaning} rose to {tgt} from {cur} ({src_en})"
     else:
         # A count falls by removing the risk, never by looking or reporting less.
         if_zh = (
-            f"若通过消除风险使{col.zh}从{cur}次/万工时降低至{tgt}次/万工时"
+            f"若未来几个月通过消除风险使{col.zh}从{cur}次/万工时降低至{tgt}次/万工时"
             f"（{src_zh}；隐患排查和数据上报不减，设备保持在线）"
         )
         if_en = (
-            f"If removing the risk brought {col.meaning} down to {tgt} per 10k "
-            f"worker-hours from {cur} ({src_en}; inspections, reporting and devices kept up)"
+            f"If over the next months removing the risk brought {col.meaning} down to {tgt} "
+            f"per 10k worker-hours from {cur} ({src_en}; inspections, reporting and devices "
+            "kept up)"
         )
     text = Text(
         zh=(

@@ -23,7 +23,7 @@ from typing import Any, Final
 import anyio
 import msgspec
 
-from models.pricing import RuleError, load_band, load_incentives, load_tariff
+from models.pricing import RuleError, load_band, load_incentives, load_plan, load_tariff
 from models.settings import Settings
 from service.db.engine import Database
 from service.db.tables import Quote
@@ -36,6 +36,7 @@ from service.quotes.pricing_service import (
     PricingRules,
     QuotePricer,
 )
+from service.quotes.schemas import LEGACY_PLAN
 from service.release import service_version
 
 # A quote's identity, where its model was loaded from, which stored row versions a
@@ -71,6 +72,11 @@ class ReplayReport:
     tariff_version: str
     band_version: str
     incentive_version: str
+    # the rating plan the quote was priced with, and the one the replay used: they
+    # differ for a quote priced before plan 2026.1 (LEGACY_PLAN), whose credibility
+    # plan this release no longer has
+    stored_plan_version: str
+    replay_plan_version: str
     stored_final_premium_cny: float
     replayed_final_premium_cny: float | None
     # the release that priced the quote (None: stored before releases were recorded)
@@ -93,15 +99,26 @@ class ReplayReport:
 # --- versions ------------------------------------------------------------------------
 
 
+def recorded_plan(row: Quote) -> str:
+    """The rating plan version the stored answer names (LEGACY_PLAN before there was one)."""
+    pricing = row.response.get("pricing") if isinstance(row.response, dict) else None
+    found = pricing.get("plan_version") if isinstance(pricing, dict) else None
+    return found if isinstance(found, str) else LEGACY_PLAN
+
+
 def recorded_rules(row: Quote) -> PricingRules:
-    """The tariff, band and incentive tiers the quote recorded (shipped versions)."""
+    """The tariff, band, incentive tiers and plan the quote recorded (shipped versions).
+    A quote priced before the layered plan is replayed with the newest plan, and its
+    report names both plan versions."""
     try:
         # A policy-given base premium used no tariff: any will do, it is not read.
         tariff = load_tariff() if row.tariff_version == TARIFF_BY_POLICY else None
+        plan = recorded_plan(row)
         return PricingRules(
             tariff or load_tariff(row.tariff_version),
             load_band(row.band_version),
             load_incentives(row.incentive_version),
+            load_plan() if plan == LEGACY_PLAN else load_plan(plan),
         )
     except RuleError as exc:
         raise ReplayError(f"the quote's rules are not available in this release: {exc}") from exc
@@ -148,6 +165,8 @@ def replay_quote(row: Quote, snapshot: ModelSnapshot) -> ReplayReport:
         tariff_version=row.tariff_version,
         band_version=row.band_version,
         incentive_version=row.incentive_version,
+        stored_plan_version=recorded_plan(row),
+        replay_plan_version=rules.plan.version,
         stored_final_premium_cny=row.final_premium,
         replayed_final_premium_cny=outcome.response.pricing.final_premium_cny,
         stored_service_version=_recorded_release(row.response),

@@ -7,7 +7,8 @@ reject unknown fields: a misspelt optional column would otherwise read as "not
 reported" and price silently wrong.
 
 Money is a JSON number rounded to the cent (``1234.56``); the cents always add up
-(group and feature effects sum exactly to final minus base premium). Percentages
+(the rating plan's lines sum exactly to final minus base premium, and a group's
+features to its line). Percentages
 (``adjustment_pct``, ``band``) are in percent; rates shown as shares (0–1) say so.
 """
 
@@ -33,6 +34,8 @@ MAX_BASE_PREMIUM_CNY: Final = 1e12
 MAX_WHOLE: Final = 2**53  # the contract's largest whole number (exact in float64)
 
 Money = float
+# what a quote stored before the layered rating plan reads back as (schemas.Pricing)
+LEGACY_PLAN: Final = "pre-2026.1"
 Share = Annotated[float, Meta(ge=0.0, le=1.0)]
 
 
@@ -126,9 +129,10 @@ class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     months: Annotated[
         list[MonthIn],
         Meta(
-            min_length=1,
             max_length=MAX_MONTHS,
-            description=f"1–{MAX_MONTHS} months of the site, all before policy.start_month.",
+            description=f"Up to {MAX_MONTHS} months of the site, all before "
+            "policy.start_month; none only when the policy starts in or before the month "
+            "works start (site.start_date).",
         ),
     ]
     policy: PolicyIn
@@ -191,10 +195,29 @@ class Risk(Struct, frozen=True, kw_only=True):
     expected_claims: float
     percentile: float  # 0 = safest of the model's peers
     loss_rate_per_10k_worker_hours: float  # the site's rate in an average month
-    projected_worker_hours: float
-    # mean calendar-month factor over the covered months: expected loss is rate × hours
-    # × this; about 1 for a twelve-month term. It moves the risk, never the premium
+    projected_worker_hours: float  # the whole term's, from the site's plan and scale
+    # mean calendar-month factor over the covered months; about 1 for a twelve-month term
     season_factor: float = 1.0
+    # the loss rate over the term (worker-hour weighted) over the rate in the start
+    # month: how the site's stage and plan move its risk during the term
+    trend_factor: float = 1.0
+    # expected loss = loss rate × trend × season × projected worker-hours
+
+
+class Layer(Struct, frozen=True, kw_only=True):
+    """One line of the rating plan: the premium before it times ``factor`` is the premium
+    after it, so ``pct`` (= (factor − 1) × 100) is ``premium_effect_cny`` over
+    ``premium_before_cny``, to rounding."""
+
+    layer: str  # a 工地画像 group, exposure_intensity, off_balance, data_quality_gate, band
+    kind: Literal["model_group", "exposure", "book", "gate", "band"]
+    label: Text
+    factor: float
+    pct: float
+    premium_before_cny: Money
+    premium_effect_cny: Money
+    version: str | None  # the rule or model version the layer comes from
+    text: Text
 
 
 class BandOut(Struct, frozen=True, kw_only=True):
@@ -204,17 +227,28 @@ class BandOut(Struct, frozen=True, kw_only=True):
 
 
 class Pricing(Struct, frozen=True, kw_only=True):
+    """final = base × clip_band(gate(risk_factor × off_balance_factor)), to the cent;
+    ``layers`` explain it line by line (docs/rating-plan.md)."""
+
     base_premium_cny: Money
     base_premium_source: Literal["tariff", "policy"]
     project_premium_cny: Money | None
-    relativity: float
-    credibility: float
+    relativity: float  # the model's: exp(Σ TreeSHAP), the site's rate over the book's
     adjustment_pct: float
     final_premium_cny: Money
     band: BandOut
     tariff_version: str | None
     discount_withheld_cny: Money
     clipped: Literal["low", "high"] | None
+    # Quotes stored before plan 2026.1 (a credibility-weighted adjustment) have none of
+    # the fields below: they read back with plan_version LEGACY_PLAN and no layers.
+    plan_version: str = LEGACY_PLAN
+    # expected loss for the term over (book loss ratio × base premium)
+    risk_factor: float | None = None
+    book_loss_ratio: float | None = None
+    exposure_intensity: float | None = None  # risk_factor / relativity
+    off_balance_factor: float = 1.0
+    layers: list[Layer] = msgspec.field(default_factory=list)
 
 
 class Factor(Struct, frozen=True, kw_only=True):
@@ -254,7 +288,9 @@ class Recommendation(Struct, frozen=True, kw_only=True):
     unit: str
     current: float
     target: float
-    target_source: Literal["incentive", "peer_median"]
+    # incentive / peer_median: one metric's what-if; data_quality_gate: the reporting
+    # that would unlock a withheld discount; combined: every what-if above at once
+    target_source: Literal["incentive", "peer_median", "data_quality_gate", "combined"]
     target_reference: str
     estimated_premium_cny: Money
     estimated_saving_cny: Money
@@ -300,8 +336,10 @@ class DataQuality(Struct, frozen=True, kw_only=True):
     data_completeness: float | None
     min_device_online_rate: float
     min_data_completeness: float
-    well_reported_worker_hours: float
     reasons: list[str]
+    # the first policy start from which this site's smart-site data can earn a discount
+    # (set when it cannot yet: too few months of data, e.g. before works start)
+    discount_possible_from: str | None = None
 
 
 class MonthRef(Struct, frozen=True, kw_only=True):

@@ -109,6 +109,13 @@ def replay(
             f"priced by release {report.stored_service_version or '(not recorded)'}, "
             f"replayed by release {report.replay_service_version}"
         )
+        if report.stored_plan_version == report.replay_plan_version:
+            typer.echo(f"rating plan {report.stored_plan_version}")
+        else:
+            typer.echo(
+                f"rating plan differs: priced with {report.stored_plan_version}, replayed with "
+                f"{report.replay_plan_version} (the earlier plan is not in this release)"
+            )
         replayed = report.replayed_final_premium_cny
         typer.echo(
             f"final premium: stored CNY {report.stored_final_premium_cny:,.2f}, "

@@ -35,8 +35,8 @@ def portal_bundle() -> ModelBundle:
     world = generate_world(400, seed=1, months=36)
     data = validate_frames(world.sites, world.site_months, world.claims)
     outcome = train_from_data(data, cfg=FitConfig(max_rounds=200, early_stopping=30, threads=1))
-    # Premiums only move if the site's own experience carries weight.
-    assert outcome.bundle.meta.credibility_k < 1e11
+    # Premiums only move if the rating plan was calibrated on a book.
+    assert 0 < outcome.bundle.meta.rating["book_loss_ratio"] < 1e6
     return outcome.bundle
 
 

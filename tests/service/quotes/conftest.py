@@ -31,8 +31,8 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     world = generate_world(400, seed=1, months=36)
     data = validate_frames(world.sites, world.site_months, world.claims)
     outcome = train_from_data(data, cfg=FAST)
-    # The fixture is only useful if credibility lets the model move premiums.
-    assert outcome.bundle.meta.credibility_k < 1e11
+    # The fixture is only useful if the plan lets the model move premiums.
+    assert 0 < outcome.bundle.meta.rating["book_loss_ratio"] < 1e6
     settings = Settings(home=home, mlflow_tracking_uri=None, env="dev")
     with tempfile.TemporaryDirectory() as tmp:
         _, version = tracking.log_training_run(outcome, settings, Path(tmp), FAST, register=True)

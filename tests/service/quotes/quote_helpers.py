@@ -112,7 +112,12 @@ def shifted(bundle: ModelBundle, by: float) -> ModelBundle:
 
 
 def sites_with_history(world: World, start_month: str, min_months: int = 6) -> list[str]:
-    """The sites of ``world`` with at least ``min_months`` months before ``start_month``."""
-    before = world.site_months[world.site_months["month"] < start_month]
+    """The sites of ``world`` with at least ``min_months`` months before ``start_month``
+    and at work (worker-hours) in the month just before it: what the rating plan's quote
+    limits let an insurer price for a policy starting then."""
+    months = world.site_months
+    before = months[months["month"] < start_month]
     counts = before.groupby("site_id").size()
-    return [str(s) for s in counts[counts >= min_months].index]
+    last = before["month"].max()
+    working = set(before.loc[(before["month"] == last) & (before["worker_hours"] > 0), "site_id"])
+    return [str(s) for s in counts[counts >= min_months].index if s in working]

@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, settings
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
-from quote_helpers import ModelStore, request_for
+from quote_helpers import ModelStore, request_for, sites_with_history
 from schemathesis.config import SchemathesisConfig
 from schemathesis.python import asgi
 from sqlmodel import select
@@ -156,9 +156,7 @@ def _openapi_document() -> dict[str, Any]:
     app = create_app(make_settings(Path(tempfile.gettempdir()) / "siterisk-fuzz-schema"))
     document: dict[str, Any] = app.openapi_schema.to_schema()
     world = generate_world(8, seed=EXAMPLE_SEED, months=24)
-    before = world.site_months[world.site_months["month"] < EXAMPLE_START]
-    counts = before.groupby("site_id").size()
-    sites = [str(s) for s in counts[counts >= 6].index][:3]
+    sites = sites_with_history(world, EXAMPLE_START)[:3]
     single = request_for(world, sites[0], EXAMPLE_START)
     batch = {"items": [request_for(world, site, EXAMPLE_START) for site in sites]}
     for path, example in (("/v1/quotes", single), ("/v1/quotes/batch", batch)):

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from quote_helpers import ModelStore, PrivateRegistry, request_for, shifted
+from quote_helpers import ModelStore, PrivateRegistry, request_for, shifted, sites_with_history
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -48,9 +48,7 @@ Body = dict[str, Any]
 
 @pytest.fixture(scope="module")
 def bodies(unseen_world: World) -> list[Body]:
-    before = unseen_world.site_months[unseen_world.site_months["month"] < START]
-    counts = before.groupby("site_id").size()
-    sites = [str(s) for s in counts[counts >= 6].index][:8]
+    sites = sites_with_history(unseen_world, START)[:8]
     return [request_for(unseen_world, site, START) for site in sites]
 
 

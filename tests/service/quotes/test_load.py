@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from quote_helpers import ModelStore, request_for
+from quote_helpers import ModelStore, request_for, sites_with_history
 from sqlmodel import func, select
 from svc_helpers import PEPPER, bearer
 
@@ -184,9 +184,7 @@ def _ms(values: list[float], q: float) -> float:
 
 
 def test_32_concurrent_clients_lose_nothing(server: Server, unseen_world: World) -> None:
-    before = unseen_world.site_months[unseen_world.site_months["month"] < START]
-    counts = before.groupby("site_id").size()
-    sites = [str(s) for s in counts[counts >= 6].index][:60]
+    sites = sites_with_history(unseen_world, START)[:60]
     bodies = [request_for(unseen_world, site, START) for site in sites]
 
     tally, seconds = asyncio.run(_run(server, bodies))

@@ -11,7 +11,14 @@ from typing import Any
 import anyio
 import pytest
 from litestar.testing import TestClient
-from quote_helpers import ModelStore, PrivateRegistry, broken, request_for, shifted
+from quote_helpers import (
+    ModelStore,
+    PrivateRegistry,
+    broken,
+    request_for,
+    shifted,
+    sites_with_history,
+)
 from svc_helpers import bearer
 
 from models.settings import Settings
@@ -101,7 +108,7 @@ def test_requests_keep_succeeding_while_the_poller_swaps_the_model(
     provider = RegistryModelProvider(service)
     app = create_app(service, model_provider=provider)
     insurer: IssuedKey = issue_key("insurer", insurer_id="I1")
-    sites = [str(s) for s in unseen_world.sites["site_id"].iloc[:3]]
+    sites = sites_with_history(unseen_world, "2025-07")[:3]
     bodies = [request_for(unseen_world, site, "2025-07") for site in sites]
     seen: list[list[str]] = [[] for _ in bodies]
     statuses: list[int] = []

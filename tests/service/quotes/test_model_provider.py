@@ -13,7 +13,14 @@ from typing import Any
 import anyio
 import pytest
 from litestar.testing import TestClient
-from quote_helpers import ModelStore, PrivateRegistry, broken, request_for, shifted
+from quote_helpers import (
+    ModelStore,
+    PrivateRegistry,
+    broken,
+    request_for,
+    shifted,
+    sites_with_history,
+)
 from svc_helpers import bearer, make_settings
 
 from models.settings import Settings
@@ -75,7 +82,7 @@ def _started(settings: Settings) -> RegistryModelProvider:
 
 
 def _quote(client: TestClient[Any], key: str, world: World) -> dict[str, Any]:
-    site = str(world.sites["site_id"].iloc[3])
+    site = sites_with_history(world, "2025-07")[3]
     body = request_for(world, site, "2025-07")
     response = client.post("/v1/quotes", json=body, headers=bearer(key))
     assert response.status_code == 201, response.text
@@ -186,7 +193,7 @@ def test_no_registry_and_no_cache_is_not_ready_and_does_not_price(
         ready = client.get("/health/ready")
         assert ready.status_code == 503
         assert "no cached model" in ready.json()["checks"]["model"]["detail"]
-        site = str(unseen_world.sites["site_id"].iloc[0])
+        site = sites_with_history(unseen_world, "2025-07")[0]
         body = request_for(unseen_world, site, "2025-07")
         response = client.post("/v1/quotes", json=body, headers=bearer(insurer.key))
         assert response.status_code == 503

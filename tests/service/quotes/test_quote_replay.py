@@ -232,6 +232,18 @@ def test_replay_of_a_quote_row_with_any_snapshot(
     other = StaticModelProvider(steeper(model_store.bundle, 1.6)).current()
     assert other is not None
     assert not replay_quote(row, other).matched
+    assert report.stored_plan_version == report.replay_plan_version == "2026.1"
+    # A quote priced before the layered plan (credibility, no plan version, no layers)
+    # is replayed with the current plan, and the report names both versions.
+    legacy = json.loads(json.dumps(row.response))
+    for key in ("plan_version", "layers", "risk_factor", "book_loss_ratio",
+                "exposure_intensity", "off_balance_factor"):  # fmt: skip
+        del legacy["pricing"][key]
+    legacy["pricing"]["credibility"] = 0.024
+    old = replay_quote(row.model_copy(update={"response": legacy}), snapshot)
+    assert (old.stored_plan_version, old.replay_plan_version) == ("pre-2026.1", "2026.1")
+    assert not old.matched
+    assert "pricing.credibility" in [d.path for d in old.differences]
 
 
 def test_compare_rules() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from litestar.testing import TestClient
-from quote_helpers import ModelStore, request_for
+from quote_helpers import ModelStore, request_for, sites_with_history
 from sqlmodel import func, select
 from svc_helpers import bearer
 
@@ -59,7 +59,7 @@ def test_a_request_past_its_deadline_is_a_503_and_stores_nothing(
     slow_app: Any, settings: Settings, issue_key: Any, unseen_world: World
 ) -> None:
     insurer = bearer(issue_key("insurer", insurer_id="I1").key)
-    sites = [str(s) for s in unseen_world.sites["site_id"].iloc[:3]]
+    sites = sites_with_history(unseen_world, START)[:3]
     single = request_for(unseen_world, sites[0], START)
     portfolio = {"items": [request_for(unseen_world, s, START) for s in sites]}
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from quote_helpers import ModelStore, cents, request_for
+from quote_helpers import ModelStore, cents, request_for, sites_with_history
 from sqlmodel import func, select
 from svc_helpers import bearer, make_settings
 
@@ -38,9 +38,7 @@ def insurer(issue_key: Callable[..., IssuedKey]) -> str:
 @pytest.fixture
 def body_of(unseen_world: World) -> Callable[..., Body]:
     """The i-th site of the unseen world with at least six months before the start."""
-    before = unseen_world.site_months[unseen_world.site_months["month"] < START]
-    counts = before.groupby("site_id").size()
-    sites = [str(s) for s in counts[counts >= 6].index]
+    sites = sites_with_history(unseen_world, START)
 
     def make(i: int = 0, **kwargs: Any) -> Body:
         return request_for(unseen_world, sites[i], START, **kwargs)
@@ -79,7 +77,10 @@ def test_a_quote_for_an_unseen_site_is_complete_stored_and_adds_up(
     assert 0 <= risk["percentile"] <= 100
     assert pricing["band"]["min_pct"] <= pricing["adjustment_pct"] <= pricing["band"]["max_pct"]
     assert pricing["tariff_version"] == "default-2025.1"
-    assert 0 <= pricing["credibility"] <= 1
+    assert pricing["plan_version"] == "2026.1"
+    assert pricing["risk_factor"] == pytest.approx(
+        pricing["relativity"] * pricing["exposure_intensity"], rel=1e-9
+    )
     # Money is numbers to the cent.
     for amount in (pricing["base_premium_cny"], pricing["final_premium_cny"]):
         assert cents(amount) == pytest.approx(amount * 100, abs=1e-6)
@@ -87,8 +88,26 @@ def test_a_quote_for_an_unseen_site_is_complete_stored_and_adds_up(
     factors = quote["explanation"]["factors"]
     groups = quote["explanation"]["groups"]
     assert math.prod(f["factor"] for f in factors) == pytest.approx(pricing["relativity"], rel=1e-9)
-    assert sum(cents(g["premium_effect_cny"]) for g in groups) == change
-    assert sum(cents(f["premium_effect_cny"]) for f in factors) == change
+    layers = pricing["layers"]
+    assert [x["layer"] for x in layers] == [
+        *(g["group"] for g in groups), "exposure_intensity", "off_balance",
+        "data_quality_gate", "band",
+    ]  # fmt: skip
+    # the lines add up to the cent, and each states its effect over the premium before it
+    assert sum(cents(x["premium_effect_cny"]) for x in layers) == change
+    running = pricing["base_premium_cny"]
+    for line in layers:
+        assert cents(line["premium_before_cny"]) == cents(running)
+        if line["premium_effect_cny"]:
+            assert 100 * line["premium_effect_cny"] / running == pytest.approx(line["pct"], abs=0.1)
+        assert line["text"]["zh"]
+        assert line["text"]["en"]
+        running = round(running + line["premium_effect_cny"], 2)
+    by_layer = {x["layer"]: x for x in layers}
+    for g in groups:
+        assert cents(g["premium_effect_cny"]) == cents(by_layer[g["group"]]["premium_effect_cny"])
+    group_cents = sum(cents(g["premium_effect_cny"]) for g in groups)
+    assert sum(cents(f["premium_effect_cny"]) for f in factors) == group_cents
     assert {g["group"] for g in groups} == {
         "behaviour", "training", "hazardous_works", "hazard_inspection", "alerts",
         "equipment", "claims_history", "project",

@@ -16,7 +16,7 @@ import pytest
 import shap
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from quote_helpers import ModelStore, cents, request_for
+from quote_helpers import ModelStore, cents, request_for, sites_with_history
 
 from models import features as fdef
 from models.contract import spec
@@ -48,14 +48,13 @@ def pricer() -> QuotePricer:
 
 @pytest.fixture(scope="module")
 def bodies(unseen_world: World) -> list[Body]:
-    """Requests for every unseen site with at least three months before each start."""
-    out = []
-    for start in STARTS:
-        for site in unseen_world.sites["site_id"]:
-            body = request_for(unseen_world, str(site), start, months=24)
-            if len(body["months"]) >= 3:
-                out.append(body)
-    return out
+    """Requests for every unseen site with at least three months before each start and
+    at work just before it (what the plan's quote limits price)."""
+    return [
+        request_for(unseen_world, site, start, months=24)
+        for start in STARTS
+        for site in sites_with_history(unseen_world, start, min_months=3)
+    ]
 
 
 def _price(pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]) -> list[Any]:
@@ -86,11 +85,17 @@ def test_every_quote_adds_up_exactly(
         assert math.exp(sum(f.contribution for f in q.explanation.factors)) == pytest.approx(
             p.relativity, rel=1e-12
         )
-        assert sum(cents(g.premium_effect_cny) for g in q.explanation.groups) == change
-        assert sum(cents(f.premium_effect_cny) for f in q.explanation.factors) == change
+        assert sum(cents(line.premium_effect_cny) for line in p.layers) == change
+        groups = sum(cents(g.premium_effect_cny) for g in q.explanation.groups)
+        assert sum(cents(f.premium_effect_cny) for f in q.explanation.factors) == groups
+        assert groups == sum(cents(x.premium_effect_cny) for x in p.layers[:8])
         assert p.band.min_pct <= p.adjustment_pct <= p.band.max_pct
         exact = Decimal(str(p.base_premium_cny)) * (1 + Decimal(p.adjustment_pct) / 100)
-        assert abs(Decimal(str(p.final_premium_cny)) - exact) <= Decimal("0.005")
+        # half-up to the cent, one cent inwards where that would leave the band
+        assert abs(Decimal(str(p.final_premium_cny)) - exact) <= Decimal("0.01")
+        low = Decimal(str(p.base_premium_cny)) * (1 + Decimal(repr(p.band.min_pct)) / 100)
+        high = Decimal(str(p.base_premium_cny)) * (1 + Decimal(repr(p.band.max_pct)) / 100)
+        assert low <= Decimal(str(p.final_premium_cny)) <= high
         if not q.data_quality.passed:
             assert p.final_premium_cny >= p.base_premium_cny
         for tier in q.incentives.tiers:
@@ -162,10 +167,7 @@ def _improve(body: Body, column: str, amount: float, latest: int) -> Body:
         if spec.controllable()[column] < 0:
             m[column] = min(1.0, old + amount)
         else:
-            new = max(0, old - math.ceil(amount * 10))
-            if column == "hazards_found" and m["major_hazards"] is not None:
-                new = max(new, m["major_hazards"])
-            m[column] = new
+            m[column] = max(0, old - math.ceil(amount * 10))
     return better
 
 
@@ -196,11 +198,12 @@ def test_a_safer_site_never_pays_more(
     )
     assert after.pricing.relativity <= before.pricing.relativity * (1 + 1e-12)
     assert cents(after.pricing.final_premium_cny) <= cents(before.pricing.final_premium_cny)
-    assert after.pricing.credibility == before.pricing.credibility
+    # the exposure for the term reads nothing a site controls
+    assert after.pricing.exposure_intensity == before.pricing.exposure_intensity
     assert after.data_quality.passed == before.data_quality.passed
 
 
-@pytest.mark.parametrize("column", ["training_coverage", "hazards_found"])
+@pytest.mark.parametrize("column", ["training_coverage", "major_hazards"])
 def test_safety_moves_the_price_at_all(
     pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body], column: str
 ) -> None:
@@ -228,10 +231,7 @@ def _apply(body: Body, metric: str, target: float) -> Body:
         if spec.controllable()[metric] < 0:
             m[metric] = max(old, target)
         else:
-            new = min(old, math.floor(target * m["worker_hours"] / 1e4 + 1e-9))
-            if metric == "hazards_found" and m["major_hazards"] is not None:
-                new = max(new, m["major_hazards"])
-            m[metric] = new
+            m[metric] = min(old, math.floor(target * m["worker_hours"] / 1e4 + 1e-9))
     return done
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-from quote_helpers import ModelStore, request_for
+from quote_helpers import ModelStore, request_for, sites_with_history
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -52,10 +52,9 @@ def snapshot(model_store: ModelStore) -> ModelSnapshot:
 def items(unseen_world: World) -> list[intake.Item]:
     out = []
     for start in ("2024-07", "2025-04"):
-        for site in unseen_world.sites["site_id"]:
-            body = request_for(unseen_world, str(site), start, months=18)
-            if body["months"]:
-                out.append(intake.read_item(body, len(out), f"items[{len(out)}]."))
+        for site in sites_with_history(unseen_world, start, min_months=1):
+            body = request_for(unseen_world, site, start, months=18)
+            out.append(intake.read_item(body, len(out), f"items[{len(out)}]."))
     return out
 
 
