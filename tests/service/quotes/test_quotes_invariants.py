@@ -239,17 +239,56 @@ def test_recommendations_are_what_the_model_charges_once_carried_out(
     pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]
 ) -> None:
     quotes = _quotes(_price(pricer, snapshot, bodies[:60]))
-    checked = 0
+    checked = combined = 0
     for body, quote in zip(bodies[:60], quotes, strict=True):
-        for rec in quote.recommendations[:2]:
+        single = [r for r in quote.recommendations if r.target_source in SINGLE]
+        for rec in single[:2]:
             redone = _quotes(_price(pricer, snapshot, [_apply(body, rec.metric, rec.target)]))[0]
             assert (
                 abs(cents(redone.pricing.final_premium_cny) - cents(rec.estimated_premium_cny)) <= 1
             )
             checked += 1
-        if checked >= 12:
+        together = [r for r in quote.recommendations if r.target_source == "combined"]
+        if together and combined < 4:
+            (plan,) = together
+            done = body
+            for rec in single:
+                done = _apply(done, rec.metric, rec.target)
+            redone = _quotes(_price(pricer, snapshot, [done]))[0]
+            assert (
+                abs(cents(redone.pricing.final_premium_cny) - cents(plan.estimated_premium_cny))
+                <= 1
+            )
+            # every target at once saves at least what the best one saves alone
+            assert plan.estimated_saving_cny >= max(r.estimated_saving_cny for r in single)
+            combined += 1
+        if checked >= 12 and combined >= 2:
             break
     assert checked >= 6
+    assert combined >= 2
+
+
+SINGLE = ("incentive", "peer_median")
+
+
+def test_a_withheld_discount_is_the_first_advice_and_what_reporting_would_unlock(
+    pricer: QuotePricer, snapshot: ModelSnapshot, bodies: list[Body]
+) -> None:
+    quotes = _quotes(_price(pricer, snapshot, bodies))
+    withheld = [q for q in quotes if q.pricing.discount_withheld_cny > 0]
+    assert withheld, "the fixture has sites whose discount the gate withholds"
+    for q in withheld:
+        first = q.recommendations[0]
+        assert first.target_source == "data_quality_gate"
+        assert first.metric in ("device_online_rate", "data_completeness", "months_reported")
+        assert abs(cents(first.estimated_saving_cny) - cents(q.pricing.discount_withheld_cny)) <= 1
+        assert "next months" in (first.text.en if first.text else "")
+    for q in quotes:
+        if q.pricing.discount_withheld_cny == 0:
+            assert all(r.target_source != "data_quality_gate" for r in q.recommendations)
+        for r in q.recommendations:
+            assert r.direction == "increase" or r.metric in spec.controllable()
+            assert r.metric not in ("hazards_found",)
 
 
 def test_fast_site_rules_equal_the_pricing_modules(pricer: QuotePricer, bodies: list[Body]) -> None:
