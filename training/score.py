@@ -9,7 +9,9 @@ from models import features as fdef
 from models.bundle import ModelBundle
 from models.contract import ContractData
 
-SCORE_COLUMNS = ("site_id", "month", "expected_claims", "expected_loss_cny")
+SCORE_COLUMNS = (
+    "site_id", "month", "expected_claims", "expected_loss_cny", "loss_rate_per_hour",
+)  # fmt: skip
 
 
 def check_compatible(bundle: ModelBundle) -> None:
@@ -29,12 +31,15 @@ def score_data(data: ContractData, bundle: ModelBundle) -> pd.DataFrame:
     # the month's worker-hours times its season (an offset, like exposure)
     exposure = feats["exposure"].fillna(0.0).to_numpy(np.float64)
     exposure = exposure * bundle.season_factor(feats["month"].to_numpy())
+    rate = bundle.loss_rate(x)
     out = pd.DataFrame(
         {
             "site_id": feats["site_id"].to_numpy(),
             "month": feats["month"].to_numpy(),
             "expected_claims": bundle.claim_rate(x) * exposure,
-            "expected_loss_cny": bundle.loss_rate(x) * exposure,
+            "expected_loss_cny": rate * exposure,
+            # season-neutral, per worker-hour: what a quote states as its loss rate
+            "loss_rate_per_hour": rate,
         }
     )
     return out.loc[:, list(SCORE_COLUMNS)]

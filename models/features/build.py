@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from models.contract import spec
+from models.features.contractor import Record, contractor_feature
 from models.features.definition import (
     CATEGORIES,
     FEATURE_NAMES,
@@ -276,6 +277,7 @@ class _Builder:
         self._own: dict[str, F64] | None = None
         self._windows: dict[tuple[str, tuple[str, ...]], dict[int, F64]] = {}
         self._contractor: dict[str, F64] | None = None
+        self._record: Record | None = None
         self._dates: tuple[F64, F64, F64] | None = None
 
     # -- monthly data -------------------------------------------------------
@@ -417,10 +419,10 @@ class _Builder:
 
     def claim_weights(self) -> dict[str, F64]:
         c = self.claims
+        # counts only: a record pools every insurer's claims, amounts stay each one's own
         return {
             "count": np.ones(len(c)),
             "serious": _floats(c["severity"].isin(_SERIOUS)),
-            "incurred": _floats(c["paid_cny"]) + _floats(c["reserve_cny"]),
         }
 
     def own_totals(self) -> dict[str, F64]:
@@ -445,8 +447,8 @@ class _Builder:
             return own["serious"]
         if stat == "claims_per_10kwh_all":
             return _ratio(own["count"], own["hours"]) * PER_10K
-        if stat == "incurred_per_10kwh_all":
-            return _ratio(own["incurred"], own["hours"]) * PER_10K
+        if stat == "serious_claims_per_10kwh_all":
+            return _ratio(own["serious"], own["hours"]) * PER_10K
         raise KeyError(stat)
 
     def contractor_totals(self) -> dict[str, F64]:
@@ -489,22 +491,25 @@ class _Builder:
         self._contractor = totals
         return totals
 
+    def contractor_record(self) -> Record:
+        """Each target's contractor's record on its other sites: its totals less the
+        site's own (:mod:`models.features.contractor`)."""
+        if self._record is None:
+            total = self.contractor_totals()
+            own = self.own_totals()
+            # Own hours subtracted from the contractor's: treat a residue as no exposure.
+            hours = total["hours"] - own["hours"]
+            hours = np.where(hours > 1e-9 * total["hours"], hours, 0.0)
+            self._record = Record(
+                other_sites=total["started"] - own["started"],
+                worker_hours=hours,
+                claims=total["count"] - own["count"],
+                serious_claims=total["serious"] - own["serious"],
+            )
+        return self._record
+
     def contractor_claims(self, stat: str) -> F64:
-        total = self.contractor_totals()
-        own = self.own_totals()
-        count = total["count"] - own["count"]
-        sites = total["started"] - own["started"]
-        # Own hours subtracted from the contractor's: treat a residue as no exposure.
-        hours = total["hours"] - own["hours"]
-        hours = np.where(hours > 1e-9 * total["hours"], hours, 0.0)
-        if stat == "contractor_other_sites":
-            return sites
-        if stat == "contractor_other_claims_per_10kwh":
-            return _ratio(count, hours) * PER_10K
-        if stat == "contractor_other_incurred_per_10kwh":
-            incurred = np.where(count > 0, total["incurred"] - own["incurred"], 0.0)
-            return _ratio(incurred, hours) * PER_10K
-        raise KeyError(stat)
+        return contractor_feature(stat, self.contractor_record())
 
     # -- dispatch -------------------------------------------------------------
 
@@ -598,6 +603,25 @@ def build_features(
     exposure = b.exposure()
     frame = pd.DataFrame(values, columns=list(FEATURE_NAMES), copy=False)
     frame.insert(0, "exposure", exposure)
+    frame.insert(0, "month", targets["month"].array)
+    frame.insert(0, "site_id", targets["site_id"].array)
+    return frame
+
+
+def contractor_records(
+    sites: pd.DataFrame,
+    site_months: pd.DataFrame,
+    claims: pd.DataFrame,
+    targets: pd.DataFrame,
+) -> pd.DataFrame:
+    """Each target's contractor record (``site_id``, ``month``, then the fields of
+    :class:`~models.features.contractor.Record`), worked out exactly as
+    :func:`build_features` works it out for its contractor features."""
+    _require(sites, "sites")
+    _require(site_months, "site_months")
+    _require(claims, "claims")
+    record = _Builder(sites, site_months, claims, targets).contractor_record()
+    frame = pd.DataFrame({k: np.asarray(v, dtype=np.float64) for k, v in record._asdict().items()})
     frame.insert(0, "month", targets["month"].array)
     frame.insert(0, "site_id", targets["site_id"].array)
     return frame

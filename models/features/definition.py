@@ -35,7 +35,7 @@ from models.contract import spec
 from models.contract.spec import Group
 
 # Bump on any change of what a feature means or how it is computed.
-FEATURE_SET_VERSION: Final = "2"
+FEATURE_SET_VERSION: Final = "3"
 
 Direction = Literal[-1, 0, 1]
 RecipeKind = Literal[
@@ -330,7 +330,6 @@ def _project() -> list[tuple[Feature, Recipe]]:
 
 def _claims() -> list[tuple[Feature, Recipe]]:
     c = Group.claims_history
-    own = "incident_date, severity, paid_cny, reserve_cny, worker_hours"
     rows: tuple[tuple[str, RecipeKind, Direction, str, str, str, str], ...] = (
         ("claims_count_all", "own_claims", 1, "incident_date",
          "历史理赔件数", "claims to date", "claims"),
@@ -339,19 +338,21 @@ def _claims() -> list[tuple[Feature, Recipe]]:
         ("claims_per_10kwh_all", "own_claims", 1, "incident_date, worker_hours",
          "历史出险频率(每万工时)", "claims per 10k worker-hours to date",
          "per 10k worker-hours"),
-        ("incurred_per_10kwh_all", "own_claims", 1, own,
-         "历史赔付(每万工时)", "incurred loss per 10k worker-hours to date",
-         "CNY per 10k worker-hours"),
+        ("serious_claims_per_10kwh_all", "own_claims", 1,
+         "incident_date, severity, worker_hours",
+         "历史重伤及死亡出险频率(每万工时)",
+         "serious-injury and fatal claims per 10k worker-hours to date",
+         "per 10k worker-hours"),
         ("contractor_other_claims_per_10kwh", "contractor_claims", 1,
          "contractor_id, incident_date, worker_hours",
          "总包其他工地出险频率(每万工时)",
          "contractor's claims on its other sites per 10k worker-hours",
          "per 10k worker-hours"),
-        ("contractor_other_incurred_per_10kwh", "contractor_claims", 1,
-         "contractor_id, incident_date, paid_cny, reserve_cny, worker_hours",
-         "总包其他工地赔付(每万工时)",
-         "contractor's incurred loss on its other sites per 10k worker-hours",
-         "CNY per 10k worker-hours"),
+        ("contractor_other_serious_per_10kwh", "contractor_claims", 1,
+         "contractor_id, incident_date, severity, worker_hours",
+         "总包其他工地重伤及死亡出险频率(每万工时)",
+         "contractor's serious-injury and fatal claims on its other sites per 10k worker-hours",
+         "per 10k worker-hours"),
         # Size of the contractor's track record, not a loss: no direction.
         ("contractor_other_sites", "contractor_claims", 0, "contractor_id, month",
          "总包其他在施工地数", "contractor's other sites with data to date", "sites"),

@@ -14,8 +14,10 @@ months from the latest back, running totals add month by month from the site's f
 month, and claims of one month (or older than the site's data) add up in the order
 given before joining the running total. That is exactly what ``build.py`` does.
 
-A site is priced as a quote prices it: as its contractor's only site in the data
-(items of a request never meet), so the contractor's other sites contribute nothing.
+The contractor's record on its other sites is not in one site's rows: the quote
+carries it (:class:`~models.features.contractor.Record`, worked out by ``build.py``
+for a quote by reference) and the features come from it through the same function as
+``build.py``'s. Without one, the site is its contractor's only site.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.contract import spec
+from models.features.contractor import NONE, Record, contractor_feature
 from models.features.definition import (
     CATEGORIES,
     FEATURE_NAMES,
@@ -102,15 +105,17 @@ class SiteSeries:
 
     ``columns`` holds every ``site_months`` value column in ``months`` order (NaN: not
     reported; ``stage`` as its position in ``spec.STAGES``); ``claims`` holds (month,
-    serious 0/1, incurred) per claim with a date, in the order given."""
+    serious 0/1) per claim with a date, in the order given; ``contractor`` is the
+    contractor's record on its other sites before the target month."""
 
     months: tuple[int, ...]  # ascending, distinct
     columns: dict[str, tuple[float, ...]]
     site: dict[str, float]  # numeric sites columns; project_type and district as codes
     start_day: float
     end_day: float
-    claims: tuple[tuple[int, float, float], ...]
+    claims: tuple[tuple[int, float], ...]
     row_of: dict[int, int]  # month -> row
+    contractor: Record = NONE
 
     def with_column(self, column: str, values: Sequence[float]) -> SiteSeries:
         """The same site with one ``site_months`` column replaced (values in ``months``
@@ -120,7 +125,9 @@ class SiteSeries:
         return replace(self, columns={**self.columns, column: tuple(values)})
 
 
-def site_series(site: Any, months: Iterable[Any], claims: Iterable[Any]) -> SiteSeries:
+def site_series(
+    site: Any, months: Iterable[Any], claims: Iterable[Any], contractor: Record = NONE
+) -> SiteSeries:
     """One site's rows as :class:`SiteSeries`. Rows are objects with the contract's
     column names as attributes (msgspec structs, named tuples), missing values as
     ``None``; months may come in any order but not twice."""
@@ -145,8 +152,7 @@ def site_series(site: Any, months: Iterable[Any], claims: Iterable[Any]) -> Site
         if day is None:
             continue
         serious = 1.0 if c.severity in _SERIOUS else 0.0
-        incurred = _number(c.paid_cny) + _number(c.reserve_cny)
-        found.append((day.year * 12 + day.month - 1, serious, incurred))
+        found.append((day.year * 12 + day.month - 1, serious))
     return SiteSeries(
         months=numbers,
         columns=columns,
@@ -155,6 +161,7 @@ def site_series(site: Any, months: Iterable[Any], claims: Iterable[Any]) -> Site
         end_day=_days(site.planned_end_date),
         claims=tuple(found),
         row_of=row_of,
+        contractor=contractor,
     )
 
 
@@ -298,18 +305,16 @@ class _Site:
             first = min(s.months[0], self.target) if s.months else self.target
             front = first - 1
             cells: dict[int, list[float]] = {}
-            for month, serious, incurred in s.claims:
+            for month, serious in s.claims:
                 if month < self.target:
-                    cell = cells.setdefault(max(month, front), [0.0, 0.0, 0.0])
+                    cell = cells.setdefault(max(month, front), [0.0, 0.0])
                     cell[0] += 1.0
                     cell[1] += serious
-                    cell[2] += incurred
-            count = serious_total = incurred_total = 0.0
+            count = serious_total = 0.0
             for month in sorted(cells):
                 c = cells[month]
                 count += c[0]
                 serious_total += c[1]
-                incurred_total += c[2]
             hours = 0.0
             worker_hours = s.columns["worker_hours"]
             for row in self.before:
@@ -318,7 +323,6 @@ class _Site:
             self._own = {
                 "count": count,
                 "serious": serious_total,
-                "incurred": incurred_total,
                 "hours": hours,
             }
         return self._own
@@ -331,22 +335,12 @@ class _Site:
             return own["serious"]
         if stat == "claims_per_10kwh_all":
             return _ratio(own["count"], own["hours"]) * PER_10K
-        if stat == "incurred_per_10kwh_all":
-            return _ratio(own["incurred"], own["hours"]) * PER_10K
+        if stat == "serious_claims_per_10kwh_all":
+            return _ratio(own["serious"], own["hours"]) * PER_10K
         raise KeyError(stat)
 
-    @staticmethod
-    def contractor_claims(stat: str) -> float:
-        # The contractor's other sites: none (see the module's docstring). The formulas
-        # are build.py's with zero totals: no sites, and no rate without exposure.
-        count = sites = hours = 0.0
-        if stat == "contractor_other_sites":
-            return sites
-        if stat == "contractor_other_claims_per_10kwh":
-            return _ratio(count, hours) * PER_10K
-        if stat == "contractor_other_incurred_per_10kwh":
-            return _ratio(0.0, hours) * PER_10K
-        raise KeyError(stat)
+    def contractor_claims(self, stat: str) -> float:
+        return float(contractor_feature(stat, self.s.contractor))
 
     # -- the site ---------------------------------------------------------------------
     def calendar(self, stat: str) -> float:

@@ -21,12 +21,15 @@ import datetime as dt
 from typing import Any
 
 import msgspec
+import pandas as pd
 from sqlmodel import Session
 
+from models.contract import validate_frames
+from models.features.build import contractor_records
 from service.auth.principal import Principal, Role
 from service.errors import FieldError, InvalidInputError
 from service.feed.intake import decode
-from service.feed.rows import contract_dict
+from service.feed.rows import COLUMNS, contract_dict
 from service.feed.store import FeedStore
 from service.quotes.intake import Item, read_item
 from service.quotes.pricing_service import PricedQuote
@@ -57,6 +60,30 @@ class StoredRequests:
     def __init__(self, session: Session) -> None:
         self.store = FeedStore(session)
 
+    def contractor_record(self, site: Any, start: str) -> dict[str, Any]:
+        """The contractor's record on its other stored sites before ``start``, worked out
+        by the feature builder itself (``contractor_records``) from the stored rows:
+        the months and every insurer's claims, counted (docs/contractor-record.md)."""
+        sites, months, claims = self.store.contractor_rows(str(site["contractor_id"]), start)
+        if not months:
+            # no months of any of its sites: no other site has started, no exposure, so
+            # the features are those of no record (claims without hours give no rate)
+            return {"before_month": start, "other_sites": 0, "worker_hours": 0.0,
+                    "claims": 0, "serious_claims": 0}  # fmt: skip
+        data = validate_frames(
+            _frame(sites, "sites"), _frame(months, "site_months"), _frame(claims, "claims")
+        )
+        target = pd.DataFrame({"site_id": [str(site["site_id"])], "month": [start]})
+        record = contractor_records(data.sites, data.site_months, data.claims, target)
+        totals = record.iloc[0]
+        return {
+            "before_month": start,
+            "other_sites": round(_finite(totals["other_sites"])),
+            "worker_hours": _finite(totals["worker_hours"]),
+            "claims": round(_finite(totals["claims"])),
+            "serious_claims": round(_finite(totals["serious_claims"])),
+        }
+
     def item(
         self, data: Any, principal: Principal, index: int = 0, where: str = ""
     ) -> tuple[Item, QuoteInputs]:
@@ -84,6 +111,7 @@ class StoredRequests:
             "months": [contract_dict(m, "site_months") for m in months],
             "claims": [contract_dict(c, "claims") for c in claims],
             "policy": msgspec.to_builtins(ref.policy),
+            "contractor_record": self.contractor_record(site, start),
         }
         # Through JSON, as an inline request arrives: the same reader, the same values.
         item = dataclasses.replace(
@@ -98,6 +126,17 @@ class StoredRequests:
             claims_scope="own" if own else "none",
         )
         return item, inputs
+
+
+def _finite(value: Any) -> float:
+    number = float(value)
+    return number if number == number else 0.0  # no figure (NaN): no record
+
+
+def _frame(rows: list[Any], table: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        [contract_dict(r, table) for r in rows], columns=list(COLUMNS[table])
+    ).astype(object)
 
 
 def read_request(

@@ -285,6 +285,38 @@ class FeedStore:
         query = claims_before_query(site_id, insurer_id, before)
         return list(self.session.connection().execute(query).mappings())
 
+    def contractor_rows(
+        self, contractor_id: str, start_month: str
+    ) -> tuple[list[RowMapping], list[RowMapping], list[RowMapping]]:
+        """Every stored site of the contractor, their months before ``start_month`` and
+        their claims before its first day, of every insurer: what the contractor's
+        record reads (its counts only leave this service)."""
+        site, sm, claim = CURRENT["sites"], CURRENT["site_months"], CURRENT["claims"]
+        connection = self.session.connection()
+        sites = list(
+            connection.execute(
+                select(site).where(site.c.contractor_id == contractor_id).order_by(site.c.site_id)
+            ).mappings()
+        )
+        ids = [str(r["site_id"]) for r in sites]
+        first_day = dt.date(int(start_month[:4]), int(start_month[5:7]), 1)
+        months: list[RowMapping] = []
+        claims: list[RowMapping] = []
+        for part in chunks(ids, IN_CHUNK):
+            months += connection.execute(
+                select(sm)
+                .where(sm.c.site_id.in_(part), sm.c.month < start_month)
+                .order_by(sm.c.site_id, sm.c.month)
+            ).mappings()
+            claims += connection.execute(
+                select(claim)
+                .where(claim.c.site_id.in_(part), claim.c.incident_date < first_day)
+                .order_by(
+                    claim.c.site_id, claim.c.incident_date, claim.c.insurer_id, claim.c.claim_id
+                )
+            ).mappings()
+        return sites, months, claims
+
     def versions(self, table: str, key: dict[str, str]) -> list[dict[str, Any]]:
         """Every version of one row, newest first: the current one (``superseded_at``
         None) and those it replaced. Empty when the key was never stored."""

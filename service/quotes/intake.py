@@ -168,6 +168,26 @@ def api_problems(item: Item) -> list[FieldError]:
                 )
             )
         seen.setdefault(m.month, k)
+    record = req.contractor_record
+    if record is not None:
+        path = f"{w}contractor_record"
+        if record.before_month != start_month:
+            problems.append(
+                FieldError(
+                    f"{path}.before_month",
+                    f"{record.before_month} is not policy.start_month {start_month}: the "
+                    "record must cover the months before the policy starts",
+                )
+            )
+        if not math.isfinite(record.worker_hours):
+            problems.append(FieldError(f"{path}.worker_hours", "must be a finite number"))
+        if record.serious_claims > record.claims:
+            problems.append(
+                FieldError(
+                    f"{path}.serious_claims",
+                    f"{record.serious_claims} is more than claims ({record.claims})",
+                )
+            )
     ids: dict[str, int] = {}
     for k, row in enumerate(req.claims):
         c: Any = row
@@ -222,13 +242,21 @@ def policy_problems(item: Item, limits: QuoteLimits, now: dt.datetime) -> list[F
                     "site's months",
                 )
             ]
-        if abs(start - today) > ahead:
+        if start < works - ahead:
             return [
                 FieldError(
                     field,
-                    f"{start_month} is more than {ahead} months from the current month "
-                    f"({_label(today)}): a quote before works start covers a policy "
-                    "bought now",
+                    f"{start_month} is more than {ahead} months before works start "
+                    f"({_label(works)}): a quote before works start covers the months "
+                    "just before them",
+                )
+            ]
+        if start > today + ahead:
+            return [
+                FieldError(
+                    field,
+                    f"{start_month} is more than {ahead} months after the current month "
+                    f"({_label(today)}): too far ahead to price",
                 )
             ]
         return []

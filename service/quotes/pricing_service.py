@@ -40,6 +40,9 @@ import pandas as pd
 from models import features as fdef
 from models.bundle import CORES, SMALL_INPUT, ModelBundle, TermRisk
 from models.contract import spec
+from models.features.contractor import NONE as NO_RECORD
+from models.features.contractor import Record, contractor_feature
+from models.features.definition import RECIPES
 from models.features.single import SiteSeries, month_number, site_features, site_series
 from models.pricing import (
     Band,
@@ -158,7 +161,7 @@ class _Site:
         req = item.request
         return cls(
             item,
-            site_series(req.site, req.months, req.claims),
+            site_series(req.site, req.months, req.claims, contractor_record(item)),
             history_of(req.months, req.claims, NUMERIC_COLUMNS),
             month_number(req.policy.start_month),
         )
@@ -257,8 +260,28 @@ def book_loss_ratio(bundle: ModelBundle) -> float:
     return float(bundle.meta.rating["book_loss_ratio"])
 
 
+def contractor_record(item: Item) -> Record:
+    """The contractor's record the request carries (none: its only site)."""
+    got = item.request.contractor_record
+    if got is None:
+        return NO_RECORD
+    return Record(
+        float(got.other_sites), float(got.worker_hours), float(got.claims),
+        float(got.serious_claims),
+    )  # fmt: skip
+
+
+_CONTRACTOR: Final = [
+    (fdef.FEATURE_NAMES.index(name), name)
+    for name in fdef.FEATURE_NAMES
+    if RECIPES[name].kind == "contractor_claims"
+]
+
+
 def _features(sites: Sequence[_Site]) -> np.ndarray:
-    """Feature rows (float64, FEATURE_NAMES order) of the sites at their policy start."""
+    """Feature rows (float64, FEATURE_NAMES order) of the sites at their policy start.
+    The batch builder sees each item alone; the contractor's record each one carries
+    gives its contractor features, through the same function as everywhere."""
     if len(sites) <= SITE_BY_SITE:
         return np.vstack([site_features(s.series, s.target) for s in sites])
     items = [s.item for s in sites]
@@ -269,7 +292,16 @@ def _features(sites: Sequence[_Site]) -> np.ndarray:
             "month": [item.request.policy.start_month for item in items],
         }
     )
-    return fdef.to_matrix(fdef.build_features(sites_frame, months, claims, targets=targets))
+    x = fdef.to_matrix(fdef.build_features(sites_frame, months, claims, targets=targets))
+    records = Record(
+        *(
+            np.array(v, dtype=np.float64)
+            for v in zip(*[s.series.contractor for s in sites], strict=True)
+        )
+    )
+    for column, name in _CONTRACTOR:
+        x[:, column] = contractor_feature(RECIPES[name].stat, records)
+    return x
 
 
 class QuotePricer:
@@ -614,6 +646,12 @@ class QuotePricer:
             )
         if snapshot.source == "cache":
             out.append(f"priced with the locally cached model {snapshot.label}: {snapshot.note}")
+        if ctx.facts.item.request.contractor_record is None:
+            out.append(
+                "the contractor's record on its other sites was not sent (contractor_record): "
+                "priced as the contractor's only site, so the model prices a contractor with "
+                "no track record here; send the record, or quote by reference, to use it"
+            )
         months = len(ctx.facts.history.month)
         if months == 0:
             site: Any = ctx.facts.item.request.site

@@ -122,6 +122,36 @@ class PolicyIn(Struct, kw_only=True, forbid_unknown_fields=True):
     ) = None
 
 
+class ContractorRecordIn(Struct, kw_only=True, forbid_unknown_fields=True):
+    """The general contractor's record on its other sites, over the months before
+    ``before_month`` (the policy start): counts, never amounts
+    (docs/contractor-record.md). ``siterisk`` and quotes by reference work it out from
+    the data; an insurer may send it with an inline quote."""
+
+    before_month: Annotated[
+        str,
+        Meta(
+            pattern=spec.MONTH_PATTERN,
+            description="The record covers the months before this one: policy.start_month.",
+        ),
+    ]
+    other_sites: Annotated[
+        int, Meta(ge=0, le=MAX_WHOLE, description="Other sites with data before it.")
+    ]
+    worker_hours: Annotated[
+        float, Meta(ge=0.0, le=1e15, description="Their attended worker-hours before it.")
+    ]
+    claims: Annotated[int, Meta(ge=0, le=MAX_WHOLE, description="Their claims before it.")]
+    serious_claims: Annotated[
+        int,
+        Meta(
+            ge=0,
+            le=MAX_WHOLE,
+            description="Of those, serious-injury and fatal claims (at most claims).",
+        ),
+    ]
+
+
 class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     """One site to price: its contract rows from before the policy start, and the policy."""
 
@@ -140,6 +170,7 @@ class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True):
         list[ClaimIn],
         Meta(max_length=MAX_CLAIMS, description="The site's claims before the policy start."),
     ] = msgspec.field(default_factory=list)
+    contractor_record: ContractorRecordIn | None = None
 
 
 class QuoteReference(Struct, kw_only=True, forbid_unknown_fields=True):

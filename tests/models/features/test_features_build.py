@@ -22,6 +22,7 @@ from models.features import (
     monotone_constraints,
     to_matrix,
 )
+from models.features.build import contractor_records
 from models.features.definition import (
     MONTH_DAYS,
     RECIPES,
@@ -250,10 +251,11 @@ def test_own_claims_are_strictly_before_the_month() -> None:
     assert jul["claims_count_all"] == 2  # the claim on 1 July is not known yet
     assert jul["serious_claims_count_all"] == 1
     assert jul["claims_per_10kwh_all"] == pytest.approx(2 / 6000 * 1e4)
-    assert jul["incurred_per_10kwh_all"] == pytest.approx((150 + 10) / 6000 * 1e4)
+    # counts only: the serious injury of February, none of the amounts
+    assert jul["serious_claims_per_10kwh_all"] == pytest.approx(1 / 6000 * 1e4)
     feb = _one(f, "S1", "2024-02")
     assert feb["claims_count_all"] == 0
-    assert feb["incurred_per_10kwh_all"] == 0.0
+    assert feb["serious_claims_per_10kwh_all"] == 0.0
 
 
 def test_contractor_history_excludes_the_site_itself_and_the_future() -> None:
@@ -265,11 +267,15 @@ def test_contractor_history_excludes_the_site_itself_and_the_future() -> None:
     # C1's other sites: S2 (1 claim, 25 CNY, 12000 h) and S4 (a claim, no hours yet)
     assert s1["contractor_other_sites"] == 1
     assert s1["contractor_other_claims_per_10kwh"] == pytest.approx(2 / 12000 * 1e4)
-    assert s1["contractor_other_incurred_per_10kwh"] == pytest.approx((25 + 3) / 12000 * 1e4)
+    assert s1["contractor_other_serious_per_10kwh"] == 0.0  # both minor
     s2 = _one(f, "S2", "2024-07")
     assert s2["contractor_other_sites"] == 1
     assert s2["contractor_other_claims_per_10kwh"] == pytest.approx(3 / 6000 * 1e4)
-    assert s2["contractor_other_incurred_per_10kwh"] == pytest.approx((160 + 3) / 6000 * 1e4)
+    # S1's serious injury of February (its fatality on 1 July is not known yet)
+    assert s2["contractor_other_serious_per_10kwh"] == pytest.approx(1 / 6000 * 1e4)
+    records = contractor_records(sites, sm, claims, t).set_index(["site_id", "month"])
+    assert records.loc[("S2", "2024-07")].tolist() == [1.0, 6000.0, 3.0, 1.0]
+    assert records.loc[("S1", "2024-07")].tolist() == [1.0, 12000.0, 2.0, 0.0]
     march = _one(f, "S2", "2024-03")
     assert march["contractor_other_claims_per_10kwh"] == pytest.approx(1 / 2000 * 1e4)
     first = _one(f, "S2", "2024-01")

@@ -5,6 +5,7 @@ and for what-if variants of the controllable columns."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from fixtures.alien_world import make_alien_world, write_alien_csv
 
 from models.contract import ContractData, load_folder, spec, validate_frames
 from models.features import FEATURE_NAMES, build_features, to_matrix
+from models.features.build import contractor_records
+from models.features.contractor import Record
 from models.features.single import (
     SiteSeries,
     month_number,
@@ -203,3 +206,33 @@ def test_unrectified_hazards_edge_months_equal_the_batch_builder(
         column = batch[:, FEATURE_NAMES.index(f"unrectified_hazards_per_10kwh_{k}m")]
         assert _filled(column[:, None]) > 0.5
         assert (column[~np.isnan(column)] >= 0).all()
+
+
+@pytest.mark.parametrize("seed", [5, 8])
+def test_a_site_with_its_contractor_record_equals_the_batch_builder_on_the_whole_world(
+    seed: int,
+) -> None:
+    """Contractors with many sites, as the world has them: each site alone plus the
+    record ``contractor_records`` works out for it gives the batch builder's row."""
+    world = generate_world(250, seed=seed, months=30)
+    data = validate_frames(world.sites, world.site_months, world.claims)
+    assert data.sites["contractor_id"].value_counts().max() > 1
+    targets = pd.concat(
+        [data.site_months[["site_id", "month"]], _quote_months(data)], ignore_index=True
+    )
+    batch = to_matrix(build_features(data.sites, data.site_months, data.claims, targets=targets))
+    records = contractor_records(data.sites, data.site_months, data.claims, targets)
+    plain = _series(data)
+    fast = np.vstack(
+        [
+            site_features(
+                replace(plain[r.site_id], contractor=Record(r.other_sites, r.worker_hours,
+                                                            r.claims, r.serious_claims)),
+                month_number(r.month),
+            )
+            for r in records.itertuples(index=False)
+        ]
+    )  # fmt: skip
+    assert _mismatches(batch, fast) == []
+    other = [FEATURE_NAMES.index(n) for n in FEATURE_NAMES if n.startswith("contractor_other")]
+    assert float(np.mean(np.nan_to_num(batch[:, other]) > 0)) > 0.3  # records are not empty

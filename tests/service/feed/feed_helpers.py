@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from models.contract import ContractData
+from models.features.build import contractor_records
 from service.quotes.example import contract_rows as rows
 
 
@@ -32,8 +33,9 @@ def inline_request(
     data: ContractData, site_id: str, start_month: str, *, with_claims: bool, term: int = 12
 ) -> dict[str, Any]:
     """The inline request a by-reference quote stands for: the site, its latest 36
-    months before the start (oldest first) and, if asked, its claims before the start
-    in (incident_date, claim_id) order."""
+    months before the start (oldest first), if asked its claims before the start in
+    (incident_date, claim_id) order, and its contractor's record on the other sites
+    (every insurer's claims, counted), worked out from the whole folder."""
     site = data.sites[data.sites["site_id"] == site_id]
     months = (
         data.site_months[
@@ -51,6 +53,19 @@ def inline_request(
         "months": rows(months, "site_months"),
         "claims": rows(claims, "claims") if with_claims else [],
         "policy": {"start_month": start_month, "term_months": term},
+        "contractor_record": contractor_record(data, site_id, start_month),
+    }
+
+
+def contractor_record(data: ContractData, site_id: str, start_month: str) -> dict[str, Any]:
+    target = pd.DataFrame({"site_id": [site_id], "month": [start_month]})
+    totals = contractor_records(data.sites, data.site_months, data.claims, target).iloc[0]
+    return {
+        "before_month": start_month,
+        "other_sites": round(float(totals["other_sites"])),
+        "worker_hours": float(totals["worker_hours"]),
+        "claims": round(float(totals["claims"])),
+        "serious_claims": round(float(totals["serious_claims"])),
     }
 
 

@@ -150,4 +150,11 @@ def test_a_pre_start_quote_too_far_from_today_is_refused(
     (outcome,) = _price(snapshot, [body], today)
     assert isinstance(outcome, FailedQuote)
     assert outcome.error.fields[0].field == "items[0].policy.start_month"
-    assert "from the current month" in outcome.error.fields[0].message
+    assert "after the current month" in outcome.error.fields[0].message
+    # nor one starting years before the works
+    early = _pre_start(
+        unseen_world, str(site["site_id"]), _plus(start, -(LIMITS.max_months_ahead + 1))
+    )
+    (refused,) = _price(snapshot, [early], datetime(2030, 1, 1, tzinfo=UTC))
+    assert isinstance(refused, FailedQuote)
+    assert "before works start" in refused.error.fields[0].message

@@ -95,7 +95,9 @@ def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
     assert code == 0, out
     scores = pd.read_csv(target)
     months = pd.read_parquet(world / "site_months.parquet")
-    assert list(scores.columns) == ["site_id", "month", "expected_claims", "expected_loss_cny"]
+    assert list(scores.columns) == [
+        "site_id", "month", "expected_claims", "expected_loss_cny", "loss_rate_per_hour",
+    ]  # fmt: skip
     assert len(scores) == len(months)
     assert (scores["expected_loss_cny"] >= 0).all()
 
