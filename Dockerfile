@@ -33,6 +33,7 @@ COPY README.md ./
 COPY models ./models
 COPY service ./service
 COPY training ./training
+COPY siterisk ./siterisk
 RUN /opt/venv/bin/pip install --no-deps --constraint requirements.lock . \
     && /opt/venv/bin/pip check
 

@@ -114,7 +114,7 @@ notebooks: setup
 	$(BIN)/jupyter-lab --ServerApp.root_dir=$(CURDIR)/notebooks $(JUPYTER_ARGS)
 
 bench-train: setup
-	$(BIN)/python -m training.bench
+	$(BIN)/python -m bench.train
 
 # wrk, the HTTP load generator, comes from Debian: installed if missing (apt, as root).
 wrk:
@@ -132,7 +132,7 @@ bench-profile: setup
 	$(BIN)/python -m bench.profile
 
 bench-feed: setup
-	$(BIN)/python -m training.cli.feed_bench
+	$(BIN)/python -m bench.feed
 
 clean: pg-stop
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -7,8 +7,8 @@ client: the platform key sends sites and months, an insurer key its claims; then
 it all again (nothing changes) and times regulator profiles at that scale with a small
 model trained on the spot. Prints the figures; asserts nothing.
 
-    make bench-feed                                   # 20,000 sites x 36 months
-    python -m training.cli.feed_bench --sites 2000    # a quick run
+    make bench-feed                      # 20,000 sites x 36 months
+    python -m bench.feed --sites 2000    # a quick run
 
 The synthetic world's sites are active about 15 of 36 months; to reach a full
 36-month history per site the bench repeats each site's observed months over the
@@ -77,7 +77,8 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def _server(env: dict[str, str], port: int) -> Iterator[str]:
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "training.cli.feed_bench:feed_app",
+        sys.executable, "-m", "uvicorn", "--factory", "bench.feed:feed_app",
+        "--app-dir", str(Path(__file__).resolve().parents[1]),  # bench/ is not installed
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)
@@ -116,9 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from service.auth.store import ApiKeyStore, KeySpec
+    from service.cli.push import DEFAULT_CHUNK_ROWS, push_folder
     from service.db import migrate
     from service.db.engine import Database
-    from training.cli.push import DEFAULT_CHUNK_ROWS, push_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)

@@ -3,7 +3,7 @@ and score at 360k and 1M site-months, and to score a batch of 100k site-months w
 model trained on the 360k world. Prints figures; asserts nothing.
 
     make bench-train            # both sizes
-    python -m training.bench --sites 10000
+    python -m bench.train --sites 10000
 """
 
 from __future__ import annotations

@@ -24,23 +24,54 @@ def _imports(package: str) -> list[tuple[Path, str]]:
     return found
 
 
-@pytest.mark.parametrize("forbidden", ["service", "training"])
-def test_models_imports_neither_service_nor_training(forbidden: str) -> None:
-    bad = [
+def _offending(package: str, forbidden: str) -> list[tuple[str, str]]:
+    return [
         (str(p.relative_to(ROOT)), mod)
-        for p, mod in _imports("models")
+        for p, mod in _imports(package)
         if mod == forbidden or mod.startswith(forbidden + ".")
     ]
-    assert bad == []
 
 
-def test_training_does_not_import_the_web_service() -> None:
-    bad = [
-        (str(p.relative_to(ROOT)), mod)
-        for p, mod in _imports("training")
-        if "cli" not in p.parts and (mod == "service" or mod.startswith("service."))
+# Who may import whom (docs/architecture.md), with no exemption: each package and the
+# packages it must never import. ``models`` is the shared layer; ``training`` and
+# ``service`` each import ``models`` and never the other; only the entry package
+# ``siterisk`` (and the ``bench`` harness, and the tests) import both; nothing but the
+# tests imports ``siterisk``, and nothing imports ``bench``.
+FORBIDDEN = {
+    "models": ("service", "training", "siterisk", "bench"),
+    "training": ("service", "siterisk", "bench"),
+    "service": ("training", "siterisk", "bench"),
+    "siterisk": ("bench",),
+    "bench": ("siterisk",),
+}
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [(package, forbidden) for package, banned in FORBIDDEN.items() for forbidden in banned],
+)
+def test_package_does_not_import(package: str, forbidden: str) -> None:
+    assert _offending(package, forbidden) == []
+
+
+def test_every_package_has_its_rules() -> None:
+    packages = {
+        path.parent.name
+        for path in ROOT.glob("*/__init__.py")
+        if not path.parent.name.startswith(".")
+    }
+    assert packages == set(FORBIDDEN)
+
+
+def test_the_entry_package_only_composes_the_two_command_lines() -> None:
+    """``siterisk`` holds no logic of either side: of ``training`` and ``service`` it
+    imports their command lines only, and it imports both of them."""
+    layered = [
+        mod
+        for _, mod in _imports("siterisk")
+        if mod.split(".")[0] in ("training", "service", "models")
     ]
-    assert bad == []
+    assert sorted(set(layered)) == ["service.cli", "training.cli"]
 
 
 WEB_OR_DB = ("litestar", "sqlmodel", "sqlalchemy", "alembic", "mlflow", "lightgbm", "service.")

@@ -301,3 +301,25 @@ def test_every_copied_path_exists() -> None:
                 continue
             for source in args.split()[:-1]:
                 assert (ROOT / source).exists(), source
+
+
+def test_every_installed_package_is_copied_into_the_build() -> None:
+    """The image's ``siterisk`` needs every package pyproject installs (the entry package
+    ``siterisk`` composes ``training`` and ``service``): each is copied and not ignored."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [
+        pattern.rstrip("*")
+        for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    ]
+    copied = {
+        source.rstrip("/")
+        for stage in stages()
+        for args in stage.all("COPY")
+        if not args.startswith("--from")
+        for source in args.split()[:-1]
+    }
+    patterns = _dockerignore()
+    assert "siterisk" in packages
+    for package in packages:
+        assert package in copied, f"the Dockerfile does not copy {package}/"
+        assert not excluded(f"{package}/__init__.py", patterns), f"{package}/ is ignored"

@@ -24,9 +24,9 @@ from service.auth.revocation import (
     watcher_for,
 )
 from service.auth.store import ApiKeyStore, KeySpec
+from service.cli import app as cli
 from service.db import migrate
 from service.db.engine import Database
-from training.cli import app as cli
 
 runner = CliRunner()
 

@@ -24,11 +24,11 @@ from service.app import create_app
 from service.auth import keys as key_module
 from service.auth.resolver import KeyResolver
 from service.auth.store import ApiKeyStore
+from service.cli import app as cli
 from service.db.engine import Database
 from service.logs import LOG_CONFIG, MASK, redact
 from service.portal.access import SHARE_PATH
 from service.portal.tokens import PortalSigner
-from training.cli import app as cli
 
 runner = CliRunner()
 

@@ -31,10 +31,10 @@ from models.contract.spec import DISTRICTS
 from models.settings import get_settings
 from service.app import create_app
 from service.auth.store import ApiKeyStore, KeySpec
+from service.cli import app as cli
 from service.db import migrate
 from service.db.engine import Database
 from service.db.tables import ApiKey, IdempotencyRecord, Quote, QuoteImmutableError
-from training.cli import app as cli
 
 SHANGHAI = timezone(timedelta(hours=8))
 KEY_LINE = re.compile(r"srk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\n")

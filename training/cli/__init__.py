@@ -1,15 +1,16 @@
-"""``siterisk``: the one command line of the project. Each sub-command lives in
-its own module and keeps its imports inside the command, so ``--help`` is quick."""
+"""The training side of the ``siterisk`` command: ``train``, ``score``, ``model …`` and
+``data validate`` / ``data generate``. It imports ``models`` and ``training`` only; the
+entry package ``siterisk`` joins it with the service's commands (:mod:`service.cli`).
+Each sub-command keeps its imports inside the command, so ``--help`` is quick."""
 
 from __future__ import annotations
 
 import typer
 
-from training.cli import data, model, quotes, service
+from training.cli import data, model
 
 app = typer.Typer(
-    name="siterisk",
-    help="Site-risk pricing: data, training, models and the pricing service.",
+    help="Site-risk pricing: data, training and models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -18,11 +19,3 @@ app.add_typer(data.app, name="data")
 app.add_typer(model.app, name="model")
 app.command()(model.train)
 app.command()(model.score)
-app.add_typer(service.keys_app, name="keys")
-app.add_typer(service.db_app, name="db")
-app.add_typer(quotes.app, name="quotes")
-app.command()(service.serve)
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()

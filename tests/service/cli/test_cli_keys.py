@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from models.settings import get_settings
 from service.app import create_app
+from service.cli import app as cli
 from service.db import migrate
 from service.db.engine import Database
 from service.db.tables import ApiKey
-from training.cli import app as cli
 
 KEY_LINE = re.compile(r"srk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\n")
 runner = CliRunner()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from training.cli import app
+from service.cli import app
 from training.synth import generate_world, write_world
 
 

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from typer.testing import CliRunner
 
 from models.contract import ContractData
-from training.cli import app as cli
+from service.cli import app as cli
 
 pytestmark = pytest.mark.xdist_group("feed-model")
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from models import features as fdef
 from models.contract import ContractData, load_folder
 from models.settings import Settings, get_settings
-from training.cli import app as cli
+from siterisk.cli import app as cli
 
 
 def _feed(client: TestClient[Litestar], keys: Keys, data: ContractData) -> str:

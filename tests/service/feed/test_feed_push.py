@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 from models.contract import ContractData
 from models.settings import Settings
+from service.cli import app as cli
+from service.cli.push import PushError, push_folder
 from service.db.engine import Database
 from service.db.feed_tables import Claim, Site, SiteMonth
-from training.cli import app as cli
-from training.cli.push import PushError, push_folder
 
 
 class FailingTransport(httpx.HTTPTransport):

@@ -26,7 +26,7 @@ from service.portal.access import CSRF_COOKIE, SESSION_COOKIE, SHARE_PATH
 pytestmark = pytest.mark.xdist_group("portal")
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVE = "from training.cli import main; main()"
+SERVE = "from siterisk.cli import main; main()"
 
 
 def _environment(settings: Settings, port: int) -> dict[str, str]:

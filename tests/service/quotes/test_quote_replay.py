@@ -23,13 +23,13 @@ from models.bundle import ModelBundle
 from models.settings import Settings, get_settings
 from service.app import create_app
 from service.auth.store import IssuedKey
+from service.cli import app as cli
 from service.db.engine import Database
 from service.db.tables import Quote
 from service.model_provider import RegistryModelProvider, StaticModelProvider
 from service.quotes.intake import read_item
 from service.quotes.pricing_service import PricedQuote, QuotePricer
 from service.quotes.replay import CACHE_WARNING, compare, replay_quote
-from training.cli import app as cli
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")

@@ -1,0 +1,23 @@
+"""The service side of the ``siterisk`` command: ``serve``, ``keys …``, ``db …``,
+``quotes …`` and ``data push`` / ``data export``. It imports ``models`` and ``service``
+only, never ``training``; the entry package ``siterisk`` joins it with the training
+commands (:mod:`training.cli`). Each sub-command keeps its imports inside the command,
+so ``--help`` is quick."""
+
+from __future__ import annotations
+
+import typer
+
+from service.cli import data, quotes, server
+
+app = typer.Typer(
+    help="Site-risk pricing: the pricing service, its keys, database, quotes and feed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(server.keys_app, name="keys")
+app.add_typer(server.db_app, name="db")
+app.add_typer(quotes.app, name="quotes")
+app.command()(server.serve)
