@@ -105,8 +105,9 @@ def test_a_stored_quote_replays_to_the_cent_after_a_new_champion(
         reload = client.post("/v1/admin/model/reload", headers=bearer(admin))
         assert reload.json()["current"]["version"] == second
         now = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()
-    # The champion now prices this site differently: a replay with it would not match.
-    assert now["pricing"]["final_premium_cny"] != quote["pricing"]["final_premium_cny"]
+    # The champion now rates this site differently (its premium may sit at the band's
+    # edge under both): a replay with it would not match.
+    assert now["pricing"]["risk_factor"] != quote["pricing"]["risk_factor"]
 
     # What the audit trail holds.
     row = _stored(cli_settings, quote["quote_id"])
