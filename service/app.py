@@ -30,6 +30,7 @@ from service.controllers.admin import AdminController
 from service.controllers.explanations import SiteExplanationController
 from service.controllers.feed import FeedController
 from service.controllers.health import HealthController, metrics
+from service.controllers.home import TITLE, home
 from service.controllers.identity import IdentityController
 from service.controllers.incentives import IncentivesController
 from service.controllers.model import ModelController
@@ -78,7 +79,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
 
 def _openapi() -> OpenAPIConfig:
     return OpenAPIConfig(
-        title="Site-risk pricing API",
+        title=TITLE,
         version=service_version(),
         description=(
             "Prices construction-site safety-liability insurance from smart-site data. "
@@ -145,6 +146,7 @@ def create_app(
     )
     app = Litestar(
         route_handlers=[
+            home,
             HealthController,
             metrics,
             IdentityController,

@@ -35,10 +35,12 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from models.contract.problems import ContractError, ProblemReport
+from models.contract.spec import ID_PATTERN, MONTH_PATTERN
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +188,80 @@ _MISSING = re.compile(r"Object missing required field `(?P<name>[^`]+)`")
 BODY = "body"  # the field name of the request body as a whole
 
 
+# --- msgspec's words in the user's -----------------------------------------------------------
+
+# What a pattern asks for, in words; a pattern not named here keeps msgspec's message.
+PATTERN_WORDS: dict[str, str] = {
+    MONTH_PATTERN: "a month as YYYY-MM",
+    ID_PATTERN: "an id of 1–64 letters, digits, '_', '.' or '-'",
+}
+_PATTERN = re.compile(r"Expected `str` matching regex (?P<pattern>'.*'|\".*\")")
+_ENUM = re.compile(r"Invalid enum value (?P<value>.+)")
+_TRUNCATED = "Input data was truncated"
+_SEQUENCES = (msgspec.inspect.ListType, msgspec.inspect.VarTupleType, msgspec.inspect.SetType)
+_STEP = re.compile(r"\.?(?P<name>[^.\[\]]+)|\[(?P<index>\d+)\]")
+
+
+def _allowed(root: Any, path: str) -> list[Any] | None:
+    """The values a Literal or Enum field at ``path`` (``months[2].district``) of the type
+    ``root`` admits, or None when the path does not lead to one."""
+    try:
+        found: list[msgspec.inspect.Type] = [msgspec.inspect.type_info(root)]
+    except (TypeError, ValueError):  # a type msgspec does not describe
+        return None
+    for step in _STEP.finditer(path):
+        following: list[msgspec.inspect.Type] = []
+        for node in found:
+            while isinstance(node, msgspec.inspect.Metadata):
+                node = node.type
+            members = node.types if isinstance(node, msgspec.inspect.UnionType) else (node,)
+            for member in members:
+                while isinstance(member, msgspec.inspect.Metadata):
+                    member = member.type
+                if step["name"] is not None and isinstance(member, msgspec.inspect.StructType):
+                    following += [f.type for f in member.fields if f.encode_name == step["name"]]
+                elif step["name"] is not None and isinstance(member, msgspec.inspect.DictType):
+                    following.append(member.value_type)
+                elif step["index"] is not None and isinstance(member, _SEQUENCES):
+                    following.append(member.item_type)
+        found = following
+    values: list[Any] = []
+    for node in found:
+        while isinstance(node, msgspec.inspect.Metadata):
+            node = node.type
+        members = node.types if isinstance(node, msgspec.inspect.UnionType) else (node,)
+        for member in members:
+            if isinstance(member, msgspec.inspect.LiteralType):
+                values += list(member.values)
+            elif isinstance(member, msgspec.inspect.EnumType):
+                values += [m.value for m in member.cls]
+    return values or None
+
+
+def user_message(
+    message: str, path: str = "", root: Any = None, *, body_size: int | None = None
+) -> str:
+    """msgspec's message about an input, in words a caller can act on: the form a pattern
+    asks for instead of the regex, the allowed values of an enum (when ``root``, the type
+    decoded, leads ``path`` to it), the byte where a truncated body ends. Any other
+    message is returned unchanged. The one place these words are chosen."""
+    if match := _PATTERN.fullmatch(message):
+        for pattern, words in PATTERN_WORDS.items():
+            if match["pattern"] == repr(pattern):
+                return f"expected {words}"
+        return message
+    if match := _ENUM.fullmatch(message):
+        allowed = _allowed(root, path) if root is not None else None
+        if allowed:
+            listed = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in allowed)
+            return f"{match['value']} is not allowed; expected one of {listed}"
+        return message
+    if message == _TRUNCATED:
+        where = f" (byte {body_size})" if body_size is not None else ""
+        return f"JSON is malformed: the body ends before the JSON does{where}"
+    return message
+
+
 def _code_for(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -193,16 +269,22 @@ def _code_for(status: int) -> str:
         return "error"
 
 
-def _field(path: str, message: str) -> FieldError:
+def _field(path: str, message: str, root: Any = None) -> FieldError:
     """Name the field itself when msgspec names its parent (missing fields)."""
     path = BODY if path in ("", "data", "$") else path
     if match := _MISSING.fullmatch(message):
         name = match["name"]
         return FieldError(name if path == BODY else f"{path}.{name}", "required field is missing")
-    return FieldError(path, message)
+    return FieldError(path, user_message(message, path, root))
 
 
-def _litestar_fields(extra: Any) -> list[FieldError]:
+def _body_type(request: Request[Any, Any, Any]) -> Any:
+    """The type the handler decodes its body into, if it has one."""
+    data = request.route_handler.parsed_data_field
+    return None if data is None else data.annotation
+
+
+def _litestar_fields(request: Request[Any, Any, Any], extra: Any) -> list[FieldError]:
     fields = []
     for item in extra if isinstance(extra, list) else []:
         if not isinstance(item, Mapping):
@@ -211,7 +293,8 @@ def _litestar_fields(extra: Any) -> list[FieldError]:
         if key == "data" and message == "'data'":  # Litestar's words for "no body at all"
             fields.append(FieldError(BODY, "a JSON body is required"))
         else:
-            fields.append(_field(key, message))
+            root = _body_type(request) if item.get("source") == "body" else None
+            fields.append(_field(key, message, root))
     return fields
 
 
@@ -270,13 +353,22 @@ def _classify(request: Request[Any, Any, Any], exc: Exception) -> tuple[ErrorBod
     return _body(500, "internal_error", f"internal server error (reference {reference})"), {}
 
 
+def _body_size(request: Request[Any, Any, Any]) -> int | None:
+    """How many bytes of body the request carried, as read (or as announced)."""
+    body = ScopeState.from_scope(request.scope).body
+    if isinstance(body, bytes):
+        return len(body)
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() else None
+
+
 def _classify_http(
     request: Request[Any, Any, Any], exc: HTTPException
 ) -> tuple[ErrorBody, dict[str, str]]:
     headers = dict(exc.headers or {})
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        return _invalid(_litestar_fields(exc.extra)), headers
+        return _invalid(_litestar_fields(request, exc.extra)), headers
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", BEARER_CHALLENGE)
         return _body(401, "unauthorized", UnauthorizedError.default_message), headers
@@ -293,7 +385,8 @@ def _classify_http(
         headers.setdefault("Retry-After", "1")
         return _body(429, "rate_limited", RateLimitedError.default_message), headers
     if status < 500:
-        return _body(status, _code_for(status), exc.detail or HTTPStatus(status).phrase), headers
+        message = user_message(exc.detail, body_size=_body_size(request)) if exc.detail else ""
+        return _body(status, _code_for(status), message or HTTPStatus(status).phrase), headers
     if status == 503:
         return _body(503, "service_unavailable", UnavailableError.default_message), headers
     reference = secrets.token_hex(6)

@@ -12,12 +12,15 @@ A request (or batch item) may also name a stored site instead of sending its row
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 import msgspec
 from litestar import Controller, MediaType, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import (
     FromPath,
     HeaderParameter,
@@ -43,6 +46,7 @@ from service.limits import Deadline
 from service.model_provider import ModelProvider, ModelSnapshot, ScoringModelProvider
 from service.quotes import idempotency
 from service.quotes.batch_reply import batch_chunks
+from service.quotes.example import documented_examples
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest
 from service.quotes.intake import field_error
 from service.quotes.pricing_service import FailedQuote, PricedQuote, QuotePricer
@@ -105,8 +109,39 @@ IdempotencyHeader = Annotated[
 ]
 
 
-def _replayed(answer: T, status: int) -> Response[T]:
-    return Response(answer, status_code=status, headers={idempotency.REPLAYED_HEADER: "true"})
+LOCATION = ResponseHeader(
+    name="Location",
+    description="Where the stored quote is read back: /v1/quotes/{quote_id}.",
+    documentation_only=True,  # set by the handler, from the quote's id
+)
+
+
+def _location(quote: QuoteResponse) -> dict[str, str]:
+    return {"Location": f"{QuotesController.path}/{quote.quote_id}"}
+
+
+def _replayed(answer: T, status: int, headers: dict[str, str] | None = None) -> Response[T]:
+    replayed = {**(headers or {}), idempotency.REPLAYED_HEADER: "true"}
+    return Response(answer, status_code=status, headers=replayed)
+
+
+@dataclass
+class _QuoteOperation(Operation):
+    """POST /v1/quotes documented with a real request (the ``quotes example`` body),
+    not one generated from the schema, which the service would refuse."""
+
+    example_index: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            example = documented_examples()[self.example_index]
+            for media in self.request_body.content.values():
+                media.example = example
+
+
+@dataclass
+class _BatchOperation(_QuoteOperation):
+    example_index: ClassVar[int] = 1
 
 
 def _detail(error: ServiceError) -> ErrorDetail:
@@ -127,6 +162,8 @@ class QuotesController(Controller):
         guards=[requires(*PRICERS)],
         summary="Price one site",
         responses=error_responses(400, 401, 403, 409, 413, 422, 429, 503),
+        response_headers=[LOCATION],
+        operation_class=_QuoteOperation,
     )
     def create_quote(
         self,
@@ -154,7 +191,7 @@ class QuotesController(Controller):
         store = QuoteStore(db_session)
         retry = IdempotentRequest.of(idempotency_key, idempotency.QUOTE_ENDPOINT, data)
         if retry is not None and (earlier := store.previous_quote(retry, principal)):
-            return _replayed(earlier, 201)
+            return _replayed(earlier, 201, _location(earlier))
         item, inputs = read_request(data, principal, db_session)
         snapshot = current_snapshot(model_provider)
         (outcome,) = pricer.price([item], snapshot, deadline=deadline)
@@ -167,8 +204,8 @@ class QuotesController(Controller):
             assert retry is not None
             winner = store.previous_quote(retry, principal)
             assert winner is not None
-            return _replayed(winner, 201)
-        return Response(outcome.response, status_code=201)
+            return _replayed(winner, 201, _location(winner))
+        return Response(outcome.response, status_code=201, headers=_location(outcome.response))
 
     @post(
         "/batch",
@@ -186,6 +223,7 @@ class QuotesController(Controller):
             ),
             **error_responses(400, 401, 403, 409, 413, 422, 429, 503),
         },
+        operation_class=_BatchOperation,
     )
     def create_batch(
         self,
@@ -207,7 +245,7 @@ class QuotesController(Controller):
         try:
             envelope = msgspec.convert(data, BatchEnvelope, strict=True)
         except msgspec.ValidationError as exc:
-            error = field_error(exc)
+            error = field_error(exc, root=BatchEnvelope)
             raise InvalidInputError(
                 f"the request is not valid: {error.field}: {error.message}", fields=[error]
             ) from None

@@ -44,7 +44,7 @@ def read_share_request(data: Any) -> ShareRequest:
     try:
         return msgspec.convert(data, ShareRequest, strict=True)
     except msgspec.ValidationError as exc:
-        error = field_error(exc)
+        error = field_error(exc, root=ShareRequest)
         raise InvalidInputError(
             f"the request is not valid: {error.field}: {error.message}", fields=[error]
         ) from None

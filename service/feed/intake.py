@@ -151,7 +151,7 @@ def decode(data: Any, struct: type[msgspec.Struct], where: str = "") -> Any:
     try:
         return msgspec.convert(data, struct, strict=True)
     except msgspec.ValidationError as exc:
-        error = field_error(exc, where)
+        error = field_error(exc, where, struct)
         raise InvalidInputError(
             f"the request is not valid: {error.field}: {error.message}", fields=[error]
         ) from None

@@ -5,15 +5,36 @@ field names. ``siterisk quotes example`` writes one for the demo and for trying 
 
 from __future__ import annotations
 
+import functools
+import json
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import pandas as pd
 
 from models.contract import spec
 from service.quotes.schemas import MAX_MONTHS
 
-__all__ = ["ExampleError", "contract_rows", "example_request", "pick_site", "quote_request"]
+__all__ = [
+    "ExampleError",
+    "contract_rows",
+    "documented_examples",
+    "example_request",
+    "openapi_examples",
+    "pick_site",
+    "quote_request",
+    "ranked_sites",
+]
+
+# A site is at work when it logged worker-hours in this many months before the start:
+# the rating plan's overrun_recent_months (plan-2026.1), so a site past its planned end
+# that is still working is priced.
+AT_WORK_MONTHS: Final = 3
+# The request examples of the OpenAPI document (POST /v1/quotes and /v1/quotes/batch),
+# cut by openapi_examples() from a synthetic world: see tests/service/quotes/
+# test_openapi_examples.py, which checks and rewrites them.
+EXAMPLES_FILE: Final = Path(__file__).resolve().with_name("openapi_examples.json")
 
 
 class ExampleError(ValueError):
@@ -82,18 +103,25 @@ def quote_request(
     }
 
 
-def pick_site(
-    site_months: pd.DataFrame, *, start_month: str | None = None, months: int = 12
-) -> tuple[str, str]:
-    """``(site_id, start_month)`` of a renewal worth showing: by default the month after
-    the data ends and, among the sites reporting in the ``months`` before it, the one
-    with the most of them; of those, the best reported (highest mean
+def ranked_sites(
+    site_months: pd.DataFrame,
+    *,
+    start_month: str | None = None,
+    months: int = 12,
+    at_work_months: int = AT_WORK_MONTHS,
+) -> tuple[list[str], str]:
+    """The sites worth showing a renewal of, best first, and the start month: by default
+    the month after the data ends. Among the sites reporting in the ``months`` before
+    it: first those still at work (worker-hours in the last ``at_work_months`` months,
+    so the rating plan's quote limits price them even past their planned end), then the
+    ones with the most months, then the best reported (highest mean
     ``data_completeness``, so the example is not held back by the data-quality gate),
     then by id, so the same data gives the same example."""
     if site_months.empty:
         raise ExampleError("the data has no site-months")
     start = start_month or _next_month(str(site_months["month"].max()))
     first = (pd.Period(start, freq="M") - months).strftime("%Y-%m")
+    recent = (pd.Period(start, freq="M") - at_work_months).strftime("%Y-%m")
     window = site_months[(site_months["month"] < start) & (site_months["month"] >= first)]
     if window.empty:
         raise ExampleError(f"no site reports any of the {months} months before {start}")
@@ -102,15 +130,30 @@ def pick_site(
         if "data_completeness" in window.columns
         else pd.Series(0.0, index=window.index)
     )
+    hours = window["worker_hours"].astype("float64").fillna(0.0)
+    working = (window["month"] >= recent) & (hours > 0.0)
     per_site = (
-        window.assign(_completeness=completeness)
+        window.assign(_completeness=completeness, _working=working)
         .groupby("site_id", observed=True)
-        .agg(months=("month", "nunique"), completeness=("_completeness", "mean"))
+        .agg(
+            working=("_working", "any"),
+            months=("month", "nunique"),
+            completeness=("_completeness", "mean"),
+        )
     )
     ranked = per_site.reset_index().sort_values(
-        ["months", "completeness", "site_id"], ascending=[False, False, True]
+        ["working", "months", "completeness", "site_id"], ascending=[False, False, False, True]
     )
-    return str(ranked["site_id"].iloc[0]), start
+    return [str(s) for s in ranked["site_id"]], start
+
+
+def pick_site(
+    site_months: pd.DataFrame, *, start_month: str | None = None, months: int = 12
+) -> tuple[str, str]:
+    """``(site_id, start_month)`` of a renewal worth showing: the first of
+    :func:`ranked_sites`."""
+    ranked, start = ranked_sites(site_months, start_month=start_month, months=months)
+    return ranked[0], start
 
 
 def example_request(
@@ -142,3 +185,25 @@ def example_request(
         months=months,
         term_months=term_months,
     )
+
+
+def openapi_examples(
+    sites: pd.DataFrame, site_months: pd.DataFrame, claims: pd.DataFrame, *, count: int = 2
+) -> list[dict[str, Any]]:
+    """Requests for the API's documentation: the ``count`` best sites of
+    :func:`ranked_sites` (the first is :func:`example_request`'s), renewed the month
+    after the data ends."""
+    ranked, start = ranked_sites(site_months)
+    return [quote_request(sites, site_months, claims, s, start) for s in ranked[:count]]
+
+
+@functools.cache
+def _stored_examples() -> str:
+    return EXAMPLES_FILE.read_text(encoding="utf-8")
+
+
+def documented_examples() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The bodies the OpenAPI document shows (fresh copies): one quote request, and a
+    batch of the stored requests."""
+    requests: list[dict[str, Any]] = json.loads(_stored_examples())
+    return requests[0], {"items": requests}

@@ -43,7 +43,7 @@ from models.contract import ContractData, ContractError, Problem, spec, validate
 from models.contract.checks import fmt
 from models.features.single import month_number
 from models.pricing import QuoteLimits
-from service.errors import FieldError, InvalidInputError
+from service.errors import FieldError, InvalidInputError, user_message
 from service.quotes.schemas import QuoteRequest
 
 _AT = re.compile(r"\s+-\s+at\s+`\$\.?(?P<path>[^`]*)`$")
@@ -84,8 +84,9 @@ class Item:
         return request_hash, input_hash
 
 
-def field_error(exc: msgspec.ValidationError, where: str = "") -> FieldError:
-    """A msgspec validation error as the field it names."""
+def field_error(exc: msgspec.ValidationError, where: str = "", root: Any = None) -> FieldError:
+    """A msgspec validation error as the field it names, in the user's words
+    (:func:`service.errors.user_message`; ``root`` is the type that was decoded)."""
     text = str(exc)
     path = ""
     if match := _AT.search(text):
@@ -95,7 +96,7 @@ def field_error(exc: msgspec.ValidationError, where: str = "") -> FieldError:
             path = f"{path}.{found['name']}" if path else found["name"]
             text = message
     name = f"{where}{path}" if path else (where.rstrip(".") or BODY)
-    return FieldError(name, text)
+    return FieldError(name, user_message(text, path, root))
 
 
 def read_item(data: Any, index: int = 0, where: str = "") -> Item:
@@ -103,7 +104,7 @@ def read_item(data: Any, index: int = 0, where: str = "") -> Item:
     try:
         request = msgspec.convert(data, QuoteRequest, strict=True)
     except msgspec.ValidationError as exc:
-        error = field_error(exc, where)
+        error = field_error(exc, where, QuoteRequest)
         raise InvalidInputError(
             f"the request is not valid: {error.field}: {error.message}", fields=[error]
         ) from None

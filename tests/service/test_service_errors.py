@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pytest
@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from sqlalchemy.exc import OperationalError
 from svc_helpers import bearer, make_settings
 
+from models.contract import spec
 from models.settings import Settings
 from service.app import create_app
 from service.errors import (
@@ -23,6 +24,7 @@ from service.errors import (
     InvalidInputError,
     NotFoundError,
     UnavailableError,
+    user_message,
 )
 from service.rate_limit import TokenBucketLimiter
 
@@ -39,6 +41,17 @@ class Payload(msgspec.Struct):
 
 @post("/v1/echo", sync_to_thread=False)
 def echo(data: JSONBody[Payload]) -> Payload:
+    return data
+
+
+class Choice(msgspec.Struct, forbid_unknown_fields=True):
+    month: Annotated[str, msgspec.Meta(pattern=spec.MONTH_PATTERN)]
+    kind: Literal["public", "private"] | None = None
+    other: Annotated[str, msgspec.Meta(pattern=r"^x+$")] = "x"
+
+
+@post("/v1/choose", sync_to_thread=False)
+def choose(data: JSONBody[Choice]) -> Choice:
     return data
 
 
@@ -61,7 +74,7 @@ def raise_it(kind: FromPath[str]) -> None:
     raise RAISES[kind]
 
 
-ROUTES = [echo, raise_it]
+ROUTES = [echo, choose, raise_it]
 
 
 @pytest.fixture
@@ -121,6 +134,61 @@ def test_unreadable_json_is_400_in_the_same_format(client_and_key: Any) -> None:
     )
     assert response.status_code == 400
     assert _error(response)["code"] == "bad_request"
+
+
+def test_truncated_json_gives_the_byte_where_the_body_ends(client_and_key: Any) -> None:
+    client, auth = client_and_key
+    body = b'{"site_id": "S1", "months": [{"month": "2025-01"'
+    response = client.post(
+        "/v1/echo", content=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["code"] == "bad_request"
+    assert error["message"] == (
+        f"JSON is malformed: the body ends before the JSON does (byte {len(body)})"
+    )
+
+
+def test_messages_say_what_is_expected_not_how_it_is_checked(client_and_key: Any) -> None:
+    client, auth = client_and_key
+    month = _error(client.post("/v1/choose", json={"month": "2025-13"}, headers=auth))
+    assert month["fields"] == [{"field": "month", "message": "expected a month as YYYY-MM"}]
+    assert month["message"] == "the request is not valid: month: expected a month as YYYY-MM"
+    assert "regex" not in str(month)
+    kind = _error(
+        client.post("/v1/choose", json={"month": "2025-12", "kind": "state"}, headers=auth)
+    )
+    assert kind["fields"] == [
+        {"field": "kind", "message": "'state' is not allowed; expected one of 'private', 'public'"}
+    ]
+    # a pattern without words keeps msgspec's message, as do other kinds of mistakes
+    other = _error(client.post("/v1/choose", json={"month": "2025-12", "other": "y"}, headers=auth))
+    assert other["fields"][0]["message"] == "Expected `str` matching regex '^x+$'"
+    assert user_message("Expected `int`, got `str`") == "Expected `int`, got `str`"
+    assert user_message("Invalid enum value 'x'") == "Invalid enum value 'x'"  # type unknown
+
+
+def test_quote_requests_get_the_same_words(client_and_key: Any) -> None:
+    """Quote bodies are read by the service itself (strictly), not by Litestar: the same
+    words, with the allowed values of the contract's categories, the field path kept."""
+    client, auth = client_and_key
+    policy = {"start_month": "2025-1", "term_months": 12}
+    month = _error(
+        client.post("/v1/quotes", json={"site_id": "S1", "policy": policy}, headers=auth)
+    )
+    assert month["fields"] == [
+        {"field": "policy.start_month", "message": "expected a month as YYYY-MM"}
+    ]
+    site = {"district": "atlantis"}
+    body = {"site": site, "months": [], "policy": {**policy, "start_month": "2025-01"}}
+    district = _error(client.post("/v1/quotes", json=body, headers=auth))
+    (field,) = district["fields"]
+    assert field["field"] == "site.district"
+    districts = next(c for c in spec.columns("sites") if c.name == "district").choices
+    assert districts
+    assert field["message"].startswith("'atlantis' is not allowed; expected one of ")
+    assert all(repr(d) in field["message"] for d in districts)
 
 
 @pytest.mark.parametrize(
