@@ -34,6 +34,17 @@ DISTRICTS: Final = (
     "huangpu", "xuhui", "changning", "jingan", "putuo", "hongkou", "yangpu", "minhang",
     "baoshan", "jiading", "pudong", "jinshan", "songjiang", "qingpu", "fengxian", "chongming",
 )  # fmt: skip
+# Display names of the codes above, (Chinese, English), for pages and explanations.
+DISTRICT_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "huangpu": ("黄浦区", "Huangpu"), "xuhui": ("徐汇区", "Xuhui"),
+    "changning": ("长宁区", "Changning"), "jingan": ("静安区", "Jing'an"),
+    "putuo": ("普陀区", "Putuo"), "hongkou": ("虹口区", "Hongkou"),
+    "yangpu": ("杨浦区", "Yangpu"), "minhang": ("闵行区", "Minhang"),
+    "baoshan": ("宝山区", "Baoshan"), "jiading": ("嘉定区", "Jiading"),
+    "pudong": ("浦东新区", "Pudong"), "jinshan": ("金山区", "Jinshan"),
+    "songjiang": ("松江区", "Songjiang"), "qingpu": ("青浦区", "Qingpu"),
+    "fengxian": ("奉贤区", "Fengxian"), "chongming": ("崇明区", "Chongming"),
+}  # fmt: skip
 PROJECT_TYPES: Final = (
     "residential", "commercial", "public", "industrial", "municipal", "rail_transit",
 )  # fmt: skip
@@ -42,6 +53,15 @@ CAUSES: Final = (
     "fall_from_height", "struck_by_object", "lifting", "collapse", "machinery",
     "electrocution", "other",
 )  # fmt: skip
+PROJECT_TYPE_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "residential": ("住宅", "residential"), "commercial": ("商业", "commercial"),
+    "public": ("公共建筑", "public building"), "industrial": ("工业", "industrial"),
+    "municipal": ("市政", "municipal"), "rail_transit": ("轨道交通", "rail transit"),
+}  # fmt: skip
+STAGE_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "foundation": ("基础施工", "foundation"), "structure": ("主体结构", "structure"),
+    "finishing": ("装饰装修", "finishing"), "civil": ("土建", "civil works"),
+}  # fmt: skip
 SEVERITIES: Final = ("minor_injury", "serious_injury", "fatality")
 
 ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"

@@ -178,6 +178,7 @@ class Trend:
     first_label: str
     last_label: str
     bottom: float
+    axis_label: str = ""  # what the x axis is (the quote date)
 
     @staticmethod
     def polyline(points: Sequence[Point]) -> str:
@@ -190,10 +191,17 @@ def trend(
     bases: Sequence[float | None],
     *,
     money: Format,
+    tips: Sequence[str] | None = None,
+    axis_label: str = "",
 ) -> Trend:
-    """Final (and base) premium of each quote, oldest first, evenly spaced."""
+    """Final (and base) premium of each quote, oldest first, evenly spaced. ``labels``
+    name the x axis's ends; ``tips`` (default: the labels) start each point's tooltip."""
     if not finals or len(labels) != len(finals) or len(bases) != len(finals):
         raise ValueError("one label, final and base premium per quote")
+    if tips is None:
+        tips = labels
+    elif len(tips) != len(finals):
+        raise ValueError("one tooltip per quote")
     known = [*finals, *(b for b in bases if b is not None)]
     low, high = min(known), max(known)
     pad = (high - low) * 0.1 or max(high * 0.05, 1.0)
@@ -210,11 +218,9 @@ def trend(
     def y_of(value: float) -> float:
         return bottom - (value - low) / (high - low) * span_y
 
-    final_points = [
-        Point(x_of(i), y_of(v), f"{labels[i]}: {money(v)}") for i, v in enumerate(finals)
-    ]
+    final_points = [Point(x_of(i), y_of(v), f"{tips[i]}: {money(v)}") for i, v in enumerate(finals)]
     base_points = [
-        Point(x_of(i), y_of(v), f"{labels[i]}: {money(v)}")
+        Point(x_of(i), y_of(v), f"{tips[i]}: {money(v)}")
         for i, v in enumerate(bases)
         if v is not None
     ]
@@ -223,5 +229,13 @@ def trend(
     if bottom_value != top_value:
         grid.append(Tick(y_of(bottom_value), money(bottom_value)))
     return Trend(
-        WIDTH, TREND_HEIGHT, final_points, base_points, grid, labels[0], labels[-1], bottom
+        WIDTH,
+        TREND_HEIGHT,
+        final_points,
+        base_points,
+        grid,
+        labels[0],
+        labels[-1],
+        bottom,
+        axis_label,
     )

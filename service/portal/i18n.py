@@ -164,6 +164,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "the peer median.",
     ),
     "factors.caption": ("主要因素数值对比", "Main factors: site value and peer median"),
+    "factors.window": ("近{k}月 ", "{k} months: "),
+    "factors.month": ("上月 ", "last month: "),
     "recs.title": ("如何降低保费", "How to lower the premium"),
     "recs.intro": (
         "若以下指标达到目标，模型估算的保费及可节省金额如下。此为模型估算，非承诺报价。",
@@ -247,6 +249,8 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "lowest {low}, highest {high}.",
     ),
     "trend.caption": ("历次报价明细", "Quotes of this site"),
+    "trend.axis": ("报价日期", "Quote date"),
+    "trend.tip": ("{quoted}报价，{start}起保", "quoted {quoted}, cover from {start}"),
     "trend.current": ("（本次）", " (this quote)"),
     "note.model": (
         "模型 {model}；浮动区间规则 {band}；激励规则 {incentives}。",

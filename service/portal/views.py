@@ -15,8 +15,8 @@ from models.contract import spec
 from service.portal import charts
 from service.portal.i18n import Translator
 from service.portal.service import SiteSummary, SiteView
-from service.quotes.explain import BY_NAME, format_value
-from service.quotes.schemas import CriterionOut, Factor, Recommendation
+from service.quotes.explain import BY_NAME, format_value, metric_key
+from service.quotes.schemas import CriterionOut, Factor, Metric, Recommendation
 
 TOP_FACTORS: Final = 6
 
@@ -152,11 +152,18 @@ def _kind(amount: float) -> str:
     return "up" if round(amount, 2) > 0 else "down" if round(amount, 2) < 0 else "zero"
 
 
+def _district(t: Translator, code: str | None) -> str:
+    if not code:
+        return ""
+    zh, en = spec.DISTRICT_LABELS.get(code, (code, code))
+    return zh if t.lang == "zh" else en
+
+
 def site_rows(t: Translator, sites: list[SiteSummary]) -> list[SiteRow]:
     return [
         SiteRow(
             site_id=s.site_id,
-            district=s.district or "",
+            district=_district(t, s.district),
             start=t.month(s.start_month),
             base=t.money(s.base_premium_cny),
             final=t.money(s.final_premium_cny),
@@ -255,7 +262,11 @@ def site_page(t: Translator, view: SiteView) -> SitePage:
             t.money(p.final_premium_cny),
             _kind(total_effect),
         ),
-        factors=[_factor(t, f) for f in q.explanation.factors if f.text is not None][:TOP_FACTORS],
+        factors=(
+            [_metric(t, m) for m in q.explanation.metrics[:TOP_FACTORS]]
+            if q.explanation.metrics  # quotes stored before metrics: the worded factors
+            else [_factor(t, f) for f in q.explanation.factors if f.text is not None][:TOP_FACTORS]
+        ),
         recommendations=[
             _recommendation(t, r) for r in q.recommendations if r.estimated_saving_cny > 0
         ],
@@ -305,6 +316,33 @@ def _factor(t: Translator, f: Factor) -> FactorView:
         median=m_zh if zh else m_en,
         effect=t.signed_money(f.premium_effect_cny),
         kind=_kind(f.premium_effect_cny),
+    )
+
+
+def _metric(t: Translator, m: Metric) -> FactorView:
+    """A metric's row: each window's value (and peer median) side by side."""
+    zh = t.lang == "zh"
+    values, medians = [], []
+    for w in m.windows:
+        feature = BY_NAME.get(w.feature)
+        if feature is None:  # a feature of an older model version
+            values.append("" if w.value is None else t.number(w.value, 2))
+            medians.append("" if w.peer_median is None else t.number(w.peer_median, 2))
+            continue
+        v_zh, v_en = format_value(feature, w.value)
+        m_zh, m_en = format_value(feature, w.peer_median)
+        k = metric_key(feature)[1] if len(m.windows) > 1 else None
+        window = "" if k is None else t("factors.window", k=k) if k > 1 else t("factors.month")
+        values.append(f"{window}{v_zh if zh else v_en}")
+        medians.append("" if feature.categorical else f"{window}{m_zh if zh else m_en}")
+    sep = "；" if zh else "; "
+    return FactorView(
+        label=t.text(m.label),
+        sentence=t.text(m.text),
+        value=sep.join(values),
+        median=sep.join(x for x in medians if x) or "—",
+        effect=t.signed_money(m.premium_effect_cny),
+        kind=_kind(m.premium_effect_cny),
     )
 
 
@@ -412,10 +450,25 @@ def _quality(t: Translator, view: SiteView) -> QualityView:
 
 
 def _trend(t: Translator, view: SiteView) -> tuple[charts.Trend, str, list[HistoryRow]]:
+    # The points follow quote time (each quote may cover a different start): the axis
+    # is the quote date, and each point's tooltip names the cover start too.
     points = view.history
-    labels = [t.month(p.start_month) if p.start_month else t.date(p.created_at) for p in points]
+    labels = [t.date(p.created_at) for p in points]
+    tips = [
+        t("trend.tip", quoted=t.date(p.created_at), start=t.month(p.start_month))
+        if p.start_month
+        else t.date(p.created_at)
+        for p in points
+    ]
     finals = [p.final_premium_cny for p in points]
-    chart = charts.trend(labels, finals, [p.base_premium_cny for p in points], money=t.money)
+    chart = charts.trend(
+        labels,
+        finals,
+        [p.base_premium_cny for p in points],
+        money=t.money,
+        tips=tips,
+        axis_label=t("trend.axis"),
+    )
     desc = t(
         "trend.desc",
         n=len(points),

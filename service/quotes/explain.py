@@ -1,7 +1,9 @@
 """A quote's explanation: the rating plan's lines (the 工地画像 groups, the exposure
-intensity, the off-balance factor, the data-quality gate, the band), and one
+intensity, the off-balance factor, the data-quality gate, the band), one
 multiplicative factor per feature inside its group, each with a sentence in Chinese and
-English naming the site's value and the peer median.
+English naming the site's value and the peer median (a categorical feature names its
+category only), and the same factors folded by source metric: a metric measured over
+1, 3 and 6 months is one metric whose sentence names every window.
 
 The numbers come from :func:`models.pricing.price`: TreeSHAP contributions φ in the
 model's log space, factor exp(φ), lines whose cents add up exactly to final minus base
@@ -12,19 +14,42 @@ labelled and formatted.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Final
 
-from models.contract.spec import GROUP_LABELS, Group
+from models.contract.spec import (
+    DISTRICT_LABELS,
+    GROUP_LABELS,
+    PROJECT_TYPE_LABELS,
+    STAGE_LABELS,
+    Group,
+)
 from models.features import CATEGORIES, FEATURES, Feature
 from models.pricing import PlanPrice
 from models.pricing.premium import BAND, GATE, INTENSITY, OFF_BALANCE, Line
-from service.quotes.schemas import Factor, GroupOut, Layer, Risk, Text
+from service.quotes.schemas import (
+    Factor,
+    GroupOut,
+    Layer,
+    Metric,
+    MetricWindow,
+    Risk,
+    Text,
+)
 
 BY_NAME: Final[dict[str, Feature]] = {f.name: f for f in FEATURES}
-# Factors that get a sentence: the largest ones; the rest are numbers only.
-TOP_FACTORS: Final = 10
+# Display names of categorical codes, (Chinese, English), by feature.
+CATEGORY_LABELS: Final[dict[str, dict[str, tuple[str, str]]]] = {
+    "district": DISTRICT_LABELS,
+    "project_type": PROJECT_TYPE_LABELS,
+    "stage_last": STAGE_LABELS,
+}
+# A feature's window: <column>_1m/_3m/_6m, <column>_per_10kwh_3m, ..._per_10k_online_wh_6m.
+_WINDOW: Final = re.compile(r"^(?P<stem>.+)_(?P<k>\d+)m$")
+_ZH_WINDOW: Final = re.compile(r"^(上月|近\d+月)")
+_EN_WINDOW: Final = re.compile(r", (last month|last \d+ months)$")
 GROUP_ORDER: Final = tuple(g.value for g in Group)
 _LABELS: Final = {g.value: GROUP_LABELS[g] for g in Group}
 
@@ -70,8 +95,10 @@ def format_value(feature: Feature, value: float | None) -> tuple[str, str]:
     if value is None or not math.isfinite(value):
         return "未报送", "not reported"
     if feature.categorical:
-        label = category(feature, value) or f"{value:g}"
-        return label, label
+        code = category(feature, value)
+        if code is None:
+            return f"{value:g}", f"{value:g}"
+        return CATEGORY_LABELS.get(feature.name, {}).get(code, (code, code))
     if feature.unit == "%":
         text = f"{100.0 * value:.1f}%"
         return text, text
@@ -89,7 +116,24 @@ def sentence(
     feature: Feature, value: float | None, median: float | None, factor: float, effect: Decimal
 ) -> Text:
     v_zh, v_en = format_value(feature, value)
+    risk_zh, risk_en, cost_zh, cost_en = _risk_cost(factor, effect)
+    label_en = f"{feature.en[:1].upper()}{feature.en[1:]}"
+    if feature.categorical:  # a category has no peer median
+        return Text(
+            zh=f"{feature.zh}：{v_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
+            en=f"{label_en}: {v_en}; {risk_en} (factor {factor:.3f}) and {cost_en}.",
+        )
     m_zh, m_en = format_value(feature, median) if median is not None else ("无", "n/a")
+    return Text(
+        zh=f"{feature.zh}：本工地{v_zh}，同类工地中位数{m_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
+        en=(
+            f"{label_en}: {v_en} at this site against a peer median "
+            f"of {m_en}; {risk_en} (factor {factor:.3f}) and {cost_en}."
+        ),
+    )
+
+
+def _risk_cost(factor: float, effect: Decimal) -> tuple[str, str, str, str]:
     pct = abs(factor - 1.0) * 100.0
     if factor >= 1.0:
         risk_zh, risk_en = f"使风险上升{pct:.1f}%", f"raises the risk estimate by {pct:.1f}%"
@@ -101,13 +145,7 @@ def sentence(
         cost_zh, cost_en = f"保费减少{-effect:,.2f}元", f"takes CNY {-effect:,.2f} off the premium"
     else:
         cost_zh, cost_en = "保费不变", "leaves the premium unchanged"
-    return Text(
-        zh=f"{feature.zh}：本工地{v_zh}，同类工地中位数{m_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
-        en=(
-            f"{feature.en[:1].upper()}{feature.en[1:]}: {v_en} at this site against a peer median "
-            f"of {m_en}; {risk_en} (factor {factor:.3f}) and {cost_en}."
-        ),
-    )
+    return risk_zh, risk_en, cost_zh, cost_en
 
 
 def factors(
@@ -115,10 +153,10 @@ def factors(
     values: Mapping[str, float],
     peer_medians: Mapping[str, float],
     *,
-    with_text: int = TOP_FACTORS,
+    with_text: int | None = None,
 ) -> list[Factor]:
     """Every feature that moved the model (φ ≠ 0 or a cent of effect), largest |φ|
-    first; the first ``with_text`` carry their sentence."""
+    first, each with its sentence (only the first ``with_text`` when given)."""
     moved = [e for e in adjustment.features if e.contribution != 0.0 or e.premium_effect != 0]
     moved.sort(key=lambda e: -abs(e.contribution))  # stable: ties keep the model's order
     out = []
@@ -130,7 +168,7 @@ def factors(
         median = peer_medians.get(effect.name)
         median = float(median) if median is not None and isfinite(median) else None
         text = None
-        if rank < with_text:
+        if with_text is None or rank < with_text:
             text = sentence(feature, value, median, effect.factor, effect.premium_effect)
         out.append(
             Factor(
@@ -145,6 +183,124 @@ def factors(
                 text=text,
             )
         )
+    return out
+
+
+def metric_key(feature: Feature) -> tuple[str, int | None]:
+    """(metric, window in months): the feature's name without its window suffix, or its
+    whole name (and no window) when it has none."""
+    found = _WINDOW.match(feature.name)
+    if found is None:
+        return feature.name, None
+    return found["stem"], int(found["k"])
+
+
+def metric_label(feature: Feature) -> Text:
+    """The feature's label without its window (近3月…, …, last 3 months)."""
+    en = _EN_WINDOW.sub("", feature.en)
+    return Text(zh=_ZH_WINDOW.sub("", feature.zh), en=f"{en[:1].upper()}{en[1:]}")
+
+
+def _window_names(k: int | None) -> tuple[str, str]:
+    if k is None:
+        return "", ""
+    if k == 1:
+        return "上月", "last month"
+    return f"近{k}月", f"over {k} months"
+
+
+def _metric_text(
+    label: Text,
+    features: list[Feature],
+    windows: list[MetricWindow],
+    factor: float,
+    effect: Decimal,
+) -> Text:
+    risk_zh, _, cost_zh, _ = _risk_cost(factor, effect)
+    vals_zh, vals_en, meds_zh, meds_en = [], [], [], []
+    for feature, w in zip(features, windows, strict=True):
+        wz, we = _window_names(w.window_months)
+        v_zh, v_en = format_value(feature, w.value)
+        m_zh, m_en = (
+            format_value(feature, w.peer_median) if w.peer_median is not None else ("无", "n/a")
+        )
+        vals_zh.append(f"{wz}{v_zh}")
+        vals_en.append(f"{v_en} {we}")
+        meds_zh.append(f"{wz}{m_zh}")
+        meds_en.append(m_en)
+    return Text(
+        zh=(
+            f"{label.zh}：本工地{'、'.join(vals_zh)}，同类工地中位数{'、'.join(meds_zh)}；"
+            f"合计{risk_zh}（系数{factor:.3f}），{cost_zh}。"
+        ),
+        en=(
+            f"{label.en}: {', '.join(vals_en)} at this site against peer medians of "
+            f"{', '.join(meds_en)}; together they {_together_en(factor, effect)}."
+        ),
+    )
+
+
+def _together_en(factor: float, effect: Decimal) -> str:
+    pct = abs(factor - 1.0) * 100.0
+    way = "raise" if factor >= 1.0 else "lower"
+    if effect > 0:
+        cost = f"add CNY {effect:,.2f} to the premium"
+    elif effect < 0:
+        cost = f"take CNY {-effect:,.2f} off the premium"
+    else:
+        cost = "leave the premium unchanged"
+    return f"{way} the risk estimate by {pct:.1f}% (factor {factor:.3f}) and {cost}"
+
+
+def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
+    """The factors folded by source metric (same source columns, unit and name but for
+    the window), largest |contribution| first. A metric's contribution and cents are
+    the sums of its features'; a one-feature metric keeps the feature's sentence."""
+    cents = {e.name: e.premium_effect for e in adjustment.features}
+    folded: dict[tuple[str, str, str, str], list[Factor]] = {}
+    for f in found:
+        feature = BY_NAME[f.feature]
+        stem, _ = metric_key(feature)
+        folded.setdefault((f.group, feature.source, feature.unit, stem), []).append(f)
+    out = []
+    for (group, _, _, stem), members in folded.items():
+        members.sort(key=lambda f: metric_key(BY_NAME[f.feature])[1] or 0)
+        features = [BY_NAME[f.feature] for f in members]
+        windows = [
+            MetricWindow(
+                feature=f.feature,
+                window_months=metric_key(BY_NAME[f.feature])[1],
+                value=f.value,
+                value_label=f.value_label,
+                peer_median=f.peer_median,
+            )
+            for f in members
+        ]
+        contribution = math.fsum(f.contribution for f in members)
+        factor = math.exp(contribution)
+        effect = sum((cents[f.feature] for f in members), Decimal(0))
+        if len(members) == 1:
+            (only,) = members
+            label = Text(zh=features[0].zh, en=features[0].en[:1].upper() + features[0].en[1:])
+            text = only.text or sentence(features[0], only.value, only.peer_median, factor, effect)
+            stem = only.feature
+        else:
+            label = metric_label(features[0])
+            text = _metric_text(label, features, windows, factor, effect)
+        out.append(
+            Metric(
+                metric=stem,
+                group=group,
+                label=label,
+                features=[f.feature for f in members],
+                windows=windows,
+                contribution=contribution,
+                factor=factor,
+                premium_effect_cny=money(effect),
+                text=text,
+            )
+        )
+    out.sort(key=lambda m: -abs(m.contribution))
     return out
 
 

@@ -562,13 +562,15 @@ class QuotePricer:
                 dq_reasons=ctx.facts.dq.reasons,
             ),
         )
+        found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
         explanation = Explanation(
             base_value=bundle.base_value,
             baseline_rate_per_10k_worker_hours=math.exp(bundle.base_value) * 1e4,
             log_relativity=a.log_relativity,
-            factors=explain.factors(a, ctx.facts.values, bundle.meta.peer_medians),
+            factors=found,
             groups=explain.groups(a),
             note=explain.NOTE,
+            metrics=explain.metrics(a, found),
         )
         band = rules.band
         dq = DataQuality(

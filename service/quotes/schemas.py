@@ -291,7 +291,31 @@ class Factor(Struct, frozen=True, kw_only=True):
     contribution: float  # TreeSHAP in the model's log space
     factor: float  # exp(contribution)
     premium_effect_cny: Money
-    text: Text | None  # a sentence for the largest factors
+    text: Text | None  # a sentence for every factor (None only in quotes stored before)
+
+
+class MetricWindow(Struct, frozen=True, kw_only=True):
+    feature: str
+    window_months: int | None  # 1, 3 or 6; None for a feature without a window
+    value: float | None
+    value_label: str | None
+    peer_median: float | None  # None for a categorical feature: it has no median
+
+
+class Metric(Struct, frozen=True, kw_only=True):
+    """One source metric with its windows folded together (e.g. training coverage over
+    1, 3 and 6 months): its contribution and premium effect are the sums of its
+    features', so the metrics' cents still add up to their group's line."""
+
+    metric: str  # the features' common name without the window suffix
+    group: str
+    label: Text
+    features: list[str]
+    windows: list[MetricWindow]
+    contribution: float  # sum of the features' TreeSHAP contributions
+    factor: float  # exp(contribution)
+    premium_effect_cny: Money
+    text: Text
 
 
 class GroupOut(Struct, frozen=True, kw_only=True):
@@ -309,6 +333,9 @@ class Explanation(Struct, frozen=True, kw_only=True):
     factors: list[Factor]
     groups: list[GroupOut]
     note: Text
+    # The factors folded by source metric, largest |contribution| first: what the
+    # contractor page shows. Empty in quotes stored before it existed.
+    metrics: list[Metric] = msgspec.field(default_factory=list)
 
 
 class Recommendation(Struct, frozen=True, kw_only=True):

@@ -116,7 +116,35 @@ def test_a_quote_for_an_unseen_site_is_complete_stored_and_adds_up(
     top = factors[0]
     assert top["text"]["zh"]
     assert top["text"]["en"]
-    assert "peer median" in top["text"]["en"]
+    assert "peer median" in top["text"]["en"] or "同类工地" not in top["text"]["zh"]
+    # Every factor has words; a category (district, kind of works, stage) has no median.
+    assert all(f["text"] and f["text"]["zh"] and f["text"]["en"] for f in factors)
+    for f in factors:
+        if f["feature"] in ("district", "project_type", "stage_last"):
+            assert "中位数" not in f["text"]["zh"]
+            assert "median" not in f["text"]["en"]
+        if f["feature"] == "district":
+            assert f["text"]["zh"].startswith("所属区：")
+            assert "区" in f["text"]["zh"][4:]
+            assert f["value_label"] not in f["text"]["zh"]  # the name, not the code
+    # The metrics fold a metric's windows: every factor once, cents add up per group.
+    metrics = quote["explanation"]["metrics"]
+    assert sorted(n for m in metrics for n in m["features"]) == sorted(
+        f["feature"] for f in factors
+    )
+    by_feature = {f["feature"]: f for f in factors}
+    for m in metrics:
+        assert m["text"]["zh"]
+        assert m["text"]["en"]
+        assert cents(m["premium_effect_cny"]) == sum(
+            cents(by_feature[n]["premium_effect_cny"]) for n in m["features"]
+        )
+        assert {by_feature[n]["group"] for n in m["features"]} == {m["group"]}
+    for g in groups:
+        assert sum(
+            cents(m["premium_effect_cny"]) for m in metrics if m["group"] == g["group"]
+        ) == cents(g["premium_effect_cny"])
+    assert len({m["metric"] for m in metrics}) == len(metrics)
     rules = load_incentives()
     tiers = quote["incentives"]["tiers"]
     assert quote["incentives"]["rule_set_version"] == rules.version
