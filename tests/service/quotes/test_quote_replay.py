@@ -140,7 +140,7 @@ def test_a_stored_quote_replays_to_the_cent_after_a_new_champion(
     other = _replay(quote["quote_id"], "--model-uri", champion, "--json")
     assert other.exit_code == 1
     paths = {d["path"] for d in json.loads(other.stdout)["differences"]}
-    assert {"pricing.final_premium_cny", "model.version"} <= paths
+    assert {"pricing.risk_factor", "model.version"} <= paths
 
 
 def test_replay_works_from_the_model_cache_when_the_registry_is_gone(
