@@ -4,11 +4,37 @@ sides fill (``data``) is joined into one, with the first side's help."""
 
 from __future__ import annotations
 
+from typing import Annotated, Final
+
 import typer
+import typer.core
 from typer.models import TyperInfo
 
 from service.cli import app as service_app
+from service.release import service_version
 from training.cli import app as training_app
+
+# Help as prose: paragraphs of a docstring are joined and wrapped at the terminal's
+# width (``TERMINAL_WIDTH`` overrides it), not broken where the source line ends.
+MARKUP_MODE: Final = "markdown"
+
+
+def _no_type_column() -> None:
+    """Show no ``<bool>`` / ``<list[str]>`` type column in help: an option shows its
+    ``metavar`` when it names one (``DIR``), an argument its name; ranges still show.
+    typer has no setting for this, so its two display hooks are replaced here."""
+
+    def option_type(self: typer.core.TyperOption, ctx: object) -> str | None:
+        return self.metavar
+
+    def argument_type(self: typer.core.TyperArgument, ctx: object) -> str | None:
+        return None
+
+    typer.core.TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
+    typer.core.TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign,assignment]
+
+
+_no_type_column()
 
 
 def compose(*parts: typer.Typer, help: str) -> typer.Typer:
@@ -20,6 +46,7 @@ def compose(*parts: typer.Typer, help: str) -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=MARKUP_MODE,
     )
     groups: dict[str, typer.Typer] = {}
     for part in parts:
@@ -30,7 +57,9 @@ def compose(*parts: typer.Typer, help: str) -> typer.Typer:
                 raise TypeError(f"a group needs a name and commands: {group!r}")
             if name not in groups:
                 groups[name] = typer.Typer(
-                    help=sub.info.help, no_args_is_help=bool(sub.info.no_args_is_help)
+                    help=sub.info.help,
+                    no_args_is_help=bool(sub.info.no_args_is_help),
+                    rich_markup_mode=MARKUP_MODE,
                 )
                 app.registered_groups.append(TyperInfo(groups[name], name=name))
             joined = groups[name]
@@ -44,6 +73,27 @@ app = compose(
     service_app,
     help="Site-risk pricing: data, training, models and the pricing service.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"siterisk {service_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the installed release and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Site-risk pricing: data, training, models and the pricing service."""
 
 
 def main() -> None:  # pragma: no cover - console entry

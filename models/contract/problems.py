@@ -20,7 +20,8 @@ class Problem:
     """One broken rule at one place.
 
     ``row`` is the 1-based data row as a user counts it in the file, header
-    excluded (a spreadsheet shows it one line lower); ``None`` for a whole file.
+    excluded (a spreadsheet shows it one line lower, and a CSV's rendering names that
+    line too); ``None`` for a whole file.
     """
 
     file: str
@@ -30,7 +31,10 @@ class Problem:
     message: str
 
     def render(self) -> str:
-        where = self.file if self.row is None else f"{self.file}:{self.row}"
+        where = self.file if self.row is None else f"{self.file} row {self.row}"
+        if self.row is not None and self.file.endswith(".csv"):
+            # the header is line 1 of a CSV file: data row n is line n + 1
+            where = f"{where} (line {self.row + 1} of the file)"
         if self.column is not None:
             where = f"{where} {self.column}"
         return f"{where} — {self.message} [{self.rule}]"

@@ -160,7 +160,12 @@ def _print_table(rows: Sequence[ApiKey]) -> None:
 
     table = Table(title=f"{len(rows)} API keys")
     for name in ("id", "prefix", "role", "scope", "label", "created", "revoked"):
-        table.add_column(name)
+        # the prefix is what finds a key: never cut or wrapped; the other columns give way
+        if name == "prefix":
+            width = max((len(r.prefix) for r in rows), default=len(name))
+            table.add_column(name, no_wrap=True, min_width=width)
+        else:
+            table.add_column(name, overflow="fold")
     for row in rows:
         scope = row.insurer_id or row.contractor_id or ",".join(row.districts) or "-"
         table.add_row(

@@ -62,7 +62,7 @@ def test_each_side_holds_only_its_own_commands() -> None:
 def test_the_joined_data_group_keeps_its_help() -> None:
     result = CliRunner().invoke(app, ["data", "--help"], prog_name="siterisk")
     assert result.exit_code == 0
-    assert "Validate and generate smart-site data folders." in result.output
+    assert "Validate, generate, push and export smart-site data folders." in result.output
     for command in ("validate", "generate", "push", "export"):
         assert command in result.output
 
@@ -88,3 +88,28 @@ def test_help_imports_neither_side_s_heavy_modules() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_version_prints_the_installed_release() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version"], prog_name="siterisk")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"siterisk {version('site-risk-pricing')}"
+
+
+def test_help_shows_no_types_and_wraps_sentences_at_the_terminal_width() -> None:
+    wide = CliRunner().invoke(
+        app, ["data", "validate", "--help"], prog_name="siterisk", env={"COLUMNS": "160"}
+    )
+    assert wide.exit_code == 0
+    # the docstring's line break is not kept: one sentence, one line when it fits
+    assert "list the problems if it breaks it." in wide.stdout
+    for command in (["train", "--help"], ["model", "promote", "--help"], ["quotes", "--help"]):
+        result = CliRunner().invoke(app, command, prog_name="siterisk", env={"COLUMNS": "100"})
+        assert result.exit_code == 0
+        assert "<bool>" not in result.stdout
+        assert "<int" not in result.stdout
+        assert "<path>" not in result.stdout
+        assert "<list[" not in result.stdout
+        assert max(len(line) for line in result.stdout.splitlines()) <= 100

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Validate and generate smart-site data folders.", no_args_is_help=True)
+app = typer.Typer(
+    help="Validate, generate, push and export smart-site data folders.", no_args_is_help=True
+)
 
 
 @app.command("validate")

@@ -241,7 +241,10 @@ def test_report_shows_every_kind_of_problem_within_the_cap(
 
 def test_problem_renders_file_row_column_message_and_rule() -> None:
     problem = Problem("sites.csv", 12, "district", "enum", "'x' is not one of: a, b")
-    assert problem.render() == "sites.csv:12 district — 'x' is not one of: a, b [enum]"
+    assert (
+        problem.render()
+        == "sites.csv row 12 (line 13 of the file) district — 'x' is not one of: a, b [enum]"
+    )
     whole_file = Problem("claims.csv", None, None, "empty", "is empty (0 bytes)")
     assert whole_file.render() == "claims.csv — is empty (0 bytes) [empty]"
 

@@ -102,6 +102,25 @@ def test_list_shows_keys_but_never_secrets_or_hashes(cli_env: Path) -> None:
         assert secret not in table.stdout
 
 
+def test_list_never_cuts_the_key_prefix_at_80_columns(cli_env: Path) -> None:
+    key = _run(
+        "keys",
+        "create",
+        "--role",
+        "contractor",
+        "--contractor-id",
+        "C-" + "9" * 40,
+        "--label",
+        "a rather long label for the site office at the north gate",
+    ).stdout.strip()
+    prefix = key.split("_")[1]
+    table = runner.invoke(cli, ["keys", "list"], env={"COLUMNS": "80"})
+    assert table.exit_code == 0
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80
+    assert prefix in table.stdout
+    assert "…" not in table.stdout
+
+
 def test_revoke_takes_effect_on_the_next_request(cli_env: Path) -> None:
     key = _run("keys", "create", "--role", "platform").stdout.strip()
     with TestClient(_no_cache_app()) as client:

@@ -124,7 +124,7 @@ def test_the_service_s_report_names_rows_of_the_pushed_file(
     )  # fmt: skip
     assert result.exit_code == 1
     assert "[1/" in result.output
-    assert "site_months.csv:1 site_id" in result.output
+    assert "site_months.csv row 1 (line 2 of the file) site_id" in result.output
     assert "is not a site_id in the stored sites" in result.output
 
 
@@ -140,7 +140,7 @@ def test_a_folder_that_breaks_the_contract_is_not_sent(
         cli, ["data", "push", str(broken), "--url", bare_server, "--key", keys.platform]
     )
     assert result.exit_code == 1
-    assert "sites.csv:5 district" in result.output
+    assert "sites.csv row 5 (line 6 of the file) district" in result.output
     assert _counts(settings)["site"] == 0
 
 

@@ -153,7 +153,9 @@ def test_ten_broken_rules_are_all_listed_and_exit_1(tmp_path: Path) -> None:
     lines = out.splitlines()
     for file, row, column, rule in expected:
         assert any(
-            x.startswith(f"{file}:{row} {column} — ") and x.endswith(f"[{rule}]") for x in lines
+            x.startswith(f"{file} row {row} (line {row + 1} of the file) {column} — ")
+            and x.endswith(f"[{rule}]")
+            for x in lines
         ), (file, row, column, rule)
 
 
@@ -217,3 +219,14 @@ def test_console_script_reports_and_exits(tmp_path: Path) -> None:
     lines = failed.stdout.splitlines()
     assert any(x.startswith("sites.csv") and x.endswith("[encoding]") for x in lines)
     assert any(x.startswith("site_months.csv") and x.endswith("[empty]") for x in lines)
+
+
+def test_a_problem_names_the_data_row_and_the_file_line(tmp_path: Path) -> None:
+    rows = _world()
+    rows["sites"][1]["district"] = "Pudong"  # data row 2: line 3 of the file (header is 1)
+    folder = _write(tmp_path / "w", rows)
+    code, out = _validate(folder)
+    assert code == 1
+    assert "sites.csv row 2 (line 3 of the file) district — " in out
+    lines = (folder / "sites.csv").read_text(encoding="utf-8").splitlines()
+    assert "Pudong" in lines[3 - 1]
