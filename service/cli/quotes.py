@@ -76,7 +76,9 @@ def example(
 
 @app.command("replay")
 def replay(
-    quote_id: Annotated[str, typer.Argument(help="The stored quote's id.")],
+    quote_id: Annotated[
+        str, typer.Argument(help="The stored quote's id, or a unique start of it.")
+    ],
     model_uri: Annotated[
         str | None,
         typer.Option("--model-uri", help="Price with this model instead of the recorded version."),

@@ -175,17 +175,45 @@ def replay_quote(row: Quote, snapshot: ModelSnapshot) -> ReplayReport:
     )
 
 
+MAX_MATCHES_SHOWN: Final = 5
+
+
+def _by_prefix(session: Any, prefix: str) -> Quote:
+    """The one stored quote whose id starts with ``prefix`` (as ``3f1c…`` is shown);
+    none or several is an error naming them."""
+    from sqlmodel import col, select
+
+    stem = prefix.rstrip("…").rstrip(".")
+    if not stem:
+        raise ReplayError(f"no stored quote {prefix!r}")
+    pattern = stem.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ids = list(
+        session.exec(
+            select(Quote.id)
+            .where(col(Quote.id).like(pattern, escape="\\"))
+            .order_by(col(Quote.id))
+            .limit(MAX_MATCHES_SHOWN + 1)
+        )
+    )
+    if not ids:
+        raise ReplayError(f"no stored quote {prefix!r} (no quote id starts with {stem!r})")
+    if len(ids) > 1:
+        shown = ", ".join(ids[:MAX_MATCHES_SHOWN]) + (", …" if len(ids) > MAX_MATCHES_SHOWN else "")
+        raise ReplayError(f"{stem!r} is the start of several quote ids: {shown}; give more of it")
+    row: Quote | None = session.get(Quote, ids[0])
+    assert row is not None
+    return row
+
+
 def replay(settings: Settings, quote_id: str, *, model_uri: str | None = None) -> ReplayReport:
     """Replay the stored quote ``quote_id`` with its recorded model version (or with
     ``model_uri``, to see what another model would have said)."""
     database = Database(settings.db_url)
     try:
         with database.session() as session:
-            row = session.get(Quote, quote_id)
+            row = session.get(Quote, quote_id) or _by_prefix(session, quote_id)
     finally:
         database.dispose()
-    if row is None:
-        raise ReplayError(f"no stored quote {quote_id!r}")
     snapshot = load_model(settings, model_uri or row.model_uri)
     return replay_quote(row, snapshot)
 

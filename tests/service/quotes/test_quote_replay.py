@@ -189,6 +189,18 @@ def test_a_quote_that_does_not_reproduce_is_reported(
     missing = _replay("no-such-quote")
     assert missing.exit_code == 2
     assert "no stored quote" in missing.stderr
+    # a unique prefix of the id is enough (the README shows ids cut short: 3f1c…)
+    by_prefix = _replay("forged-q…")
+    assert by_prefix.exit_code == 1
+    assert "quote forged-quote:" in by_prefix.stdout
+    with database.session() as session:
+        session.add(Quote(**{**row.model_dump(), "id": "forged-quote-2", "response": forged}))
+        session.commit()
+    database.dispose()
+    ambiguous = _replay("forged-q")
+    assert ambiguous.exit_code == 2
+    assert "forged-quote, forged-quote-2" in ambiguous.stderr
+    assert "no stored quote" in _replay("zz").stderr
 
 
 def test_replay_of_a_quote_row_with_any_snapshot(
