@@ -11,7 +11,7 @@ import typer.core
 from typer.models import TyperInfo
 
 from service.cli import app as service_app
-from service.release import service_version
+from service.cli import service_version
 from training.cli import app as training_app
 
 # Help as prose: paragraphs of a docstring are joined and wrapped at the terminal's

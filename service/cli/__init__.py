@@ -9,6 +9,9 @@ from __future__ import annotations
 import typer
 
 from service.cli import data, quotes, server
+from service.release import service_version
+
+__all__ = ["app", "service_version"]  # the release, for the entry package's --version
 
 app = typer.Typer(
     help="Site-risk pricing: the pricing service, its keys, database, quotes and feed.",
