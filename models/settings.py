@@ -1,13 +1,20 @@
 """One typed settings object, read from the environment when asked for.
 
-Defaults are the embedded, one-machine set-up: everything under ``SITERISK_HOME``
-(``./var``), an SQLite MLflow store and an SQLite database. Real servers are one
-environment variable away (``MLFLOW_TRACKING_URI``, ``DATABASE_URL``). Paths are
-only computed here, never created: reading settings has no side effects.
+Defaults are the embedded, one-machine set-up: everything under one home folder, an
+SQLite MLflow store and an SQLite database. Real servers are one environment variable
+away (``MLFLOW_TRACKING_URI``, ``DATABASE_URL``). Paths are only computed here, never
+created: reading settings has no side effects.
+
+The home is ``SITERISK_HOME`` when set; else, when this code runs from a source checkout
+(installed editable: the folder above the ``models`` package holds a ``pyproject.toml``),
+that checkout's ``var/``, the folder ``make demo`` fills; else the per-user data folder
+``$XDG_DATA_HOME/siterisk`` (``~/.local/share/siterisk``). It never depends on the
+folder a command runs in (docs/stores.md).
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -20,10 +27,41 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEV_KEY_PEPPER = "siterisk-dev-pepper-not-a-secret"
 
 
+def source_checkout() -> Path | None:
+    """The source checkout this code runs from, if it does (an editable install): the
+    folder above the ``models`` package, when it holds a ``pyproject.toml``."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def user_data_home() -> Path:
+    """The per-user data folder: ``$XDG_DATA_HOME/siterisk``, by default
+    ``~/.local/share/siterisk`` (a relative ``XDG_DATA_HOME`` is ignored, as the XDG
+    specification says)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "siterisk"
+    try:
+        return Path.home() / ".local" / "share" / "siterisk"
+    except RuntimeError:  # no home directory to be found: the folder the command runs in
+        return Path("var")
+
+
+def default_home() -> Path:
+    """The home when ``SITERISK_HOME`` is not set: the source checkout's ``var/``, else
+    the per-user data folder. Computed, never created."""
+    checkout = source_checkout()
+    return checkout / "var" if checkout is not None else user_data_home()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SITERISK_", extra="ignore")
 
-    home: Path = Field(default=Path("var"), description="Folder for embedded stores and caches.")
+    home: Path = Field(
+        default_factory=default_home,
+        description="Folder for embedded stores and caches; default the source checkout's "
+        "var/ when run from one, else $XDG_DATA_HOME/siterisk (~/.local/share/siterisk).",
+    )
     mlflow_tracking_uri: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "SITERISK_MLFLOW_TRACKING_URI"),
