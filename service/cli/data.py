@@ -52,12 +52,15 @@ def push(
 ) -> None:
     """Send the tables the key may feed to the service in chunks, with progress; after a
     failure, the same command resumes after the last chunk the service confirmed."""
+    from models import stores
     from models.contract import ContractError
-    from service.cli.push import PushError, push_folder
+    from service.cli.push import PushError, default_state, push_folder
 
     def echo(line: str) -> None:
         typer.echo(line, err=True)
 
+    state = state or default_state(folder, url, key)
+    stores.announce(stores.Store("service", url), stores.Store("push state", str(state)))
     try:
         summary = push_folder(
             folder, url, key, chunk_rows=chunk_rows, state=state, restart=restart, echo=echo
@@ -101,13 +104,16 @@ def export(
     from models.contract import ContractError, load_folder
     from models.contract.summary import describe_folder
     from models.settings import get_settings
+    from service.cli.stores import open_database
     from service.db.engine import Database
     from service.feed.export import ExportError, export_folder
 
     fmt = fmt.lower()
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("expected csv or parquet", param_hint="--format")
-    database = Database(get_settings().db_url)
+    settings = get_settings()
+    open_database(settings)
+    database = Database(settings.db_url)
     try:
         with database.session() as session:
             written = export_folder(session, out, fmt=fmt, insurer_id=insurer_id)

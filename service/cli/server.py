@@ -1,17 +1,22 @@
 """``siterisk serve``, ``siterisk keys …`` and ``siterisk db …``.
 
-The embedded default database (SQLite) is migrated automatically by ``serve`` and
-``keys create``; any other database is migrated only by ``siterisk db upgrade``, so
-a schema change on a shared server is always a deliberate step.
+Each says on stderr which database it uses. Only ``siterisk db upgrade`` makes a
+database: every other command refuses a missing one, naming it and what to run
+(docs/stores.md). An embedded SQLite database that is there is migrated to this release
+by ``serve`` and ``keys create``; any other database is migrated only by ``siterisk db
+upgrade``, so a schema change on a shared server is always a deliberate step.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from models.stores import mask_url
 from service.auth.principal import Role
+from service.cli.stores import fail as _fail
+from service.cli.stores import open_database, open_serving_stores
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -26,17 +31,6 @@ keys_app = typer.Typer(
 db_app = typer.Typer(help="The service database and its migrations.", no_args_is_help=True)
 
 
-def _fail(message: str, code: int = 1) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(code)
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
-
-
 def _require_pepper(settings: Settings) -> None:
     """Secrets come from the environment: outside development the built-in pepper,
     which anyone can read in the source, is refused rather than used."""
@@ -47,14 +41,6 @@ def _require_pepper(settings: Settings) -> None:
             "development machine",
             code=2,
         )
-
-
-def _auto_upgrade(settings: Settings) -> None:
-    from service.db import migrate
-    from service.db.engine import is_sqlite
-
-    if is_sqlite(settings.db_url):
-        migrate.upgrade(settings.db_url)
 
 
 def _key_store_errors() -> tuple[type[Exception], ...]:
@@ -106,13 +92,13 @@ def keys_create(
         _fail(exc.message, code=2)
     settings = get_settings()
     _require_pepper(settings)
-    _auto_upgrade(settings)
+    open_database(settings, upgrade=True)
     database = Database(settings.db_url)
     try:
         with database.session() as session:
             issued = ApiKeyStore(session, settings.key_pepper.get_secret_value()).create(spec)
     except _key_store_errors() as exc:
-        _fail(f"cannot store the key in {_safe_url(settings.db_url)}: {exc.__class__.__name__}")
+        _fail(f"cannot store the key in {mask_url(settings.db_url)}: {exc.__class__.__name__}")
     finally:
         database.dispose()
     typer.echo(issued.key)
@@ -130,13 +116,14 @@ def keys_list(
     from service.db.engine import Database
 
     settings = get_settings()
+    open_database(settings)
     database = Database(settings.db_url)
     try:
         with database.session() as session:
             rows = ApiKeyStore(session, "").list(include_revoked=not active)
     except _key_store_errors() as exc:
         _fail(
-            f"cannot read keys from {_safe_url(settings.db_url)} ({exc.__class__.__name__}); "
+            f"cannot read keys from {mask_url(settings.db_url)} ({exc.__class__.__name__}); "
             "run 'siterisk db upgrade' first?"
         )
     finally:
@@ -191,6 +178,7 @@ def keys_revoke(
     from service.errors import NotFoundError
 
     settings = get_settings()
+    open_database(settings)
     database = Database(settings.db_url)
     try:
         with database.session() as session:
@@ -198,7 +186,7 @@ def keys_revoke(
     except NotFoundError as exc:
         _fail(exc.message)
     except _key_store_errors() as exc:
-        _fail(f"cannot revoke in {_safe_url(settings.db_url)}: {exc.__class__.__name__}")
+        _fail(f"cannot revoke in {mask_url(settings.db_url)}: {exc.__class__.__name__}")
     finally:
         database.dispose()
     typer.echo(f"revoked {_describe(row)}", err=True)
@@ -214,6 +202,7 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
 
     settings = get_settings()
     _require_pepper(settings)
+    open_database(settings)
     database = Database(settings.db_url)
     try:
         with database.session() as session:
@@ -221,7 +210,7 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
     except (NotFoundError, InvalidInputError) as exc:
         _fail(exc.message)
     except _key_store_errors() as exc:
-        _fail(f"cannot rotate in {_safe_url(settings.db_url)}: {exc.__class__.__name__}")
+        _fail(f"cannot rotate in {mask_url(settings.db_url)}: {exc.__class__.__name__}")
     finally:
         database.dispose()
     typer.echo(issued.key)
@@ -235,23 +224,42 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
 def db_upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
-    """Migrate the database (DATABASE_URL, default the SQLite file in SITERISK_HOME)."""
+    """Make or migrate the database (DATABASE_URL, default the SQLite file in the home,
+    SITERISK_HOME): the one command that creates it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models import stores
     from models.settings import get_settings
     from service.db import migrate
 
-    url = get_settings().db_url
-    migrate.upgrade(url, revision)
-    typer.echo(f"{_safe_url(url)} is at {migrate.current(url)}", err=True)
+    store = stores.database(get_settings())
+    stores.announce(store)
+    try:
+        migrate.upgrade(store.url, revision)
+        now = migrate.current(store.url)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot migrate the database {store.shown} ({stores.one_line(exc, store.url)})")
+    typer.echo(f"{store.shown} is at {now}", err=True)
 
 
 @db_app.command("current")
 def db_current() -> None:
     """Print the database's revision and the newest one this code knows."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from models import stores
     from models.settings import get_settings
     from service.db import migrate
 
-    url = get_settings().db_url
-    typer.echo(f"database: {migrate.current(url) or 'empty'}\ncode:     {migrate.head()}")
+    store = stores.database(get_settings())
+    if store.file is not None and not store.file.is_file():
+        _fail(str(stores.missing_database(store.file)))
+    try:
+        now = migrate.current(store.url)
+    except SQLAlchemyError as exc:
+        _fail(f"cannot open the database {store.shown} ({stores.one_line(exc, store.url)})")
+    stores.announce(store)
+    typer.echo(f"database: {now or 'empty'}\ncode:     {migrate.head()}")
 
 
 @db_app.command("revision")
@@ -265,7 +273,9 @@ def db_revision(
     from models.settings import get_settings
     from service.db import migrate
 
-    path = migrate.revision(get_settings().db_url, message, autogenerate=autogenerate)
+    settings = get_settings()
+    open_database(settings)
+    path = migrate.revision(settings.db_url, message, autogenerate=autogenerate)
     typer.echo(str(path))
 
 
@@ -287,7 +297,7 @@ def serve(
 
     settings = get_settings()
     _require_pepper(settings)
-    _auto_upgrade(settings)
+    open_serving_stores(settings)
     logging.config.dictConfig(LOG_CONFIG)
     uvicorn.run(
         "service.asgi:app",

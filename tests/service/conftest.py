@@ -49,13 +49,42 @@ def issue_key(settings: Settings) -> Iterator[IssueKey]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The environment the CLI reads: a fresh home with no database yet."""
+    """The environment the CLI reads: a fresh home with no stores yet (commands but
+    `db upgrade` and `train` refuse it; :func:`cli_stores` has them)."""
     home = tmp_path / "home"
     monkeypatch.setenv("SITERISK_HOME", str(home))
     monkeypatch.setenv("SITERISK_KEY_PEPPER", PEPPER)
     monkeypatch.setenv("SITERISK_ENV", "dev")
-    for name in ("DATABASE_URL", "SITERISK_DATABASE_URL", "SITERISK_AUTH_CACHE_SECONDS"):
+    for name in (
+        "DATABASE_URL",
+        "SITERISK_DATABASE_URL",
+        "MLFLOW_TRACKING_URI",
+        "SITERISK_MLFLOW_TRACKING_URI",
+        "SITERISK_MODEL_URI",
+        "SITERISK_AUTH_CACHE_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def empty_mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow SQLite store with its tables and nothing registered, made once."""
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    uri = f"sqlite:///{path}"
+    MlflowClient(tracking_uri=uri, registry_uri=uri).search_experiments()
+    return path
+
+
+@pytest.fixture
+def cli_stores(cli_env: Path, migrated_db: Path, empty_mlflow_store: Path) -> Path:
+    """:func:`cli_env` with its stores made, as after ``siterisk db upgrade`` and
+    ``siterisk train``: a migrated database and an MLflow store (nothing registered)."""
+    cli_env.mkdir(parents=True, exist_ok=True)
+    shutil.copy(migrated_db, cli_env / "siterisk.db")
+    shutil.copy(empty_mlflow_store, cli_env / "mlflow.db")
+    return cli_env

@@ -35,7 +35,7 @@ def _cli(*args: str) -> Any:
     return runner.invoke(cli, list(args))
 
 
-def test_cli_revoke_and_rotate_take_effect_on_the_next_request(cli_env: Path) -> None:
+def test_cli_revoke_and_rotate_take_effect_on_the_next_request(cli_stores: Path) -> None:
     settings = get_settings()
     assert settings.auth_cache_seconds > 0  # the default: resolved keys are cached
     revoked = _cli("keys", "create", "--role", "platform").stdout.strip()

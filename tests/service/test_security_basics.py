@@ -48,7 +48,7 @@ def test_the_pepper_comes_from_the_environment_and_never_shows(
 
 @pytest.mark.parametrize("command", [["serve"], ["keys", "create", "--role", "admin"]])
 def test_outside_development_the_public_pepper_is_refused(
-    cli_env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+    cli_stores: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
 ) -> None:
     import uvicorn
 

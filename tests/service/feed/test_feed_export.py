@@ -70,6 +70,7 @@ def test_the_export_is_a_valid_contract_folder_holding_what_was_fed(
     result = runner.invoke(cli, ["data", "export", "--out", str(out), "--format", "csv"])
     assert result.exit_code == 0, result.output
     assert "follows the data contract" in result.stdout
+    assert f"store: database {db_env.db_url}\n" in result.stderr
     assert "2 claims share their claim_id" in result.stderr
     validated = runner.invoke(cli, ["data", "validate", str(out)])
     assert validated.exit_code == 0, validated.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from models.contract import ContractData
-from models.settings import Settings
+from models.settings import Settings, get_settings
 from service.cli import app as cli
 from service.cli.push import PushError, push_folder
 from service.db.engine import Database
@@ -82,13 +83,26 @@ def test_a_push_resumes_after_the_last_confirmed_chunk(
     assert not state.exists()  # all done: the next push starts afresh
 
 
+@pytest.fixture
+def push_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The home the CLI keeps its push state in, a folder of the test's own."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("SITERISK_HOME", str(home))
+    get_settings.cache_clear()
+    yield home
+    get_settings.cache_clear()
+
+
 def test_a_corrected_month_pushed_again_replaces_it_and_keeps_the_old_version(
-    bare_server: str, keys: Keys, alien_folder: Path, tmp_path: Path
+    bare_server: str, keys: Keys, alien_folder: Path, tmp_path: Path, push_home: Path
 ) -> None:
     runner = CliRunner()
     args = ["--url", bare_server, "--key", keys.platform, "--chunk-rows", "300"]
     first = runner.invoke(cli, ["data", "push", str(alien_folder), *args])
     assert first.exit_code == 0, first.output
+    # the service it feeds and where its progress is kept, in one line
+    (line,) = [line for line in first.stderr.splitlines() if line.startswith("store:")]
+    assert line.startswith(f"store: service {bare_server}; push state {push_home / 'push'}/")
     corrected = tmp_path / "corrected"
     shutil.copytree(alien_folder, corrected)
     months = pd.read_csv(corrected / "site_months.csv", dtype={"month": str})
@@ -123,6 +137,7 @@ def test_the_service_s_report_names_rows_of_the_pushed_file(
          "--chunk-rows", "50", "--state", str(tmp_path / "s.json")],
     )  # fmt: skip
     assert result.exit_code == 1
+    assert f"store: service {bare_server}; push state {tmp_path / 's.json'}" in result.stderr
     assert "[1/" in result.output
     assert "site_months.csv row 1 (line 2 of the file) site_id" in result.output
     assert "is not a site_id in the stored sites" in result.output
