@@ -1,11 +1,29 @@
-"""``siterisk quotes …``: helpers for calling the quote API."""
+"""``siterisk quotes …``: helpers for calling the quote API, and replaying stored quotes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
+
+if TYPE_CHECKING:
+    from models.settings import Settings
+    from models.stores import Store
+    from service.model_provider import ModelSnapshot
+    from service.quotes.replay import ReplayReport
+
+# A tracking URI no MLflow store answers to: given it, the model provider's registry
+# step fails at once, touching (and creating) nothing, and it turns to its local cache.
+# ``quotes replay`` uses it when the registry's store is missing.
+NO_REGISTRY: Final = "siterisk-no-registry:"
+_MODELS_URI: Final = re.compile(
+    r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))"
+)
+# What MLflow answers for a model, version or alias it does not hold (a version that is
+# not a number included).
+_NOT_THERE: Final = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"})
 
 app = typer.Typer(help="Helpers for the quote API.", no_args_is_help=True)
 
@@ -90,13 +108,13 @@ def replay(
     differences when not, 2 when it cannot be replayed."""
     import json
 
+    from models import stores
     from models.settings import get_settings
     from service.quotes.replay import ReplayError
-    from service.quotes.replay import replay as replay_quote
 
     try:
-        report = replay_quote(get_settings(), quote_id, model_uri=model_uri)
-    except ReplayError as exc:
+        report = _replay(get_settings(), quote_id, model_uri)
+    except (ReplayError, stores.StoreError) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     if as_json:
@@ -134,3 +152,106 @@ def replay(
         typer.echo("MATCH" if report.matched else f"MISMATCH in {len(report.differences)} fields")
     if not report.matched:
         raise typer.Exit(1)
+
+
+def _replay(settings: Settings, quote_id: str, model_uri: str | None) -> ReplayReport:
+    """Find the stored quote, load its model (or ``model_uri``) and replay it; every
+    problem a :class:`~service.quotes.replay.ReplayError` (or a
+    :class:`~models.stores.StoreError`) of one line."""
+    from models import stores
+    from service.cli.stores import check_database
+    from service.db.engine import Database
+    from service.db.tables import Quote
+    from service.quotes import replay as replaying
+
+    database_store = check_database(settings)
+    database = Database(settings.db_url)
+    try:
+        with database.session() as session:
+            row = session.get(Quote, quote_id) or replaying._by_prefix(session, quote_id)
+    finally:
+        database.dispose()
+    uri = model_uri or row.model_uri
+    problem = stores.mlflow_problem(settings) if uri.startswith("models:/") else None
+    if problem is None:
+        stores.announce(database_store, stores.mlflow(settings))
+        snapshot = _load_model(settings, uri, problem)
+    else:
+        typer.echo(f"note: {problem}; the model comes from the local model cache", err=True)
+        stores.announce(database_store, stores.model_cache(settings))
+        offline = settings.model_copy(update={"mlflow_tracking_uri": NO_REGISTRY})
+        snapshot = _load_model(offline, uri, problem)
+    return replaying.replay_quote(row, snapshot)
+
+
+def _load_model(settings: Settings, uri: str, problem: str | None) -> ModelSnapshot:
+    """The model version ``uri`` names, from the registry or the local cache; when
+    neither has it, why not: the version does not exist, or the registry is missing or
+    does not answer. The provider's own log lines stay out of the command's output."""
+    import logging
+
+    from service.quotes.replay import ReplayError, load_model
+
+    quiet = logging.getLogger("service.model_provider")
+    saved = quiet.disabled
+    quiet.disabled = True
+    try:
+        return load_model(settings, uri)
+    except ReplayError as exc:
+        raise ReplayError(_why_not_loaded(settings, uri, problem) or str(exc)) from None
+    finally:
+        quiet.disabled = saved
+
+
+def _why_not_loaded(settings: Settings, uri: str, problem: str | None) -> str | None:
+    """Why the registry could not give ``uri``; None when it could (the model then
+    failed for another reason, which the provider's message says)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from models import stores
+
+    cache = settings.model_cache
+    if problem is not None:
+        return f"{problem}, and the local model cache {cache} holds no usable copy of {uri}"
+    match = _MODELS_URI.fullmatch(uri)
+    if match is None:
+        return None
+    registry = stores.mlflow(settings)
+    name, alias, version = match["name"], match["alias"], match["version"]
+    what = f"alias '{alias}' of {name}" if alias else f"version {version} of {name}"
+    client = MlflowClient(tracking_uri=registry.url, registry_uri=registry.url)
+    try:
+        if alias:
+            client.get_model_version_by_alias(name, alias)
+        else:
+            client.get_model_version(name, version)
+    except MlflowException as exc:
+        if exc.error_code not in _NOT_THERE:
+            return _unreachable(registry, exc, uri, cache)
+        return (
+            f"{what} does not exist in the registry {registry.shown}"
+            f"{_held(client, name)}, and the local model cache {cache} holds no copy of {uri}"
+        )
+    except Exception as exc:
+        return _unreachable(registry, exc, uri, cache)
+    return None
+
+
+def _held(client: Any, name: str) -> str:
+    """`` (it holds versions 1, 2)``: what the registry has of ``name`` instead."""
+    try:
+        found = client.search_model_versions(f"name='{name}'")
+    except Exception:  # the answer above is what matters; this is a courtesy
+        return ""
+    held = sorted((str(v.version) for v in found), key=lambda v: (len(v), v))
+    return f" (it holds versions {', '.join(held)})" if held else f" (it holds no {name})"
+
+
+def _unreachable(registry: Store, exc: Exception, uri: str, cache: Path) -> str:
+    from models import stores
+
+    return (
+        f"the registry {registry.shown} did not answer ({stores.one_line(exc, registry.url)}), "
+        f"and the local model cache {cache} holds no usable copy of {uri}"
+    )

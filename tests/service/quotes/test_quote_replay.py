@@ -154,12 +154,93 @@ def test_replay_works_from_the_model_cache_when_the_registry_is_gone(
     app = create_app(cli_settings, model_provider=RegistryModelProvider(cli_settings))
     with TestClient(app) as client:
         quote_id = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()["quote_id"]
-    assert _replay(quote_id).exit_code == 0  # from the registry; the version is now cached
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty-registry.db'}")
+    online = _replay(quote_id)  # from the registry; the version is now cached
+    assert online.exit_code == 0, online.output
+    database = f"store: database {cli_settings.db_url}"
+    assert f"{database}; mlflow {cli_settings.tracking_uri}\n" in online.stderr
+    gone = tmp_path / "empty-registry.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{gone}")
     get_settings.cache_clear()
     offline = _replay(quote_id, "--json")
     assert offline.exit_code == 0, offline.output
     assert json.loads(offline.stdout)["model_source"] == "cache"
+    # a missing registry is said, and never made
+    assert f"note: no MLflow store at {gone}: " in offline.stderr
+    assert f"{database}; model cache {cli_settings.model_cache}\n" in offline.stderr
+    assert not gone.exists()
+
+
+def _one_quote(
+    settings: Settings, issue_key: Callable[..., IssuedKey], world: World, site: int
+) -> str:
+    insurer = issue_key("insurer", insurer_id="INS-A").key
+    body = request_for(world, sites_with_history(world, START)[site], START)
+    app = create_app(settings, model_provider=RegistryModelProvider(settings))
+    with TestClient(app) as client:
+        quote = client.post("/v1/quotes", json=body, headers=bearer(insurer)).json()
+    return str(quote["quote_id"])
+
+
+def _error_line(result: Any) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+def test_a_model_version_the_registry_does_not_hold_is_named_as_missing(
+    model_store: ModelStore, private_registry: PrivateRegistry, cli_settings: Settings,
+    issue_key: Callable[..., IssuedKey], unseen_world: World,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    from mlflow.tracking import MlflowClient
+
+    version = private_registry.register(model_store.bundle)
+    quote_id = _one_quote(cli_settings, issue_key, unseen_world, 4)
+    name, registry = cli_settings.registered_model_name, cli_settings.tracking_uri
+    # No local copy to fall back on.
+    monkeypatch.setenv("SITERISK_MODEL_CACHE_DIR", str(tmp_path / "no-cache"))
+    get_settings.cache_clear()
+
+    asked = _error_line(_replay(quote_id, "--model-uri", f"models:/{name}/99"))
+    assert asked.startswith(
+        f"error: version 99 of {name} does not exist in the registry {registry} "
+        f"(it holds versions {version}), and the local model cache"
+    )
+    assert "unreachable" not in asked
+    alias = _error_line(_replay(quote_id, "--model-uri", f"models:/{name}@retired"))
+    assert f"alias 'retired' of {name} does not exist in the registry {registry}" in alias
+
+    # The quote's own version, deleted from the registry since.
+    MlflowClient(tracking_uri=registry, registry_uri=registry).delete_model_version(name, version)
+    recorded = _error_line(_replay(quote_id))
+    assert recorded.startswith(
+        f"error: version {version} of {name} does not exist in the registry {registry}"
+    )
+
+
+def test_a_registry_that_does_not_answer_is_not_a_missing_version(
+    model_store: ModelStore, private_registry: PrivateRegistry, cli_settings: Settings,
+    issue_key: Callable[..., IssuedKey], unseen_world: World,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    import socket
+
+    private_registry.register(model_store.bundle)
+    quote_id = _one_quote(cli_settings, issue_key, unseen_world, 5)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", closed)
+    monkeypatch.setenv("SITERISK_MODEL_CACHE_DIR", str(tmp_path / "no-cache"))
+    get_settings.cache_clear()
+    result = _replay(quote_id)
+    line = _error_line(result)
+    assert line.startswith(f"error: the MLflow server {closed} does not answer (")
+    assert "and the local model cache" in line
+    assert "does not exist" not in line
+    assert f"note: the MLflow server {closed} does not answer" in result.stderr
 
 
 def test_a_quote_that_does_not_reproduce_is_reported(
