@@ -15,13 +15,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 DEMO_SITES ?= 2000
 DEMO_DIR   ?= $(SITERISK_HOME)/demo-world
 DEMO_QUOTE ?= $(SITERISK_HOME)/demo-quote.json
+DEMO_ENV   ?= $(SITERISK_HOME)/demo.env
 DEMO_HOST  ?= 127.0.0.1
 DEMO_PORT  ?= 8000
 
 .PHONY: help setup test lint typecheck unit demo clean bench-train bench-feed pg pg-stop browser notebooks bench bench-profile wrk
 
 help:
-	@echo "make demo   - set up, generate a synthetic world, train and promote a model, then serve it"
+	@echo "make demo   - set up, generate a synthetic world, train and promote a model, feed the world to the service, serve it"
 	@echo "make test   - set up, then ruff, mypy and pytest"
 	@echo "make notebooks - open the notebooks in JupyterLab (installed into the venv on first use)"
 	@echo "make bench  - the service against mlflow models serve of the same model, over HTTP (wrk)"
@@ -76,6 +77,13 @@ unit: setup pg browser wrk
 
 test: lint typecheck unit
 
+# `siterisk data push` feeds the service over HTTP only, so the demo world goes in through
+# a service of its own on a free loopback port, stopped once fed (its log is
+# $(SITERISK_HOME)/demo-feed.log). The demo's service then starts on DEMO_PORT holding the
+# world: once it answers /health/ready, quotes by reference work.
+FREE_PORT  := import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+IS_READY   := import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)
+
 demo: setup
 	$(BIN)/siterisk data generate --sites $(DEMO_SITES) --seed 7 --out $(DEMO_DIR) --format parquet
 	$(BIN)/siterisk data validate $(DEMO_DIR)
@@ -83,21 +91,43 @@ demo: setup
 	$(BIN)/siterisk model promote --data $(DEMO_DIR)
 	$(BIN)/siterisk score --data $(DEMO_DIR) --out $(SITERISK_HOME)/demo-scores.csv
 	$(BIN)/siterisk quotes example --data $(DEMO_DIR) --out $(DEMO_QUOTE)
-	@key=$$($(BIN)/siterisk keys create --role insurer --insurer-id demo-insurer --label demo) && \
+	$(BIN)/siterisk db upgrade
+	@rm -f $(DEMO_ENV)
+	@platform=$$($(BIN)/siterisk keys create --role platform --label demo-platform) && \
+	  key=$$($(BIN)/siterisk keys create --role insurer --insurer-id demo-insurer --label demo) && \
+	  feed=http://127.0.0.1:$$($(BIN)/python -c '$(FREE_PORT)') && \
+	  log=$(SITERISK_HOME)/demo-feed.log && \
+	  echo "Feeding $(DEMO_DIR) to the service's store through a service on $$feed (log: $$log)" && \
+	  { $(BIN)/siterisk serve --host 127.0.0.1 --port $${feed##*:} >$$log 2>&1 & server=$$!; } && \
+	  trap 'kill $$server 2>/dev/null; wait $$server 2>/dev/null' EXIT && \
+	  for _ in $$(seq 240); do \
+	    $(BIN)/python -c '$(IS_READY)' $$feed/health/ready 2>/dev/null && break; \
+	    kill -0 $$server 2>/dev/null || { tail -n 20 $$log; echo "the service stopped"; exit 1; }; \
+	    sleep 0.5; \
+	  done && \
+	  $(BIN)/siterisk data push $(DEMO_DIR) --url $$feed --key $$platform && \
+	  $(BIN)/siterisk data push $(DEMO_DIR) --url $$feed --key $$key && \
 	  url=http://$(DEMO_HOST):$(DEMO_PORT) && \
+	  ( umask 077 && printf '%s\n' \
+	    "# make demo: the demo's service and its insurer key. In a shell: source $(DEMO_ENV)" \
+	    "export SITERISK_URL=$$url" "export SITERISK_API_KEY=$$key" >$(DEMO_ENV) ) && \
 	  echo "" && \
 	  echo "Done: a synthetic world of $(DEMO_SITES) sites is in $(DEMO_DIR); a model was trained on it," && \
-	  echo "logged to MLflow ($(SITERISK_HOME)/mlflow.db), registered and promoted to champion, and" && \
-	  echo "every site-month was scored into $(SITERISK_HOME)/demo-scores.csv." && \
+	  echo "logged to MLflow ($(SITERISK_HOME)/mlflow.db), registered and promoted to champion;" && \
+	  echo "every site-month was scored into $(SITERISK_HOME)/demo-scores.csv; and the world was fed" && \
+	  echo "to the service's store: its sites and months as the city platform, its claims as the" && \
+	  echo "insurer demo-insurer." && \
 	  echo "" && \
 	  echo "The pricing service starts below on $$url (Ctrl-C stops it). An insurer API key" && \
 	  echo "(shown once, stored hashed; 'siterisk keys create' makes more):" && \
 	  echo "" && \
 	  echo "  $$key" && \
 	  echo "" && \
-	  echo "Price one site of the demo world (its request is $(DEMO_QUOTE)), from another terminal:" && \
+	  echo "It and the service's address are in $(DEMO_ENV). From another terminal, price one site of" && \
+	  echo "the demo world (its request is $(DEMO_QUOTE)):" && \
 	  echo "" && \
-	  echo "  curl -sS -X POST $$url/v1/quotes -H \"Authorization: Bearer $$key\" \\" && \
+	  echo "  source $(DEMO_ENV)" && \
+	  echo '  curl --fail-with-body -sS -X POST "$$SITERISK_URL/v1/quotes" -H "Authorization: Bearer $$SITERISK_API_KEY" \' && \
 	  echo "       -H 'Content-Type: application/json' --data @$(DEMO_QUOTE)" && \
 	  echo "" && \
 	  echo "API docs: $$url/schema   Model card: curl -H \"Authorization: Bearer $$key\" $$url/v1/model" && \
