@@ -1,12 +1,18 @@
-"""``siterisk train``, ``siterisk score`` and ``siterisk model …``."""
+"""``siterisk train``, ``siterisk score`` and ``siterisk model …``.
+
+Each says on stderr which MLflow store it uses. Only ``train`` makes one: the others
+refuse a missing store, naming it and what to run (docs/stores.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from models.settings import Settings
 
 app = typer.Typer(help="Compare, promote and list registered models.", no_args_is_help=True)
 
@@ -18,9 +24,20 @@ DataDir = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+def _open_mlflow(settings: Settings, *, may_create: bool = False) -> None:
+    """Say which MLflow store the command uses; end it when the store is missing (unless
+    ``may_create``) or its server does not answer."""
+    from models import stores
+
+    problem = stores.mlflow_problem(settings, may_create=may_create)
+    if problem is not None:
+        _fail(problem)
+    stores.announce(stores.mlflow(settings))
 
 
 def train(
@@ -35,11 +52,13 @@ def train(
 
     from models.contract import ContractError
     from models.settings import get_settings
+    from models.stores import mask_url
     from training.dataset import TrainingDataError
     from training.pipeline import run_training
 
     console = Console(stderr=True)
     settings = get_settings()
+    _open_mlflow(settings, may_create=True)
     try:
         with console.status("starting") as status:
 
@@ -81,7 +100,7 @@ def train(
     typer.echo("")
     typer.echo(training_adequacy(outcome, data).to_text())
     typer.echo("")
-    out.print(f"MLflow run {run_id}; tracking store {settings.tracking_uri}")
+    out.print(f"MLflow run {run_id}; tracking store {mask_url(settings.tracking_uri)}")
     if version:
         out.print(
             f"Registered {settings.registered_model_name} version {version} as 'challenger'. "
@@ -104,8 +123,10 @@ def score(
     from training.score import score_data
 
     settings = get_settings()
-    tracking.configure(settings)
     uri = model or settings.champion_uri
+    if uri.startswith(("models:/", "runs:/")):  # a model of the store; a path needs none
+        _open_mlflow(settings)
+        tracking.configure(settings)
     try:
         bundle = load_bundle(uri)
     except Exception as exc:
@@ -159,6 +180,7 @@ def _compare_pair(data: Path | None) -> _Pair | None:
     from training.promote import compare, summary_text
 
     settings = get_settings()
+    _open_mlflow(settings)
     client = tracking.configure(settings)
     name = settings.registered_model_name
     try:
@@ -275,16 +297,93 @@ def promote(
 
 @app.command("list")
 def list_versions() -> None:
-    """Registered versions with their aliases and key test metrics."""
+    """Registered versions, newest first: aliases (the champion marked), when each was
+    made, its training run, its test months and the test metrics training logged."""
     from models.settings import get_settings
     from training import tracking
 
     settings = get_settings()
+    _open_mlflow(settings)
     client = tracking.configure(settings)
-    versions = client.search_model_versions(f"name='{settings.registered_model_name}'")
-    if not versions:
-        typer.echo("no registered versions yet: run 'siterisk train --data DIR'")
+    name = settings.registered_model_name
+    found = client.search_model_versions(f"name='{name}'")
+    if not found:
+        typer.echo(f"no registered versions of {name} yet: run 'siterisk train --data DIR'")
         return
-    for v in sorted(versions, key=lambda v: int(v.version)):
-        aliases = ",".join(getattr(v, "aliases", []) or [])
-        typer.echo(f"version {v.version}\t{aliases or '-'}\trun {v.run_id}")
+    versions = sorted(found, key=lambda v: int(v.version), reverse=True)
+    # A search does not fill in aliases: the registered model holds them.
+    aliases = _aliases(client.get_registered_model(name).aliases or {})
+    champion = next((v for v, held in aliases.items() if tracking.CHAMPION in held), None)
+    count = f"{len(versions)} version{'s' if len(versions) > 1 else ''}"
+    typer.echo(
+        f"{name}: {count}; "
+        + (
+            f"* marks the champion (version {champion}), which the service prices with"
+            if champion
+            else "no champion yet: 'siterisk model promote'"
+        )
+    )
+    for v in versions:
+        for line in _version_lines(client, v, aliases.get(str(v.version), [])):
+            typer.echo(line)
+
+
+def _aliases(by_alias: dict[str, Any]) -> dict[str, list[str]]:
+    """Each version's aliases, the champion first."""
+    from training import tracking
+
+    out: dict[str, list[str]] = {}
+    for alias, version in by_alias.items():
+        out.setdefault(str(version), []).append(alias)
+    for held in out.values():
+        held.sort(key=lambda alias: (alias != tracking.CHAMPION, alias))
+    return out
+
+
+# The figures a data scientist compares versions on, as training logged them on the test
+# months (training/tracking.py): Gini of the ranking (and its share of the best any
+# model could reach, on a world with a truth table), Tweedie deviance, actual over
+# expected, and the adequacy spread of the loss ratio across risk deciles, which
+# promotion also weighs. Label, metric, format.
+LISTED_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("Gini", "model.gini", ".4f"),
+    ("deviance", "model.deviance", ".4g"),
+    ("A/E", "model.ae", ".3f"),
+    ("adequacy spread", "adequacy.spread", ".3f"),
+)
+ORACLE_SHARE = "model.gini_share_of_oracle"
+
+
+def _version_lines(client: Any, version: Any, aliases: list[str]) -> list[str]:
+    """Two lines: the version, its aliases, when it was made and its run; then its test
+    months and metrics (or why there are none)."""
+    from datetime import UTC, datetime
+
+    from training import tracking
+
+    mark = "*" if tracking.CHAMPION in aliases else " "
+    made = datetime.fromtimestamp(int(version.creation_timestamp) / 1000, UTC)
+    head = (
+        f"{mark} version {version.version:<4} {', '.join(aliases) or '(no alias)':<22} "
+        f"created {made:%Y-%m-%d %H:%M} UTC  run {version.run_id or '-'}"
+    )
+    return [head, "    " + _metrics_text(client, version.run_id)]
+
+
+def _metrics_text(client: Any, run_id: str | None) -> str:
+    if not run_id:
+        return "no training run recorded"
+    try:
+        run = client.get_run(run_id)
+    except Exception as exc:
+        return f"its run is not readable ({exc.__class__.__name__})"
+    metrics, params = run.data.metrics, run.data.params
+    shown = [
+        f"{label} {metrics[key]:{fmt}}" for label, key, fmt in LISTED_METRICS if key in metrics
+    ]
+    if not shown:
+        return "no test metrics logged"
+    if ORACLE_SHARE in metrics and "model.gini" in metrics:
+        shown[0] += f" ({metrics[ORACLE_SHARE]:.0%} of oracle)"
+    months = params.get("test_months", "").split(" (")[0]
+    return (f"test {months}: " if months else "test: ") + ", ".join(shown)

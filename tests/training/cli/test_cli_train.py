@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +56,7 @@ def _run(*args: str) -> tuple[int, str]:
 def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
     code, out = _run("train", "--data", str(world))
     assert code == 0, out
+    assert f"store: mlflow sqlite:///{(home / 'mlflow.db').resolve()}\n" in out
     assert "gini_share_of_oracle" in out
     assert "manual_rate" in out
     client = _client(home)
@@ -89,6 +92,31 @@ def test_train_promote_score(home: Path, world: Path, tmp_path: Path) -> None:
     assert code == 0, out
     assert "Rate adequacy on the test book" in out
     assert client.get_model_version_by_alias("site-risk", "champion").version == version.version
+
+    # model list: the version, its aliases (the champion marked), when it was made, its
+    # run and the test metrics training logged
+    code, out = _run("model", "list")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"store: mlflow sqlite:///{(home / 'mlflow.db').resolve()}"
+    assert lines[1] == (
+        f"site-risk: 1 version; * marks the champion (version {version.version}), which the "
+        "service prices with"
+    )
+    made = datetime.fromtimestamp(version.creation_timestamp / 1000, UTC)
+    assert re.fullmatch(
+        rf"\* version {version.version} +champion, challenger +created "
+        rf"{made:%Y-%m-%d %H:%M} UTC  run {version.run_id}",
+        lines[2],
+    ), lines[2]
+    metrics = run.data.metrics
+    assert lines[3] == (
+        f"    test {run.data.params['test_months'].split(' (')[0]}: "
+        f"Gini {metrics['model.gini']:.4f} ({metrics['model.gini_share_of_oracle']:.0%} of "
+        f"oracle), deviance {metrics['model.deviance']:.4g}, A/E {metrics['model.ae']:.3f}, "
+        f"adequacy spread {metrics['adequacy.spread']:.3f}"
+    )
+    assert max(len(line) for line in lines[1:]) <= 110
 
     target = tmp_path / "scores.csv"
     code, out = _run("score", "--data", str(world), "--out", str(target))
@@ -146,6 +174,13 @@ def test_a_worse_challenger_is_not_promoted_unless_forced(
     assert code == 0, out
     assert "Forced: promoted although" in out
     assert client.get_model_version_by_alias("site-risk", "champion").version == challenger
+    code, out = _run("model", "list")
+    assert code == 0, out
+    marked = [line for line in out.splitlines() if line.startswith("* version")]
+    assert marked == [next(line for line in out.splitlines() if f"version {challenger} " in line)]
+    assert f"* version {challenger} " in marked[0]
+    assert "champion, challenger" in marked[0]
+    assert f"  version {champion} " in out  # the former champion, no longer marked
     assert client.get_model_version("site-risk", challenger).tags.get("forced_promotion") == "true"
     runs = client.search_runs(
         [client.get_experiment_by_name(get_settings().experiment_name).experiment_id],
