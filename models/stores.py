@@ -15,6 +15,7 @@ Both command lines use this (``training`` and ``service`` never import each othe
 from __future__ import annotations
 
 import re
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -193,6 +194,10 @@ def _http_problem(store: Store, timeout: float) -> str | None:
         return None  # it answered (a proxy may want credentials): it is there
     except (OSError, ValueError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(reason, ssl.SSLError):
+            # Something answered; trusting its certificate is MLflow's business (its
+            # own CA and TLS settings), not a reason to call the server absent.
+            return None
         return (
             f"the MLflow server {store.shown} does not answer ({reason}): start it, or set "
             "MLFLOW_TRACKING_URI to one that does"

@@ -112,6 +112,9 @@ def test_a_tracking_server_is_asked_its_health(tmp_path: Path, answering_server:
     down = Settings(
         home=tmp_path, mlflow_tracking_uri=f"http://u:s3cret@127.0.0.1:{_closed_port()}"
     )
+    # Something answers, but not as this machine expects TLS: MLflow's business.
+    tls = answering_server.replace("http://", "https://")
+    assert stores.mlflow_problem(Settings(home=tmp_path, mlflow_tracking_uri=tls)) is None
     problem = stores.mlflow_problem(down, timeout=2.0) or ""
     assert problem.startswith("the MLflow server http://u:***@127.0.0.1:")
     assert "does not answer" in problem
