@@ -1,36 +1,33 @@
-"""Features for (site, month) targets, from data strictly before each target month.
+"""Features for (site, month) targets of a folder, from data strictly before each
+target month.
 
-Each site (and each contractor) gets a row of consecutive calendar months laid
-end to end in flat arrays (a ragged panel). A target then reads month ``m - j``
-at a fixed offset from its own cell, so trailing windows are a few gathers and
-"everything before m" is a per-entity running sum read one cell before ``m``.
-Everything is vectorised over targets; nothing loops over sites. ``single.py`` computes
-the same features for one site in plain Python, to the bit: change both together.
+The frames are parsed once into :class:`~models.features.history.History` (the sites'
+months and claims) and site facts; each target's past is gathered from it and the
+features computed by :func:`~models.features.arithmetic.compute`, exactly as a quote's
+are (``single.py``): parsing is all that differs. Targets are gathered and computed a
+block at a time so that a million site-months need no million-by-window arrays of every
+column at once.
 
-Running sums restart for every entity (rather than one global cumsum minus an
-offset) so that one site's data can never shift another site's value, not even
-by a rounding step; the leakage and monotonicity tests compare exactly.
+The contractor's record sums a contractor's sites in a panel: consecutive months per
+contractor laid end to end in flat arrays, so "everything before m" is a running sum
+read one cell before ``m``, restarting for every contractor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from models.contract import spec
-from models.features.contractor import Record, contractor_feature
-from models.features.definition import (
-    CATEGORIES,
-    FEATURE_NAMES,
-    FEATURES,
-    MONTH_DAYS,
-    PER_10K,
-    RECIPES,
-    Recipe,
-)
+from models.features.arithmetic import SITE_CATEGORIES, SITE_COLUMNS, Past, SiteFacts, compute
+from models.features.contractor import Record
+from models.features.definition import FEATURE_NAMES, FEATURES
+from models.features.history import History
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -43,13 +40,6 @@ _NEEDED = {
     "site_months": tuple(c.name for c in spec.SITE_MONTHS),
     "claims": ("site_id", "incident_date", "severity", "paid_cny", "reserve_cny"),
 }
-
-# every window asked for, per (kind, columns)
-_WINDOWS: dict[tuple[str, tuple[str, ...]], set[int]] = {}
-for _recipe in RECIPES.values():
-    if _recipe.window is not None:
-        _WINDOWS.setdefault((_recipe.kind, _recipe.columns), set()).add(_recipe.window)
-
 
 def _require(frame: pd.DataFrame, table: str) -> None:
     missing = [c for c in _NEEDED[table] if c not in frame.columns]
@@ -79,23 +69,12 @@ def _days(values: pd.Series) -> F64:
     return out
 
 
-def _month_first_day(months: I64) -> F64:
-    first = (months - _EPOCH_MONTH).astype("datetime64[M]").astype("datetime64[D]")
-    return first.astype(np.int64).astype(np.float64)
-
-
 def _codes(values: pd.Series, categories: tuple[str, ...]) -> F64:
     """Position in ``categories`` as float, NaN for missing or unknown values."""
     codes, uniques = pd.factorize(values)
     positions = pd.Index(categories).get_indexer(pd.Index(uniques).astype(object))
     found = np.append(positions, -1)[codes]  # code -1 (missing) reads the appended -1
     return np.where(found >= 0, found, np.nan).astype(np.float64)
-
-
-def _ratio(num: F64, den: F64) -> F64:
-    out = np.full(num.shape, np.nan)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
 
 
 def _take(values: F64, rows: I64) -> F64:
@@ -135,8 +114,7 @@ class _Keys:
 class _Panel:
     """Consecutive months per entity, laid end to end: entity ``e`` owns the cells
     ``off[e] .. off[e] + hi[e] - lo[e]``, the first holding month ``lo[e]``. One last
-    cell belongs to no entity and stays empty: reads before an entity's first month
-    land there, so a trailing window is a single gather."""
+    cell belongs to no entity."""
 
     lo: I64
     hi: I64
@@ -167,10 +145,6 @@ class _Panel:
     def size(self) -> int:
         return len(self.entity)
 
-    @property
-    def empty_cell(self) -> int:
-        return len(self.entity) - 1
-
     def locate(self, ent: I64, month: I64) -> tuple[I64, Mask]:
         """Cells of (entity, month) pairs; older months go to the spare front cell,
         later ones and unknown entities (-1) are dropped."""
@@ -189,9 +163,9 @@ class _Panel:
         return np.bincount(idx, weights=weights[keep], minlength=self.size).astype(np.float64)
 
     def running(self, cells: F64) -> F64:
-        """Running sum within each entity (NaN counts as 0): a plain left-to-right sum
-        from the entity's first cell, which ``single.py`` repeats exactly for one site.
-        Each entity gets a row of a zero-padded grid, so the sums restart per entity."""
+        """Running sum within each entity (NaN counts as 0), left to right from the
+        entity's first cell. Each entity gets a row of a zero-padded grid, so the sums
+        restart per entity."""
         filled = np.nan_to_num(cells, nan=0.0)
         start = np.append(self.off, self.size - 1)
         pos = np.arange(self.size, dtype=np.int64) - start[self.entity]
@@ -203,38 +177,24 @@ class _Panel:
 
 @dataclass(frozen=True)
 class _Targets:
-    """Targets placed in a panel: ``base`` is the cell of the target month itself,
-    ``depth`` how many earlier cells the entity has."""
+    """Targets placed in a panel: ``base`` is the cell of the target month itself."""
 
     base: I64
-    depth: I64
-    first: I64  # the entity's first cell
-    empty_cell: int
-    _behind: dict[int, I64]
 
     @classmethod
     def locate(cls, panel: _Panel, ent: I64, month: I64) -> _Targets:
-        lo = panel.lo[ent]
-        return cls(panel.off[ent] + month - lo, month - lo, panel.off[ent], panel.empty_cell, {})
-
-    def back(self, cells: F64, j: int) -> F64:
-        """Value in the month ``j`` months before each target (NaN before the panel)."""
-        if j not in self._behind:
-            self._behind[j] = np.where(self.depth >= j, self.base - j, self.empty_cell)
-        return cells[self._behind[j]]
+        return cls(panel.off[ent] + month - panel.lo[ent])
 
     def before(self, running: F64) -> F64:
         """A running sum's total over all months before each target."""
         return running[self.base - 1]
 
-    def last_before(self, present: Mask) -> tuple[I64, Mask]:
-        """Latest cell before each target where ``present`` holds, and whether one exists."""
-        latest = np.maximum.accumulate(np.where(present, np.arange(len(present)), -1))
-        cell = latest[self.base - 1]
-        return cell, cell >= self.first
-
 
 class _Builder:
+    """A folder's frames as :class:`History` and site facts for the targets, plus the
+    contractors' records across sites; the features then come from
+    :func:`~models.features.arithmetic.compute`, as for a quote."""
+
     def __init__(
         self,
         sites: pd.DataFrame,
@@ -255,207 +215,56 @@ class _Builder:
 
         self.sm_site = _Keys.of(site_months["site_id"])
         self.claim_site = _Keys.of(self.claims["site_id"])
-        self.sm_ent = self.sm_site.find(self.site_ids)
         self.sm_month = _months(site_months["month"])
-        known = self.sm_ent >= 0
-        self.panel = _Panel.spanning(
-            len(self.site_ids), self.t_ent, self.t_month, self.sm_ent[known],
-            self.sm_month[known],
-        )  # fmt: skip
-        self.at = _Targets.locate(self.panel, self.t_ent, self.t_month)
-        self.sm_cell, self.sm_kept = self.panel.locate(self.sm_ent, self.sm_month)
-        self.has_row = self.place(np.ones(len(site_months))) == 1
-
-        # row of each target's site in ``sites`` (-1: unknown site)
-        in_sites = pd.Index(sites["site_id"]).get_indexer(self.site_ids).astype(np.int64)
-        self.site_row: I64 = in_sites[self.t_ent]
         self.claim_month = (
             pd.to_datetime(self.claims["incident_date"]).to_numpy(dtype="datetime64[M]")
         ).astype(np.int64) + _EPOCH_MONTH
-        self._cells: dict[str, F64] = {}
-        self._backs: dict[tuple[str, int], F64] = {}
-        self._own: dict[str, F64] | None = None
-        self._windows: dict[tuple[str, tuple[str, ...]], dict[int, F64]] = {}
-        self._contractor: dict[str, F64] | None = None
-        self._record: Record | None = None
-        self._dates: tuple[F64, F64, F64] | None = None
+        self.history = History(
+            self.sm_site.find(self.site_ids),
+            self.sm_month,
+            _MonthColumns(site_months),
+            self.claim_site.find(self.site_ids),
+            self.claim_month,
+            _floats(self.claims["severity"].isin(_SERIOUS)),
+        )
+        # row of each target's site in ``sites`` (-1: unknown site)
+        in_sites = pd.Index(sites["site_id"]).get_indexer(self.site_ids).astype(np.int64)
+        self.site_row: I64 = in_sites[self.t_ent]
+        self._own: Past | None = None
 
-    # -- monthly data -------------------------------------------------------
-
-    def cells(self, column: str) -> F64:
-        if column not in self._cells:
-            if column == "stage":
-                values = _codes(self.sm["stage"], spec.STAGES)
-            else:
-                values = _floats(self.sm[column])
-            self._cells[column] = self.place(values)
-        return self._cells[column]
-
-    def place(self, values: F64) -> F64:
-        """A site_months column in the site panel; NaN in months without a row."""
-        cells = np.full(self.panel.size, np.nan)
-        cells[self.sm_cell] = values[self.sm_kept]
-        return cells
-
-    def back(self, column: str, j: int) -> F64:
-        key = (column, j)
-        if key not in self._backs:
-            self._backs[key] = self.at.back(self.cells(column), j)
-        return self._backs[key]
-
-    def forget(self, column: str) -> None:
-        self._cells.pop(column, None)
-        for key in [k for k in self._backs if k[0] == column]:
-            del self._backs[key]
-
-    def count_rate(self, column: str, windows: tuple[int, ...], online: bool) -> dict[int, F64]:
-        num = np.zeros(self.n)
-        den = np.zeros(self.n)
-        out = {}
-        for j in range(1, max(windows) + 1):
-            v = self.back(column, j)
-            hours = self.back("worker_hours", j)
-            if online:
-                hours = hours * self.back("device_online_rate", j)
-            reported = ~np.isnan(v) & ~np.isnan(hours)
-            num += np.where(reported, v, 0.0)
-            den += np.where(reported, hours, 0.0)
-            if j in windows:
-                out[j] = _ratio(num, den) * PER_10K
-        return out
-
-    def unrectified_rate(self, found: str, rate: str, windows: tuple[int, ...]) -> dict[int, F64]:
-        """Hazards found and not rectified, ``found * (1 - rate)``, per 10k worker-hours.
-        A month counts when ``found`` and the hours are reported and either the rate is
-        too or nothing was found (then nothing is unrectified, whatever the rate)."""
-        num = np.zeros(self.n)
-        den = np.zeros(self.n)
-        out = {}
-        for j in range(1, max(windows) + 1):
-            h = self.back(found, j)
-            r = self.back(rate, j)
-            hours = self.back("worker_hours", j)
-            none = h == 0.0
-            reported = ~np.isnan(h) & ~np.isnan(hours) & (none | ~np.isnan(r))
-            num += np.where(reported & ~none, h * (1.0 - r), 0.0)
-            den += np.where(reported, hours, 0.0)
-            if j in windows:
-                out[j] = _ratio(num, den) * PER_10K
-        return out
-
-    def mean(self, column: str, windows: tuple[int, ...]) -> dict[int, F64]:
-        total = np.zeros(self.n)
-        count = np.zeros(self.n)
-        out = {}
-        for j in range(1, max(windows) + 1):
-            v = self.back(column, j)
-            reported = ~np.isnan(v)
-            total += np.where(reported, v, 0.0)
-            count += reported
-            if j in windows:
-                out[j] = _ratio(total, count)
-        return out
-
-    def reported_share(self, columns: tuple[str, ...], windows: tuple[int, ...]) -> dict[int, F64]:
-        any_reported = np.zeros(self.panel.size, dtype=bool)
-        for column in columns:
-            any_reported |= ~np.isnan(self.cells(column))
-        cells = any_reported.astype(np.float64)
-        months = np.zeros(self.n)
-        out = {}
-        for j in range(1, max(windows) + 1):
-            months += self.at.back(cells, j)
-            if j in windows:
-                out[j] = months / j
-        return out
-
-    def months_of_history(self) -> F64:
-        return self.at.before(self.panel.running(self.has_row.astype(np.float64)))
-
-    def months_since_data(self) -> F64:
-        cell, found = self.at.last_before(self.has_row)
-        return np.where(found, self.at.base - cell, np.nan).astype(np.float64)
-
-    def last(self, column: str) -> F64:
-        values = self.cells(column)
-        cell, found = self.at.last_before(~np.isnan(values))
-        return np.where(found, values[cell], np.nan)
-
-    # -- sites ----------------------------------------------------------------
-
-    def site_values(self, values: F64) -> F64:
-        return _take(values, self.site_row)
-
-    def site(self, name: str, column: str) -> F64:
-        if name in CATEGORIES:
-            return self.site_values(_codes(self.sites[column], CATEGORIES[name]))
-        return self.site_values(_floats(self.sites[column]))
-
-    def log_site(self, column: str) -> F64:
-        v = self.site(column, column)
-        out = np.full(self.n, np.nan)
-        np.log(v, out=out, where=v > 0)
-        return out
-
-    def calendar(self, stat: str) -> F64:
-        if self._dates is None:
-            self._dates = (
-                self.site_values(_days(self.sites["start_date"])),
-                self.site_values(_days(self.sites["planned_end_date"])),
-                _month_first_day(self.t_month),
-            )
-        start, end, day = self._dates
-        if stat == "project_age_months":
-            return (day - start) / MONTH_DAYS
-        if stat == "planned_duration_months":
-            return (end - start) / MONTH_DAYS
-        if stat == "planned_elapsed_share":
-            return _ratio(day - start, end - start)
-        if stat == "months_to_planned_end":
-            return (end - day) / MONTH_DAYS
-        raise KeyError(stat)
-
-    # -- claims ---------------------------------------------------------------
-
-    def claim_weights(self) -> dict[str, F64]:
-        c = self.claims
-        # counts only: a record pools every insurer's claims, amounts stay each one's own
-        return {
-            "count": np.ones(len(c)),
-            "serious": _floats(c["severity"].isin(_SERIOUS)),
+    @cached_property
+    def _site_values(self) -> dict[str, F64]:
+        """The sites columns the features read, as numbers, by ``sites`` row."""
+        values = {
+            column: _codes(self.sites[column], SITE_CATEGORIES[column])
+            if column in SITE_CATEGORIES
+            else _floats(self.sites[column])
+            for column in SITE_COLUMNS
         }
+        values["start_date"] = _days(self.sites["start_date"])
+        values["planned_end_date"] = _days(self.sites["planned_end_date"])
+        return values
 
-    def own_totals(self) -> dict[str, F64]:
-        """The site's own totals over all months before each target."""
-        if self._own is None:
-            ent = self.claim_site.find(self.site_ids)
-            p = self.panel
-            own = {
-                key: self.at.before(p.running(p.add(ent, self.claim_month, w)))
-                for key, w in self.claim_weights().items()
-            }
-            own["hours"] = self.at.before(p.running(self.cells("worker_hours")))
-            own["started"] = (self.months_of_history() > 0).astype(np.float64)
-            self._own = own
-        return self._own
+    def site_facts(self, rows: slice) -> SiteFacts:
+        at = self.site_row[rows]
+        values = self._site_values
+        return SiteFacts(
+            values={column: _take(values[column], at) for column in SITE_COLUMNS},
+            start_day=_take(values["start_date"], at),
+            end_day=_take(values["planned_end_date"], at),
+        )
 
-    def own_claims(self, stat: str) -> F64:
-        own = self.own_totals()
-        if stat == "claims_count_all":
-            return own["count"]
-        if stat == "serious_claims_count_all":
-            return own["serious"]
-        if stat == "claims_per_10kwh_all":
-            return _ratio(own["count"], own["hours"]) * PER_10K
-        if stat == "serious_claims_per_10kwh_all":
-            return _ratio(own["serious"], own["hours"]) * PER_10K
-        raise KeyError(stat)
+    def past(self, rows: slice) -> Past:
+        return self.history.past(self.t_ent[rows], self.t_month[rows])
+
+    def exposure(self) -> F64:
+        return self.history.current("worker_hours", self.t_ent, self.t_month)
+
+    # -- the contractor's record ------------------------------------------------
 
     def contractor_totals(self) -> dict[str, F64]:
         """Totals over all sites of each target's contractor, months before the target
         (NaN where the site, hence its contractor, is not in ``sites``)."""
-        if self._contractor is not None:
-            return self._contractor
         # contractor code of every sites row
         row_con, names = pd.factorize(self.sites["contractor_id"])
         row_con = row_con.astype(np.int64)
@@ -475,10 +284,11 @@ class _Builder:
         np.minimum.at(first, sm_row[sm_row >= 0], self.sm_month[sm_row >= 0])
         started = first < np.iinfo(np.int64).max
 
-        per_cell = {
-            key: panel.add(claim_con, self.claim_month, w)
-            for key, w in self.claim_weights().items()
+        weights = {
+            "count": np.ones(len(self.claims)),
+            "serious": _floats(self.claims["severity"].isin(_SERIOUS)),
         }
+        per_cell = {key: panel.add(claim_con, self.claim_month, w) for key, w in weights.items()}
         per_cell["hours"] = panel.add(sm_con, self.sm_month, _floats(self.sm["worker_hours"]))
         per_cell["started"] = panel.add(
             np.where(started, row_con, -1), np.where(started, first, 0), np.ones(len(first))
@@ -488,87 +298,45 @@ class _Builder:
             full = np.full(self.n, np.nan)
             full[known] = at.before(panel.running(cells))
             totals[key] = full
-        self._contractor = totals
         return totals
 
     def contractor_record(self) -> Record:
         """Each target's contractor's record on its other sites: its totals less the
         site's own (:mod:`models.features.contractor`)."""
-        if self._record is None:
-            total = self.contractor_totals()
-            own = self.own_totals()
-            # Own hours subtracted from the contractor's: treat a residue as no exposure.
-            hours = total["hours"] - own["hours"]
-            hours = np.where(hours > 1e-9 * total["hours"], hours, 0.0)
-            self._record = Record(
-                other_sites=total["started"] - own["started"],
-                worker_hours=hours,
-                claims=total["count"] - own["count"],
-                serious_claims=total["serious"] - own["serious"],
-            )
-        return self._record
-
-    def contractor_claims(self, stat: str) -> F64:
-        return contractor_feature(stat, self.contractor_record())
-
-    # -- dispatch -------------------------------------------------------------
-
-    def windowed(self, recipe: Recipe) -> F64:
-        """A trailing-window feature; all windows of one (kind, columns) come from
-        one pass over the months and wait here until asked for."""
-        key = (recipe.kind, recipe.columns)
-        if key not in self._windows:
-            windows = tuple(sorted(_WINDOWS[key]))
-            cols = recipe.columns
-            match recipe.kind:
-                case "count_rate":
-                    self._windows[key] = self.count_rate(cols[0], windows, online=False)
-                case "count_rate_online":
-                    self._windows[key] = self.count_rate(cols[0], windows, online=True)
-                case "unrectified_rate":
-                    self._windows[key] = self.unrectified_rate(cols[0], cols[1], windows)
-                case "mean":
-                    self._windows[key] = self.mean(cols[0], windows)
-                case "reported_share":
-                    self._windows[key] = self.reported_share(cols, windows)
-                case _:
-                    raise KeyError(recipe.kind)
-        assert recipe.window is not None
-        values = self._windows[key].pop(recipe.window)
-        if not self._windows[key]:
-            del self._windows[key]
-        return values
-
-    def compute(self, name: str, recipe: Recipe) -> F64:
-        cols = recipe.columns
-        match recipe.kind:
-            case (
-                "count_rate" | "count_rate_online" | "unrectified_rate" | "mean" | "reported_share"
-            ):
-                return self.windowed(recipe)
-            case "months_of_history":
-                return self.months_of_history()
-            case "months_since_data":
-                return self.months_since_data()
-            case "last":
-                return self.last(cols[0])
-            case "site":
-                return self.site(name, cols[0])
-            case "log_site":
-                return self.log_site(cols[0])
-            case "calendar":
-                return self.calendar(recipe.stat)
-            case "own_claims":
-                return self.own_claims(recipe.stat)
-            case "contractor_claims":
-                return self.contractor_claims(recipe.stat)
-        raise KeyError(recipe.kind)
-
-    def exposure(self) -> F64:
-        return self.cells("worker_hours")[self.at.base]
+        total = self.contractor_totals()
+        own = self.past(slice(None))
+        # Own hours subtracted from the contractor's: treat a residue as no exposure.
+        hours = total["hours"] - own.worker_hours
+        hours = np.where(hours > 1e-9 * total["hours"], hours, 0.0)
+        return Record(
+            other_sites=total["started"] - (own.months_of_history > 0),
+            worker_hours=hours,
+            claims=total["count"] - own.claims,
+            serious_claims=total["serious"] - own.serious_claims,
+        )
 
 
-_SHARED = frozenset({"worker_hours", "device_online_rate"})
+class _MonthColumns(Mapping[str, F64]):
+    """``site_months`` value columns as floats, parsed when asked for (``stage`` as its
+    position in ``spec.STAGES``)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __getitem__(self, column: str) -> F64:
+        if column == "stage":
+            return _codes(self.frame["stage"], spec.STAGES)
+        return _floats(self.frame[column])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(c for c in self.frame.columns if c not in ("site_id", "month"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+# Targets gathered and computed at a time: bounds the windows' memory on big folders.
+_CHUNK = 1 << 16
 
 
 def build_features(
@@ -590,16 +358,13 @@ def build_features(
     if targets is None:
         targets = site_months[["site_id", "month"]]
     b = _Builder(sites, site_months, claims, targets)
-    # column-major: each feature is written, and handed to pandas, as one block row
+    record = b.contractor_record()
+    # column-major: each feature is handed to pandas as one block row
     values = np.empty((b.n, len(FEATURES)), dtype=np.float64, order="F")
-    previous: tuple[str, ...] = ()
-    for i, name in enumerate(FEATURE_NAMES):
-        recipe = RECIPES[name]
-        # Drop one column's monthly arrays once the features reading it are done.
-        for column in set(previous) - set(recipe.columns) - _SHARED:
-            b.forget(column)
-        values[:, i] = b.compute(name, recipe)
-        previous = recipe.columns
+    for lo in range(0, b.n, _CHUNK):
+        rows = slice(lo, min(lo + _CHUNK, b.n))
+        part = Record(*(np.asarray(v)[rows] for v in record))
+        values[rows] = compute(b.past(rows), b.site_facts(rows), b.t_month[rows], part)
     exposure = b.exposure()
     frame = pd.DataFrame(values, columns=list(FEATURE_NAMES), copy=False)
     frame.insert(0, "exposure", exposure)

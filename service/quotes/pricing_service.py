@@ -3,10 +3,10 @@ portfolio in one vectorised pass.
 
 For the items that pass the API's rules and the contract (:mod:`.intake`, no frames):
 
-1. features for (site, policy start) from the rows before the start: for a few items
-   site by site in plain Python (:mod:`models.features.single`), for a portfolio one
-   ``build_features`` call for the whole batch (the two agree to the bit); then one
-   prediction and one TreeSHAP pass (``pred_contrib``) over all items;
+1. features for (site, policy start) from the rows before the start, one
+   :func:`~models.features.single.series_features` call for all items (the arithmetic
+   training uses, ``models.features.arithmetic``); then one prediction and one
+   TreeSHAP pass (``pred_contrib``) over all items;
 2. risk for the term (``ModelBundle.term_risk``, the same computation training prices
    its book with): loss rate × the rate's trend × season × the worker-hours projected
    from the site's plan and scale; the percentile is among the model's training peers;
@@ -14,8 +14,8 @@ For the items that pass the API's rules and the contract (:mod:`.intake`, no fra
    policy's, or the tariff's), the risk factor r = expected loss / (c × base) with the
    book loss ratio c found at training, the off-balance factor, the data-quality gate
    and the band, explained line by line to the cent;
-4. recommendations: every what-if of every item (only the features its column feeds
-   computed again) priced in one more prediction and through the whole plan;
+4. recommendations: every what-if of every item, computed in one more features call,
+   priced in one more prediction and through the whole plan;
 5. incentive eligibility, criterion by criterion.
 
 CPU-bound and blocking: call it from a worker thread, never on the event loop.
@@ -35,15 +35,13 @@ from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
-import pandas as pd
 
 from models import features as fdef
 from models.bundle import CORES, SMALL_INPUT, ModelBundle, TermRisk
 from models.contract import spec
 from models.features.contractor import NONE as NO_RECORD
-from models.features.contractor import Record, contractor_feature
-from models.features.definition import RECIPES
-from models.features.single import SiteSeries, month_number, site_features, site_series
+from models.features.contractor import Record
+from models.features.single import SiteSeries, month_number, series_features, site_series
 from models.pricing import (
     Band,
     DataQualityCheck,
@@ -74,8 +72,6 @@ from service.quotes.intake import (
     Item,
     api_problems,
     contract_problems,
-    frames_of,
-    internal_site,
     policy_problems,
 )
 from service.quotes.schemas import (
@@ -98,9 +94,6 @@ CURRENCY: Final = "CNY"
 GROUPS: Final[dict[str, str]] = {f.name: f.group.value for f in fdef.FEATURES}
 NUMERIC_COLUMNS: Final = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
 TARIFF_BY_POLICY: Final = "policy"  # stored as the tariff version when the insurer set the base
-# Up to this many items, features are computed site by site (no pandas); a portfolio
-# goes through the vectorised builder, whose fixed cost is then spread over many sites.
-SITE_BY_SITE: Final = 16
 # From this many items on, TreeSHAP runs beside the rest of the pricing (_explaining).
 EXPLAIN_BESIDE: Final = SMALL_INPUT
 EXPLAIN_CHUNK: Final = 128  # rows of one TreeSHAP call there
@@ -271,39 +264,6 @@ def contractor_record(item: Item) -> Record:
     )  # fmt: skip
 
 
-_CONTRACTOR: Final = [
-    (fdef.FEATURE_NAMES.index(name), name)
-    for name in fdef.FEATURE_NAMES
-    if RECIPES[name].kind == "contractor_claims"
-]
-
-
-def _features(sites: Sequence[_Site]) -> np.ndarray:
-    """Feature rows (float64, FEATURE_NAMES order) of the sites at their policy start.
-    The batch builder sees each item alone; the contractor's record each one carries
-    gives its contractor features, through the same function as everywhere."""
-    if len(sites) <= SITE_BY_SITE:
-        return np.vstack([site_features(s.series, s.target) for s in sites])
-    items = [s.item for s in sites]
-    sites_frame, months, claims = frames_of(items)
-    targets = pd.DataFrame(
-        {
-            "site_id": [internal_site(k) for k in range(len(items))],
-            "month": [item.request.policy.start_month for item in items],
-        }
-    )
-    x = fdef.to_matrix(fdef.build_features(sites_frame, months, claims, targets=targets))
-    records = Record(
-        *(
-            np.array(v, dtype=np.float64)
-            for v in zip(*[s.series.contractor for s in sites], strict=True)
-        )
-    )
-    for column, name in _CONTRACTOR:
-        x[:, column] = contractor_feature(RECIPES[name].stat, records)
-    return x
-
-
 class QuotePricer:
     def __init__(self, rules: PricingRules | None = None) -> None:
         self.rules = rules or PricingRules.shipped()
@@ -351,7 +311,15 @@ class QuotePricer:
     ) -> list[Outcome]:
         bundle = snapshot.bundle
         sites = [_Site.of(item) for item in items]
-        x = _features(sites)
+        found = self._candidates(sites, bundle)
+        extra = recommend.what_if_sites(found, [s.series for s in sites], [s.target for s in sites])
+        # One call for every site and every what-if: features of each site at its policy
+        # start, each alone with the contractor's record it carries, by the arithmetic
+        # training uses (models.features.arithmetic).
+        rows = series_features(
+            [s.series for s in sites] + extra.series, [s.target for s in sites] + extra.targets
+        )
+        x, what_if_rows = rows[: len(sites)], rows[len(sites) :]
         policies = [s.item.request.policy for s in sites]
         risk = bundle.term_risk(
             x, [p.start_month for p in policies], [float(p.term_months) for p in policies]
@@ -363,7 +331,7 @@ class QuotePricer:
                 self._facts(k, site, x[k], risk, float(percentile[k]))
                 for k, site in enumerate(sites)
             ]
-            what_ifs = self._what_ifs(facts, sites, x, bundle, explained.threads)
+            what_ifs = self._what_ifs(found, extra, what_if_rows, bundle, explained.threads)
             contexts: list[_Context] = []
             for first, block in explained.blocks():
                 contexts += [
@@ -452,28 +420,31 @@ class QuotePricer:
         return self.rules.plan.off_balance_factor(float(bundle.meta.rating["off_balance_factor"]))
 
     # -- recommendations -----------------------------------------------------------------
+    def _candidates(self, sites: Sequence[_Site], bundle: ModelBundle) -> list[recommend.Candidate]:
+        """Every item's candidates: the metrics where it lags, from its rows alone."""
+        medians = bundle.meta.peer_medians
+        found: list[recommend.Candidate] = []
+        for k, site in enumerate(sites):
+            start = site.item.request.policy.start_month
+            found += recommend.candidates(k, site.history, start, self._thresholds, medians)
+        return found
+
     def _what_ifs(
         self,
-        facts: Sequence[_Facts],
-        sites: Sequence[_Site],
-        x: np.ndarray,
+        found: list[recommend.Candidate],
+        extra: recommend.WhatIfSites,
+        rows: np.ndarray,
         bundle: ModelBundle,
         threads: int | None,
     ) -> _WhatIfs:
-        """Every item's candidates, and each site's combined plan (all its candidates at
-        once), with the model's log relativity once each is done: one prediction."""
-        medians = bundle.meta.peer_medians
-        found: list[recommend.Candidate] = []
-        for f in facts:
-            start = f.item.request.policy.start_month
-            found += recommend.candidates(f.position, f.history, start, self._thresholds, medians)
+        """The model's log relativity of each candidate's what-if and of each site's
+        combined plan (feature ``rows`` in ``extra``'s order): one prediction."""
         if not found:
             return _WhatIfs(found, np.zeros(0), [], np.zeros(0))
-        series, targets = [s.series for s in sites], [s.target for s in sites]
-        rows = recommend.variant_rows(found, series, targets, x)
-        positions, combined = recommend.combined_rows(found, series, targets, x)
-        log_rel = bundle.log_rate(np.vstack([rows, combined]), threads=threads) - bundle.base_value
-        return _WhatIfs(found, log_rel[: len(found)], positions, log_rel[len(found) :])
+        log_rel = bundle.log_rate(rows, threads=threads) - bundle.base_value
+        return _WhatIfs(
+            found, log_rel[: len(found)], extra.combined_positions, log_rel[len(found) :]
+        )
 
     def _recommendations(
         self, contexts: Sequence[_Context], what_ifs: _WhatIfs

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.contract import spec
-from models.features.single import SiteSeries, reading, site_features
+from models.features.single import SiteSeries
 from models.pricing.history import month_number
 from models.pricing.rulesets import DataQualityRule, IncentiveRuleSet
 from models.pricing.site_history import SiteHistory, mean, nan_total, total
@@ -140,59 +140,46 @@ def _moved(old: float, hours: float, direction: int, target: float) -> float:
     return min(old, float(math.floor(target * hours / PER_10K + _SLACK)))
 
 
-def variant_rows(
-    found: Sequence[Candidate],
-    series: Sequence[SiteSeries],
-    targets: Sequence[int],
-    base: FloatArray,
-) -> FloatArray:
-    """The feature row of every candidate's what-if, in the candidates' order: the
-    site's months with the one column moved (:func:`_moved`), each variant a site of its
-    own. Only the features that read the column are computed again, from the site's own
-    row in ``base`` (``series``, ``targets`` and ``base`` are by position)."""
-    out = np.empty((len(found), base.shape[1]), dtype=np.float64)
-    for j, c in enumerate(found):
-        s = series[c.position]
-        hours = s.columns["worker_hours"]
-        moved = [
-            _moved(v, h, c.direction, c.target)
-            for v, h in zip(s.columns[c.column], hours, strict=True)
-        ]
-        out[j] = site_features(
-            s.with_column(c.column, moved),
-            targets[c.position],
-            base=base[c.position],
-            only=reading(c.column),
-        )
-    return out
+def _moved_column(s: SiteSeries, c: Candidate) -> SiteSeries:
+    hours = s.column("worker_hours")
+    moved = [
+        _moved(float(v), float(h), c.direction, c.target)
+        for v, h in zip(s.column(c.column), hours, strict=True)
+    ]
+    return s.with_column(c.column, moved)
 
 
-def combined_rows(
-    found: Sequence[Candidate],
-    series: Sequence[SiteSeries],
-    targets: Sequence[int],
-    base: FloatArray,
-) -> tuple[list[int], FloatArray]:
-    """(positions, feature rows) of every site with two or more candidates, all of its
-    what-ifs carried out at once: one combined plan per site, priced once."""
+@dataclass(frozen=True)
+class WhatIfSites:
+    """The sites whose features a quote's recommendations need: every candidate's
+    what-if (in the candidates' order), then the combined plan of every site with two
+    or more candidates (``combined_positions``), each with its target month."""
+
+    series: list[SiteSeries]
+    targets: list[int]
+    combined_positions: list[int]
+
+
+def what_if_sites(
+    found: Sequence[Candidate], series: Sequence[SiteSeries], targets: Sequence[int]
+) -> WhatIfSites:
+    """Each candidate's what-if: the site's months with the one column moved
+    (:func:`_moved`), each variant a site of its own; then one combined plan per site
+    with several candidates, all of its what-ifs carried out at once, priced once
+    (``series``, ``targets`` by position)."""
+    out = [_moved_column(series[c.position], c) for c in found]
+    when = [targets[c.position] for c in found]
     by_site: dict[int, list[Candidate]] = {}
     for c in found:
         by_site.setdefault(c.position, []).append(c)
     positions = [p for p, cs in by_site.items() if len(cs) > 1]
-    out = np.empty((len(positions), base.shape[1]), dtype=np.float64)
-    for j, p in enumerate(positions):
+    for p in positions:
         s = series[p]
-        hours = s.columns["worker_hours"]
-        only: set[str] = set()
         for c in by_site[p]:
-            moved = [
-                _moved(v, h, c.direction, c.target)
-                for v, h in zip(s.columns[c.column], hours, strict=True)
-            ]
-            s = s.with_column(c.column, moved)
-            only |= set(reading(c.column))
-        out[j] = site_features(s, targets[p], base=base[p], only=frozenset(only))
-    return positions, out
+            s = _moved_column(s, c)
+        out.append(s)
+        when.append(targets[p])
+    return WhatIfSites(out, when, positions)
 
 
 def combined_recommendation(

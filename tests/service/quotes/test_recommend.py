@@ -14,7 +14,13 @@ import pytest
 
 from models.contract import ContractData, spec, validate_frames
 from models.features.definition import FEATURE_NAMES
-from models.features.single import SiteSeries, month_number, site_features, site_series
+from models.features.single import (
+    SiteSeries,
+    month_number,
+    series_features,
+    site_features,
+    site_series,
+)
 from models.pricing.rulesets import load_incentives
 from models.pricing.site_history import histories
 from service.quotes import recommend
@@ -106,7 +112,8 @@ def test_unrectified_hazards_are_advised_as_rectifying_them(world: ContractData)
     ]
     assert found
     series, targets, base = _series(world)
-    rows = recommend.variant_rows(found, series, targets, base)
+    extra = recommend.what_if_sites(found, series, targets)
+    rows = series_features(extra.series, extra.targets)[: len(found)]
     for k in (3, 6):
         j = FEATURE_NAMES.index(f"unrectified_hazards_per_10kwh_{k}m")
         before = base[[c.position for c in found], j]
