@@ -1,4 +1,4 @@
-"""The smart-site data contract (``shared/data-contract.md``, v1.1) as data.
+"""The smart-site data contract (``docs/data-contract.md``, v1.1) as data.
 
 Every other module reads column names, types, ranges and enums from here, so the
 contract is written down once: the folder loader, the API's request structs, the
