@@ -41,6 +41,7 @@ _NEEDED = {
     "claims": ("site_id", "incident_date", "severity", "paid_cny", "reserve_cny"),
 }
 
+
 def _require(frame: pd.DataFrame, table: str) -> None:
     missing = [c for c in _NEEDED[table] if c not in frame.columns]
     if missing:
