@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.contract import spec
-from models.features.contractor import Record, contractor_feature
+from models.features.contractor import Record, contractor_terms
 from models.features.definition import (
     CATEGORIES,
     FEATURE_NAMES,
@@ -108,19 +108,27 @@ def _ratio(num: F64, den: F64) -> F64:
 
 @dataclass(frozen=True)
 class _Windows:
-    """Every windowed feature as a window sum of one family's numerator over its
-    denominator. Families, in this order: counts per hour (``count_rate``, and
-    ``count_rate_online`` over online hours), unrectified hazards per hour, means, and
-    reported shares (months with a report over calendar months). ``feature`` lists each
-    feature's family, window - 1, output column and scale."""
+    """Every windowed feature as the window sum of a numerator over the window sum of a
+    denominator, both rows of the window extended by derived rows (:func:`_extended`),
+    each month counted only where both are reported:
 
-    rate_columns: npt.NDArray[np.intp]
-    rate_online: npt.NDArray[np.intp]  # 1: the hours are online hours
-    found: npt.NDArray[np.intp]
+    - counts per 10k worker-hours: the count over the hours, or over the online hours
+      (hours x device online rate) for ``count_rate_online``;
+    - unrectified hazards per 10k worker-hours: ``found x (1 - rectification rate)``,
+      0 when nothing was found (whatever the rate), over the hours;
+    - means: the value over 1 (a count of reported months);
+    - reported shares: 1 where any of a family's columns was reported, else 0, over 1
+      (calendar months).
+
+    ``family`` lists each feature's (numerator, denominator) pair; ``depth`` its window
+    - 1, ``out`` its output column, ``scale`` 1e4 or 1."""
+
+    found: npt.NDArray[np.intp]  # unrectified pairs: found, rectification rate
     rectified: npt.NDArray[np.intp]
-    mean_columns: npt.NDArray[np.intp]
     share_columns: npt.NDArray[np.intp]  # every share family's columns, one after another
     share_starts: npt.NDArray[np.intp]  # where each family's columns start
+    numerator: npt.NDArray[np.intp]  # per pair, a row of the extended window
+    denominator: npt.NDArray[np.intp]
     family: npt.NDArray[np.intp]
     depth: npt.NDArray[np.intp]
     out: npt.NDArray[np.intp]
@@ -133,100 +141,98 @@ def _windows() -> _Windows:
         r = RECIPES[name]
         if r.window is not None:
             families.setdefault((r.kind, r.columns), []).append((r.window, i))
-    groups: tuple[tuple[str, ...], ...] = (
-        ("count_rate", "count_rate_online"),
-        ("unrectified_rate",),
-        ("mean",),
-        ("reported_share",),
-    )
-    ranked = [key for kinds in groups for key in families if key[0] in kinds]
-    if len(ranked) != len(families):  # pragma: no cover - RecipeKind lists them
-        raise KeyError(f"windowed kinds without arithmetic: {set(families) - set(ranked)}")
-    rows = [(f, w, i, key[0]) for f, key in enumerate(ranked) for w, i in families[key]]
-    rates = [k for k in ranked if k[0].startswith("count_rate")]
-    unrectified = [k for k in ranked if k[0] == "unrectified_rate"]
-    shares = [cols for kind, cols in ranked if kind == "reported_share"]
+    unrectified = [cols for kind, cols in families if kind == "unrectified_rate"]
+    shares = [cols for kind, cols in families if kind == "reported_share"]
+    # extended rows after the window's own: online hours, one row per unrectified pair,
+    # one per share family, then ones
+    c = len(WINDOW_COLUMNS)
+    online = c
+    first_open = c + 1
+    first_share = first_open + len(unrectified)
+    ones = first_share + len(shares)
+    pairs: list[tuple[int, int]] = []
+    for kind, cols in families:
+        if kind == "count_rate":
+            pairs.append((_COLUMN[cols[0]], _HOURS))
+        elif kind == "count_rate_online":
+            pairs.append((_COLUMN[cols[0]], online))
+        elif kind == "unrectified_rate":
+            pairs.append((first_open + unrectified.index(cols), _HOURS))
+        elif kind == "mean":
+            pairs.append((_COLUMN[cols[0]], ones))
+        elif kind == "reported_share":
+            pairs.append((first_share + shares.index(cols), ones))
+        else:  # pragma: no cover - definition.RecipeKind lists the windowed kinds
+            raise KeyError(kind)
     per_hour = ("count_rate", "count_rate_online", "unrectified_rate")
+    rows = [
+        (f, w, i, PER_10K if kind in per_hour else 1.0)
+        for f, (kind, _) in enumerate(families)
+        for w, i in families[(kind, _)]
+    ]
     return _Windows(
-        rate_columns=np.array([_COLUMN[cols[0]] for _, cols in rates], dtype=np.intp),
-        rate_online=np.array([k == "count_rate_online" for k, _ in rates], dtype=np.intp),
-        found=np.array([_COLUMN[cols[0]] for _, cols in unrectified], dtype=np.intp),
-        rectified=np.array([_COLUMN[cols[1]] for _, cols in unrectified], dtype=np.intp),
-        mean_columns=np.array(
-            [_COLUMN[cols[0]] for kind, cols in ranked if kind == "mean"], dtype=np.intp
-        ),
+        found=np.array([_COLUMN[cols[0]] for cols in unrectified], dtype=np.intp),
+        rectified=np.array([_COLUMN[cols[1]] for cols in unrectified], dtype=np.intp),
         share_columns=np.array([_COLUMN[c] for cols in shares for c in cols], dtype=np.intp),
         share_starts=np.cumsum([0] + [len(cols) for cols in shares[:-1]]).astype(np.intp),
+        numerator=np.array([n for n, _ in pairs], dtype=np.intp),
+        denominator=np.array([d for _, d in pairs], dtype=np.intp),
         family=np.array([f for f, _, _, _ in rows], dtype=np.intp),
         depth=np.array([w - 1 for _, w, _, _ in rows], dtype=np.intp),
         out=np.array([i for _, _, i, _ in rows], dtype=np.intp),
-        scale=np.array([PER_10K if kind in per_hour else 1.0 for _, _, _, kind in rows]),
+        scale=np.array([k for _, _, _, k in rows]),
     )
 
 
 _W: Final = _windows()
 
 
+def _extended(w: F64) -> F64:
+    """The window with the derived rows :class:`_Windows` names appended."""
+    found, rate = w[_W.found], w[_W.rectified]
+    open_ = np.where(found == 0.0, 0.0, found * (1.0 - rate))
+    reported = np.logical_or.reduceat(~np.isnan(w[_W.share_columns]), _W.share_starts, axis=0)
+    return np.concatenate(
+        (w, (w[_HOURS] * w[_ONLINE])[None], open_, reported, np.ones((1, *w.shape[1:])))
+    )
+
+
 def _windowed(out: F64, w: F64) -> None:
     """Every windowed feature of ``n`` targets from their window ``w`` (Past.window):
-    the months each family counts, its numerator and denominator in each, then one
-    running sum over the window and one division for all."""
-    n, depth = w.shape[1], w.shape[2]
-    hours = w[_HOURS]
-    # counts per (online) worker-hour: a month counts when both are reported
-    v = w[_W.rate_columns]
-    per = np.stack((hours, hours * w[_ONLINE]))[_W.rate_online]
-    counted = ~np.isnan(v) & ~np.isnan(per)
-    rate_num, rate_den = np.where(counted, v, 0.0), np.where(counted, per, 0.0)
-    # unrectified hazards, found x (1 - rectification rate), per worker-hour: a month
-    # counts when found and hours are reported and either the rate is or nothing was
-    # found (then nothing is unrectified, whatever the rate)
-    found, rate = w[_W.found], w[_W.rectified]
-    none = found == 0.0
-    counted = ~np.isnan(found) & ~np.isnan(hours) & (none | ~np.isnan(rate))
-    open_num = np.where(counted & ~none, found * (1.0 - rate), 0.0)
-    open_den = np.where(counted, hours, 0.0)
-    # means of the reported months
-    v = w[_W.mean_columns]
-    counted = ~np.isnan(v)
-    mean_num, mean_den = np.where(counted, v, 0.0), counted.astype(np.float64)
-    # share of calendar months in which any of a family's columns was reported
-    reported = np.logical_or.reduceat(~np.isnan(w[_W.share_columns]), _W.share_starts, axis=0)
-    share_num = reported.astype(np.float64)
-    share_den = np.ones((len(_W.share_starts), n, depth))
-
-    sums = np.stack(
-        (
-            np.concatenate((rate_num, open_num, mean_num, share_num)),
-            np.concatenate((rate_den, open_den, mean_den, share_den)),
-        )
-    )
+    one running sum over every (numerator, denominator) pair and one division."""
+    x = _extended(w)
+    num, den = x[_W.numerator], x[_W.denominator]
+    counted = ~(np.isnan(num) | np.isnan(den))
+    sums = np.stack((np.where(counted, num, 0.0), np.where(counted, den, 0.0)))
     np.cumsum(sums, axis=-1, out=sums)
     picked = sums[:, _W.family, :, _W.depth]  # (features, 2, n)
     out[:, _W.out] = (_ratio(picked[:, 0], picked[:, 1]) * _W.scale[:, None]).T
 
 
-def _calendar(stat: str, start: F64, end: F64, day: F64) -> F64:
+Terms = tuple[F64 | float, F64 | float, float]
+
+
+def _calendar(stat: str, start: F64, end: F64, day: F64) -> Terms:
     if stat == "project_age_months":
-        return (day - start) / MONTH_DAYS
+        return day - start, MONTH_DAYS, 1.0
     if stat == "planned_duration_months":
-        return (end - start) / MONTH_DAYS
+        return end - start, MONTH_DAYS, 1.0
     if stat == "planned_elapsed_share":
-        return _ratio(day - start, end - start)
+        return day - start, end - start, 1.0
     if stat == "months_to_planned_end":
-        return (end - day) / MONTH_DAYS
+        return end - day, MONTH_DAYS, 1.0
     raise KeyError(stat)
 
 
-def _own_claims(stat: str, past: Past) -> F64:
+def _own_claims(stat: str, past: Past) -> Terms:
     if stat == "claims_count_all":
-        return past.claims
+        return past.claims, 1.0, 1.0
     if stat == "serious_claims_count_all":
-        return past.serious_claims
+        return past.serious_claims, 1.0, 1.0
     if stat == "claims_per_10kwh_all":
-        return _ratio(past.claims, past.worker_hours) * PER_10K
+        return past.claims, past.worker_hours, PER_10K
     if stat == "serious_claims_per_10kwh_all":
-        return _ratio(past.serious_claims, past.worker_hours) * PER_10K
+        return past.serious_claims, past.worker_hours, PER_10K
     raise KeyError(stat)
 
 
@@ -242,31 +248,44 @@ _OTHERS: Final = tuple(
     for i, name in enumerate(FEATURE_NAMES)
     if RECIPES[name].kind not in _WINDOWED
 )
+_OTHER_OUT: Final = np.array([i for i, _, _ in _OTHERS], dtype=np.intp)
+
+
+def _terms(kind: str, arg: str, past: Past, site: SiteFacts, day: F64, record: Record) -> Terms:
+    """A feature outside windows as numerator, denominator and scale: the feature is
+    numerator / denominator x scale, NaN where the denominator is not positive."""
+    if kind == "months_of_history":
+        return past.months_of_history, 1.0, 1.0
+    if kind == "months_since_data":
+        return past.months_since_data, 1.0, 1.0
+    if kind == "last":
+        return past.last[arg], 1.0, 1.0
+    if kind == "site":
+        return site.values[arg], 1.0, 1.0
+    if kind == "log_site":
+        return _log(site.values[arg]), 1.0, 1.0
+    if kind == "calendar":
+        return _calendar(arg, site.start_day, site.end_day, day)
+    if kind == "own_claims":
+        return _own_claims(arg, past)
+    if kind == "contractor_claims":
+        return contractor_terms(arg, record)
+    raise KeyError(kind)  # pragma: no cover - definition.RecipeKind lists them all
 
 
 def compute(past: Past, site: SiteFacts, month: I64, contractor: Record) -> F64:
     """Feature rows (n, len(FEATURE_NAMES)) of ``n`` targets in target ``month``s
     (year * 12 + m - 1), from what was known before each."""
-    out = np.empty((len(month), len(FEATURE_NAMES)), dtype=np.float64)
+    n = len(month)
+    out = np.empty((n, len(FEATURE_NAMES)), dtype=np.float64)
     _windowed(out, past.window)
     day = month_first_day(month)
-    for i, kind, arg in _OTHERS:
-        if kind == "months_of_history":
-            out[:, i] = past.months_of_history
-        elif kind == "months_since_data":
-            out[:, i] = past.months_since_data
-        elif kind == "last":
-            out[:, i] = past.last[arg]
-        elif kind == "site":
-            out[:, i] = site.values[arg]
-        elif kind == "log_site":
-            out[:, i] = _log(site.values[arg])
-        elif kind == "calendar":
-            out[:, i] = _calendar(arg, site.start_day, site.end_day, day)
-        elif kind == "own_claims":
-            out[:, i] = _own_claims(arg, past)
-        elif kind == "contractor_claims":
-            out[:, i] = contractor_feature(arg, contractor)
-        else:  # pragma: no cover - definition.RecipeKind lists them all
-            raise KeyError(kind)
+    terms = [_terms(kind, arg, past, site, day, contractor) for _, kind, arg in _OTHERS]
+    num = np.empty((len(terms), n))
+    den = np.empty((len(terms), n))
+    for k, (a, b, _) in enumerate(terms):
+        num[k] = a
+        den[k] = b
+    scale = np.array([c for _, _, c in terms])
+    out[:, _OTHER_OUT] = (_ratio(num, den) * scale[:, None]).T
     return out

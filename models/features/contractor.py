@@ -9,7 +9,7 @@ insurer's amounts (paid, reserves) stay its own (docs/contractor-record.md).
 ``build.py`` works the totals out from a folder for every target at once; a quote
 carries them (``contractor_record``, or the feed's stored rows for a quote by
 reference, through ``build.py`` again). Either way the features come from the one
-function below.
+function below, through ``models.features.arithmetic``.
 """
 
 from __future__ import annotations
@@ -40,18 +40,14 @@ class Record(NamedTuple):
 NONE: Final = Record(0.0, 0.0, 0.0, 0.0)  # a contractor with no other site (or not sent)
 
 
-def contractor_feature(stat: str, record: Record) -> F64:
-    """One contractor feature from a record: the other sites, and claims and serious
-    claims per 10k worker-hours on them (NaN without exposure)."""
-    hours = np.asarray(record.worker_hours, dtype=np.float64)
+def contractor_terms(stat: str, record: Record) -> tuple[F64 | float, F64 | float, float]:
+    """One contractor feature from a record, as numerator, denominator and scale (the
+    feature is numerator / denominator x scale, NaN without exposure): the other sites,
+    and claims and serious claims per 10k worker-hours on them."""
     if stat == "contractor_other_sites":
-        return np.asarray(record.other_sites, dtype=np.float64) + 0.0
+        return record.other_sites, 1.0, 1.0
     if stat == "contractor_other_claims_per_10kwh":
-        count = np.asarray(record.claims, dtype=np.float64)
-    elif stat == "contractor_other_serious_per_10kwh":
-        count = np.asarray(record.serious_claims, dtype=np.float64)
-    else:
-        raise KeyError(stat)
-    out = np.full(np.shape(hours), np.nan)
-    np.divide(count, hours, out=out, where=hours > 0)
-    return np.asarray(out * PER_10K, dtype=np.float64)
+        return record.claims, record.worker_hours, PER_10K
+    if stat == "contractor_other_serious_per_10kwh":
+        return record.serious_claims, record.worker_hours, PER_10K
+    raise KeyError(stat)

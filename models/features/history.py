@@ -92,11 +92,13 @@ class History:
         if len(values) == 0:
             return values.copy()
         site = self.key // _SPAN
-        starts = np.flatnonzero(np.append(True, site[1:] != site[:-1]))
-        which = np.cumsum(np.append(True, site[1:] != site[:-1])) - 1
-        pos = np.arange(len(values)) - starts[which]
-        grid = np.zeros((len(starts), int(pos.max()) + 1))
-        grid[which, pos] = np.nan_to_num(values, nan=0.0)
+        new = np.empty(len(site), dtype=bool)
+        new[0] = True
+        np.not_equal(site[1:], site[:-1], out=new[1:])
+        which = np.cumsum(new) - 1
+        pos = np.arange(len(values)) - np.flatnonzero(new)[which]
+        grid = np.zeros((int(which[-1]) + 1, int(pos.max()) + 1))
+        grid[which, pos] = np.where(np.isnan(values), 0.0, values)
         np.cumsum(grid, axis=1, out=grid)
         return np.asarray(grid[which, pos], dtype=np.float64)
 

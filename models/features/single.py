@@ -102,7 +102,7 @@ class SiteSeries:
         """One ``site_months`` column's values in ``months`` order."""
         return np.asarray(self.table[_ROW[name]], dtype=np.float64)
 
-    def with_column(self, column: str, values: Sequence[float]) -> SiteSeries:
+    def with_column(self, column: str, values: Sequence[float] | F64) -> SiteSeries:
         """The same site with one ``site_months`` column replaced (values in ``months``
         order), as a recommendation's what-if needs it."""
         if len(values) != len(self.months):

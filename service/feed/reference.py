@@ -1,17 +1,19 @@
 """Quotes by reference: ``{"site_id": ..., "policy": {...}}`` priced from stored data.
 
-The stored rows are turned into the very request an insurer would have sent inline —
-the site, its latest 36 months before ``policy.start_month``, the caller's own claims
-from before the start — encoded to JSON and read back by the inline path's own reader
-(:func:`service.quotes.intake.read_item`). Pricing then runs unchanged, so a quote by
-reference and an inline quote of the same rows agree to the cent, and the stored
-quote's request is the full inline request (replayable) while its answer names the row
-versions it used (:class:`~service.quotes.schemas.QuoteInputs`).
+The stored rows are turned into the very request an insurer would have sent inline — the
+site, its months before ``policy.start_month`` (the latest 120), the caller's own claims
+from before the start, every other insurer's claims of the site counted
+(``other_claims``) and the contractor's record — encoded to JSON and read back by the
+inline path's own reader (:func:`service.quotes.intake.read_item`). Pricing then runs
+unchanged, so a quote by reference and an inline quote of the same rows agree to the
+cent, and the stored quote's request is the full inline request (replayable) while its
+answer names the row versions it used (:class:`~service.quotes.schemas.QuoteInputs`).
 
-Claims: only the caller's own. Each insurer feeds its claims for its own pricing; the
-contract lets a price use a site's claims history, but another insurer's claims are
-that insurer's business data (loss ratios, reserves) and are never shared. An admin
-key owns no claims and prices without any.
+Claims: the caller's own in full; every other insurer's only as counts by incident date
+and severity, never their ids or amounts (loss ratios, reserves), which stay that
+insurer's business data. The features read counts only, pooled over every insurer, as
+training and ``siterisk score`` read a folder (docs/contractor-record.md). An admin key
+owns no claims: every claim of the site is another insurer's to it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 import msgspec
 import pandas as pd
+from sqlalchemy import RowMapping
 from sqlmodel import Session
 
 from models.contract import validate_frames
@@ -29,7 +32,7 @@ from models.features.build import contractor_records
 from service.auth.principal import Principal, Role
 from service.errors import FieldError, InvalidInputError
 from service.feed.intake import decode
-from service.feed.rows import COLUMNS, contract_dict
+from service.feed.rows import COLUMNS, contract_dict, json_value
 from service.feed.store import FeedStore
 from service.quotes.intake import Item, read_item
 from service.quotes.pricing_service import PricedQuote
@@ -60,19 +63,27 @@ class StoredRequests:
     def __init__(self, session: Session) -> None:
         self.store = FeedStore(session)
 
-    def contractor_record(self, site: Any, start: str) -> dict[str, Any]:
+    def contractor_record(
+        self,
+        site: Any,
+        start: str,
+        rows: tuple[list[RowMapping], list[RowMapping], list[RowMapping]],
+    ) -> dict[str, Any]:
         """The contractor's record on its other stored sites before ``start``, worked out
-        by the feature builder itself (``contractor_records``) from the stored rows:
-        the months and every insurer's claims, counted (docs/contractor-record.md)."""
-        sites, months, claims = self.store.contractor_rows(str(site["contractor_id"]), start)
+        by the feature builder itself (``contractor_records``) from the stored rows
+        (``FeedStore.contractor_rows``): the months and every insurer's claims, counted
+        (docs/contractor-record.md)."""
+        sites, months, claims = rows
         if not months:
             # no months of any of its sites: no other site has started, no exposure, so
             # the features are those of no record (claims without hours give no rate)
             return {"before_month": start, "other_sites": 0, "worker_hours": 0.0,
                     "claims": 0, "serious_claims": 0}  # fmt: skip
-        data = validate_frames(
-            _frame(sites, "sites"), _frame(months, "site_months"), _frame(claims, "claims")
-        )
+        claim_frame = _frame(claims, "claims")
+        # Two insurers may use the same claim id; only counts are read here, so each
+        # stored claim gets an id of its own for the contract's uniqueness rule.
+        claim_frame["claim_id"] = [f"c{k}" for k in range(len(claim_frame))]
+        data = validate_frames(_frame(sites, "sites"), _frame(months, "site_months"), claim_frame)
         target = pd.DataFrame({"site_id": [str(site["site_id"])], "month": [start]})
         record = contractor_records(data.sites, data.site_months, data.claims, target)
         totals = record.iloc[0]
@@ -100,18 +111,27 @@ class StoredRequests:
         if own:
             first_day = dt.date(int(start[:4]), int(start[5:7]), 1)
             claims = self.store.claims_before(ref.site_id, own, first_day)
-        if len(claims) > MAX_CLAIMS:
+        contractor = self.store.contractor_rows(str(site["contractor_id"]), start)
+        # every other insurer's claims of the site, counted: no ids, no amounts
+        others = [
+            {"incident_date": json_value(c["incident_date"]), "severity": c["severity"]}
+            for c in contractor[2]
+            if c["site_id"] == ref.site_id and c["insurer_id"] != own
+        ]
+        if len(claims) > MAX_CLAIMS or len(others) > MAX_CLAIMS:
             raise _invalid(
                 f"{where}site_id",
-                f"site {ref.site_id!r} has {len(claims)} of your claims before {start}; "
+                f"site {ref.site_id!r} has {max(len(claims), len(others))} claims of "
+                f"{'yours' if len(claims) > MAX_CLAIMS else 'other insurers'} before {start}; "
                 f"a quote takes at most {MAX_CLAIMS}",
             )
         body = {
             "site": contract_dict(site, "sites"),
             "months": [contract_dict(m, "site_months") for m in months],
             "claims": [contract_dict(c, "claims") for c in claims],
+            "other_claims": others,
             "policy": msgspec.to_builtins(ref.policy),
-            "contractor_record": self.contractor_record(site, start),
+            "contractor_record": self.contractor_record(site, start, contractor),
         }
         # Through JSON, as an inline request arrives: the same reader, the same values.
         item = dataclasses.replace(

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cache
 from typing import Final
 
 from models.contract.spec import (
@@ -112,10 +113,30 @@ def format_value(feature: Feature, value: float | None) -> tuple[str, str]:
     return f"{number}{zh}", f"{number}{en}"
 
 
+# Formatted values of one answer, (feature, value) -> (Chinese, English): the factors'
+# sentences and the metrics' name the same values.
+Shown = dict[tuple[str, float | None], tuple[str, str]]
+
+
+def _shown(feature: Feature, value: float | None, shown: Shown | None) -> tuple[str, str]:
+    if shown is None:
+        return format_value(feature, value)
+    key = (feature.name, value)
+    text = shown.get(key)
+    if text is None:
+        text = shown[key] = format_value(feature, value)
+    return text
+
+
 def sentence(
-    feature: Feature, value: float | None, median: float | None, factor: float, effect: Decimal
+    feature: Feature,
+    value: float | None,
+    median: float | None,
+    factor: float,
+    effect: Decimal,
+    shown: Shown | None = None,
 ) -> Text:
-    v_zh, v_en = format_value(feature, value)
+    v_zh, v_en = _shown(feature, value, shown)
     risk_zh, risk_en, cost_zh, cost_en = _risk_cost(factor, effect)
     label_en = f"{feature.en[:1].upper()}{feature.en[1:]}"
     if feature.categorical:  # a category has no peer median
@@ -123,7 +144,7 @@ def sentence(
             zh=f"{feature.zh}：{v_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
             en=f"{label_en}: {v_en}; {risk_en} (factor {factor:.3f}) and {cost_en}.",
         )
-    m_zh, m_en = format_value(feature, median) if median is not None else ("无", "n/a")
+    m_zh, m_en = _shown(feature, median, shown) if median is not None else ("无", "n/a")
     return Text(
         zh=f"{feature.zh}：本工地{v_zh}，同类工地中位数{m_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
         en=(
@@ -139,10 +160,12 @@ def _risk_cost(factor: float, effect: Decimal) -> tuple[str, str, str, str]:
         risk_zh, risk_en = f"使风险上升{pct:.1f}%", f"raises the risk estimate by {pct:.1f}%"
     else:
         risk_zh, risk_en = f"使风险下降{pct:.1f}%", f"lowers the risk estimate by {pct:.1f}%"
-    if effect > 0:
-        cost_zh, cost_en = f"保费增加{effect:,.2f}元", f"adds CNY {effect:,.2f} to the premium"
-    elif effect < 0:
-        cost_zh, cost_en = f"保费减少{-effect:,.2f}元", f"takes CNY {-effect:,.2f} off the premium"
+    # cents render alike as a float (far below 2**53 cents), and much faster
+    cents = float(effect)
+    if cents > 0:
+        cost_zh, cost_en = f"保费增加{cents:,.2f}元", f"adds CNY {cents:,.2f} to the premium"
+    elif cents < 0:
+        cost_zh, cost_en = f"保费减少{-cents:,.2f}元", f"takes CNY {-cents:,.2f} off the premium"
     else:
         cost_zh, cost_en = "保费不变", "leaves the premium unchanged"
     return risk_zh, risk_en, cost_zh, cost_en
@@ -154,6 +177,7 @@ def factors(
     peer_medians: Mapping[str, float],
     *,
     with_text: int | None = None,
+    shown: Shown | None = None,
 ) -> list[Factor]:
     """Every feature that moved the model (φ ≠ 0 or a cent of effect), largest |φ|
     first, each with its sentence (only the first ``with_text`` when given)."""
@@ -169,7 +193,7 @@ def factors(
         median = float(median) if median is not None and isfinite(median) else None
         text = None
         if with_text is None or rank < with_text:
-            text = sentence(feature, value, median, effect.factor, effect.premium_effect)
+            text = sentence(feature, value, median, effect.factor, effect.premium_effect, shown)
         out.append(
             Factor(
                 feature=effect.name,
@@ -186,15 +210,23 @@ def factors(
     return out
 
 
-def metric_key(feature: Feature) -> tuple[str, int | None]:
-    """(metric, window in months): the feature's name without its window suffix, or its
-    whole name (and no window) when it has none."""
-    found = _WINDOW.match(feature.name)
+def _metric_key(name: str) -> tuple[str, int | None]:
+    found = _WINDOW.match(name)
     if found is None:
-        return feature.name, None
+        return name, None
     return found["stem"], int(found["k"])
 
 
+_METRIC_KEYS: Final = {f.name: _metric_key(f.name) for f in FEATURES}
+
+
+def metric_key(feature: Feature) -> tuple[str, int | None]:
+    """(metric, window in months): the feature's name without its window suffix, or its
+    whole name (and no window) when it has none."""
+    return _METRIC_KEYS[feature.name]
+
+
+@cache
 def metric_label(feature: Feature) -> Text:
     """The feature's label without its window (近3月…, …, last 3 months)."""
     en = _EN_WINDOW.sub("", feature.en)
@@ -215,14 +247,15 @@ def _metric_text(
     windows: list[MetricWindow],
     factor: float,
     effect: Decimal,
+    shown: Shown | None = None,
 ) -> Text:
     risk_zh, _, cost_zh, _ = _risk_cost(factor, effect)
     vals_zh, vals_en, meds_zh, meds_en = [], [], [], []
     for feature, w in zip(features, windows, strict=True):
         wz, we = _window_names(w.window_months)
-        v_zh, v_en = format_value(feature, w.value)
+        v_zh, v_en = _shown(feature, w.value, shown)
         m_zh, m_en = (
-            format_value(feature, w.peer_median) if w.peer_median is not None else ("无", "n/a")
+            _shown(feature, w.peer_median, shown) if w.peer_median is not None else ("无", "n/a")
         )
         vals_zh.append(f"{wz}{v_zh}")
         vals_en.append(f"{v_en} {we}")
@@ -243,16 +276,17 @@ def _metric_text(
 def _together_en(factor: float, effect: Decimal) -> str:
     pct = abs(factor - 1.0) * 100.0
     way = "raise" if factor >= 1.0 else "lower"
-    if effect > 0:
-        cost = f"add CNY {effect:,.2f} to the premium"
-    elif effect < 0:
-        cost = f"take CNY {-effect:,.2f} off the premium"
+    cents = float(effect)
+    if cents > 0:
+        cost = f"add CNY {cents:,.2f} to the premium"
+    elif cents < 0:
+        cost = f"take CNY {-cents:,.2f} off the premium"
     else:
         cost = "leave the premium unchanged"
     return f"{way} the risk estimate by {pct:.1f}% (factor {factor:.3f}) and {cost}"
 
 
-def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
+def metrics(adjustment: PlanPrice, found: list[Factor], shown: Shown | None = None) -> list[Metric]:
     """The factors folded by source metric (same source columns, unit and name but for
     the window), largest |contribution| first. A metric's contribution and cents are
     the sums of its features'; a one-feature metric keeps the feature's sentence."""
@@ -282,11 +316,13 @@ def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
         if len(members) == 1:
             (only,) = members
             label = Text(zh=features[0].zh, en=features[0].en[:1].upper() + features[0].en[1:])
-            text = only.text or sentence(features[0], only.value, only.peer_median, factor, effect)
+            text = only.text or sentence(
+                features[0], only.value, only.peer_median, factor, effect, shown
+            )
             stem = only.feature
         else:
             label = metric_label(features[0])
-            text = _metric_text(label, features, windows, factor, effect)
+            text = _metric_text(label, features, windows, factor, effect, shown)
         out.append(
             Metric(
                 metric=stem,

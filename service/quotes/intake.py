@@ -213,6 +213,15 @@ def api_problems(item: Item) -> list[FieldError]:
                 )
             )
         ids.setdefault(c.claim_id, k)
+    for k, row in enumerate(req.other_claims):
+        o: Any = row
+        if _month_of(o.incident_date) >= start:
+            problems.append(
+                FieldError(
+                    f"{w}other_claims[{k}].incident_date",
+                    f"{o.incident_date} is not before policy.start_month {start_month}",
+                )
+            )
     return problems
 
 

@@ -154,7 +154,10 @@ class _Site:
         req = item.request
         return cls(
             item,
-            site_series(req.site, req.months, req.claims, contractor_record(item)),
+            # the site's claims history counts every insurer's claims (docs/contractor-record.md)
+            site_series(
+                req.site, req.months, [*req.claims, *req.other_claims], contractor_record(item)
+            ),
             history_of(req.months, req.claims, NUMERIC_COLUMNS),
             month_number(req.policy.start_month),
         )
@@ -533,7 +536,8 @@ class QuotePricer:
                 dq_reasons=ctx.facts.dq.reasons,
             ),
         )
-        found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
+        shown: explain.Shown = {}
+        found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians, shown=shown)
         explanation = Explanation(
             base_value=bundle.base_value,
             baseline_rate_per_10k_worker_hours=math.exp(bundle.base_value) * 1e4,
@@ -541,7 +545,7 @@ class QuotePricer:
             factors=found,
             groups=explain.groups(a),
             note=explain.NOTE,
-            metrics=explain.metrics(a, found),
+            metrics=explain.metrics(a, found, shown),
         )
         band = rules.band
         dq = DataQuality(

@@ -141,10 +141,10 @@ def _moved(old: float, hours: float, direction: int, target: float) -> float:
 
 
 def _moved_column(s: SiteSeries, c: Candidate) -> SiteSeries:
-    hours = s.column("worker_hours")
+    hours = s.column("worker_hours").tolist()
     moved = [
-        _moved(float(v), float(h), c.direction, c.target)
-        for v, h in zip(s.column(c.column), hours, strict=True)
+        _moved(v, h, c.direction, c.target)
+        for v, h in zip(s.column(c.column).tolist(), hours, strict=True)
     ]
     return s.with_column(c.column, moved)
 

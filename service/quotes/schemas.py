@@ -25,7 +25,7 @@ from msgspec import Meta, Struct
 from models.contract import spec
 from service.errors import ErrorDetail
 
-MAX_MONTHS: Final = 36
+MAX_MONTHS: Final = 120  # ten years: every month a long project's features read
 MAX_CLAIMS: Final = 1000
 MAX_TERM_MONTHS: Final = 60
 MAX_BATCH: Final = 1000
@@ -72,9 +72,13 @@ def _annotation(col: spec.Column) -> Any:
     return annotated | None if col.nullable else annotated
 
 
-def _row_struct(table: str, name: str, doc: str) -> type[Struct]:
+def _row_struct(
+    table: str, name: str, doc: str, only: tuple[str, ...] | None = None
+) -> type[Struct]:
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for col in spec.columns(table):
+        if only is not None and col.name not in only:
+            continue
         if col.nullable:
             fields.append((col.name, _annotation(col), None))
         else:
@@ -91,6 +95,7 @@ if TYPE_CHECKING:
     SiteIn = Struct
     MonthIn = Struct
     ClaimIn = Struct
+    OtherClaimIn = Struct
 else:
     SiteIn = _row_struct("sites", "SiteIn", "The site: one row of the contract's sites table.")
     MonthIn = _row_struct(
@@ -100,6 +105,14 @@ else:
         "mean 'not reported'.",
     )
     ClaimIn = _row_struct("claims", "ClaimIn", "One past claim (contract's claims table).")
+    OtherClaimIn = _row_struct(
+        "claims",
+        "OtherClaimIn",
+        "A claim on the site from another insurer, counted: its incident date and "
+        "severity, never its id or amounts (docs/contractor-record.md). Quotes by "
+        "reference carry every other insurer's stored claims of the site this way.",
+        only=("incident_date", "severity"),
+    )
 
 
 class PolicyIn(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -170,13 +183,23 @@ class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True):
         list[ClaimIn],
         Meta(max_length=MAX_CLAIMS, description="The site's claims before the policy start."),
     ] = msgspec.field(default_factory=list)
+    other_claims: Annotated[
+        list[OtherClaimIn],
+        Meta(
+            max_length=MAX_CLAIMS,
+            description="Other insurers' claims of the site before the policy start, "
+            "counted (no ids, no amounts); the site's claims history features count them "
+            "with claims.",
+        ),
+    ] = msgspec.field(default_factory=list)
     contractor_record: ContractorRecordIn | None = None
 
 
 class QuoteReference(Struct, kw_only=True, forbid_unknown_fields=True):
-    """A stored site to price (``/v1/feed``): its latest 36 months before
-    ``policy.start_month`` and the caller's own claims from before the start, priced
-    exactly as the same rows sent inline."""
+    """A stored site to price (``/v1/feed``): its months before ``policy.start_month``
+    (the latest 120), the caller's own claims from before the start, every other
+    insurer's counted (``other_claims``) and the contractor's record, priced exactly as
+    the same rows sent inline."""
 
     site_id: Annotated[str, Meta(pattern=spec.ID_PATTERN, description="A stored site.")]
     policy: PolicyIn

@@ -12,6 +12,7 @@ import pandas as pd
 from models.contract import ContractData
 from models.features.build import contractor_records
 from service.quotes.example import contract_rows as rows
+from service.quotes.schemas import MAX_MONTHS
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,19 @@ def bearer(key: str) -> dict[str, str]:
 def inline_request(
     data: ContractData, site_id: str, start_month: str, *, with_claims: bool, term: int = 12
 ) -> dict[str, Any]:
-    """The inline request a by-reference quote stands for: the site, its latest 36
-    months before the start (oldest first), if asked its claims before the start in
-    (incident_date, claim_id) order, and its contractor's record on the other sites
-    (every insurer's claims, counted), worked out from the whole folder."""
+    """The inline request a by-reference quote stands for: the site, its latest 120
+    months before the start (oldest first), its claims before the start in
+    (incident_date, claim_id) order (as the caller's own ``claims`` if
+    ``with_claims``, else counted as another insurer's ``other_claims``), and its
+    contractor's record on the other sites (every insurer's claims, counted), worked out
+    from the whole folder."""
     site = data.sites[data.sites["site_id"] == site_id]
     months = (
         data.site_months[
             (data.site_months["site_id"] == site_id) & (data.site_months["month"] < start_month)
         ]
         .sort_values("month")
-        .tail(36)
+        .tail(MAX_MONTHS)
     )
     start_day = pd.Timestamp(f"{start_month}-01")
     claims = data.claims[
@@ -52,6 +55,12 @@ def inline_request(
         "site": rows(site, "sites")[0],
         "months": rows(months, "site_months"),
         "claims": rows(claims, "claims") if with_claims else [],
+        "other_claims": []
+        if with_claims
+        else [
+            {"incident_date": c["incident_date"], "severity": c["severity"]}
+            for c in rows(claims, "claims")
+        ],
         "policy": {"start_month": start_month, "term_months": term},
         "contractor_record": contractor_record(data, site_id, start_month),
     }

@@ -13,6 +13,7 @@ from svc_helpers import bearer
 from models.contract import validate_frames
 from service.auth.store import IssuedKey
 from service.quotes.example import ExampleError, example_request, pick_site, quote_request
+from service.quotes.schemas import MAX_MONTHS
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -81,7 +82,7 @@ def test_impossible_examples_say_why(unseen_world: World) -> None:
     with pytest.raises(ExampleError, match="no months before 1990-01"):
         quote_request(sites, site_months, claims, site_id, "1990-01")
     with pytest.raises(ExampleError, match="months must be"):
-        quote_request(sites, site_months, claims, site_id, "2026-01", months=37)
+        quote_request(sites, site_months, claims, site_id, "2026-01", months=MAX_MONTHS + 1)
     with pytest.raises(ExampleError, match="no site reports"):
         pick_site(site_months, start_month="1990-01")
 

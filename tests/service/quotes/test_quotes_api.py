@@ -22,6 +22,7 @@ from service.db import migrate
 from service.db.engine import Database
 from service.db.tables import Quote
 from service.model_provider import RegistryModelProvider
+from service.quotes.schemas import MAX_MONTHS
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -295,15 +296,17 @@ def test_bad_requests_are_refused_naming_the_field(
     assert field in [f["field"] for f in error["fields"]], error
 
 
-def test_more_than_36_months_or_a_duplicated_month_is_refused(
+def test_more_months_than_the_limit_or_a_duplicated_month_is_refused(
     counted: Callable[..., Any], body_of: Callable[..., Body]
 ) -> None:
     body = body_of(2)
     row = body["months"][-1]
-    # 37 distinct months, 2022-06 .. 2025-06, all before the start
+    # MAX_MONTHS + 1 distinct months up to 2025-06, all before the start
     too_many = copy.deepcopy(body)
+    first = 2025 * 12 + 5 - MAX_MONTHS
     too_many["months"] = [
-        {**row, "month": f"{2022 + (5 + k) // 12}-{(5 + k) % 12 + 1:02d}"} for k in range(37)
+        {**row, "month": f"{(first + k) // 12}-{(first + k) % 12 + 1:02d}"}
+        for k in range(MAX_MONTHS + 1)
     ]
     assert too_many["months"][-1]["month"] == "2025-06"
     refused = counted("/v1/quotes", json=too_many)
@@ -490,3 +493,37 @@ def test_quotes_are_stored_in_postgresql_too(
         assert row.request["site"]["site_id"] == quote["site_id"]
         assert len(row.input_hash) == 64
     database.dispose()
+
+
+def test_other_insurers_claims_are_counted_and_checked(
+    counted: Callable[..., Any], body_of: Callable[..., Body]
+) -> None:
+    """``other_claims``: another insurer's claims of the site, counted with the caller's
+    in the claims history features; one after the start is refused naming its field."""
+    body = body_of(2)
+    start = body["policy"]["start_month"]
+
+    def claims_count(answer: dict[str, Any]) -> float:
+        factors = answer["explanation"]["factors"]
+        return next(f["value"] for f in factors if f["feature"] == "claims_count_all")
+
+    alone = counted("/v1/quotes", json=body)
+    assert alone.status_code == 201, alone.text
+    others = copy.deepcopy(body)
+    others["other_claims"] = [
+        {"incident_date": "2023-03-14", "severity": "serious_injury"},
+        {"incident_date": "2023-05-02", "severity": "minor_injury"},
+    ]
+    counted_too = counted("/v1/quotes", json=others)
+    assert counted_too.status_code == 201, counted_too.text
+    assert claims_count(counted_too.json()) == claims_count(alone.json()) + 2
+    late = copy.deepcopy(others)
+    late["other_claims"][1]["incident_date"] = f"{start}-01"
+    refused = counted("/v1/quotes", json=late)
+    assert refused.status_code == 422
+    assert [f["field"] for f in refused.json()["error"]["fields"]] == [
+        "other_claims[1].incident_date"
+    ]
+    amounts = copy.deepcopy(others)
+    amounts["other_claims"][0]["paid_cny"] = 100.0
+    assert counted("/v1/quotes", json=amounts).status_code == 422
