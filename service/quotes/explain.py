@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 from models.contract.spec import (
@@ -95,6 +95,13 @@ def format_value(feature: Feature, value: float | None) -> tuple[str, str]:
     """(Chinese, English) rendering of a feature value in its unit."""
     if value is None or not math.isfinite(value):
         return "未报送", "not reported"
+    return _formatted(feature.name, float(value))
+
+
+# Peer medians repeat in every answer, and many values recur: remembered, not redone.
+@lru_cache(maxsize=8192)
+def _formatted(name: str, value: float) -> tuple[str, str]:
+    feature = BY_NAME[name]
     if feature.categorical:
         code = category(feature, value)
         if code is None:
@@ -107,25 +114,10 @@ def format_value(feature: Feature, value: float | None) -> tuple[str, str]:
         cny = math.exp(value)
         return f"{cny / 1e4:,.0f}万元", f"CNY {cny / 1e6:,.1f}M"
     decimals, zh, en = _UNITS.get(feature.unit, (2, feature.unit, f" {feature.unit}"))
-    if decimals == 0 and feature.unit == "" and not float(value).is_integer():
+    if decimals == 0 and feature.unit == "" and not value.is_integer():
         decimals = 2
     number = f"{value:,.{decimals}f}"
     return f"{number}{zh}", f"{number}{en}"
-
-
-# Formatted values of one answer, (feature, value) -> (Chinese, English): the factors'
-# sentences and the metrics' name the same values.
-Shown = dict[tuple[str, float | None], tuple[str, str]]
-
-
-def _shown(feature: Feature, value: float | None, shown: Shown | None) -> tuple[str, str]:
-    if shown is None:
-        return format_value(feature, value)
-    key = (feature.name, value)
-    text = shown.get(key)
-    if text is None:
-        text = shown[key] = format_value(feature, value)
-    return text
 
 
 def sentence(
@@ -134,9 +126,8 @@ def sentence(
     median: float | None,
     factor: float,
     effect: Decimal,
-    shown: Shown | None = None,
 ) -> Text:
-    v_zh, v_en = _shown(feature, value, shown)
+    v_zh, v_en = format_value(feature, value)
     risk_zh, risk_en, cost_zh, cost_en = _risk_cost(factor, effect)
     label_en = f"{feature.en[:1].upper()}{feature.en[1:]}"
     if feature.categorical:  # a category has no peer median
@@ -144,7 +135,7 @@ def sentence(
             zh=f"{feature.zh}：{v_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
             en=f"{label_en}: {v_en}; {risk_en} (factor {factor:.3f}) and {cost_en}.",
         )
-    m_zh, m_en = _shown(feature, median, shown) if median is not None else ("无", "n/a")
+    m_zh, m_en = format_value(feature, median) if median is not None else ("无", "n/a")
     return Text(
         zh=f"{feature.zh}：本工地{v_zh}，同类工地中位数{m_zh}；{risk_zh}（系数{factor:.3f}），{cost_zh}。",
         en=(
@@ -177,7 +168,6 @@ def factors(
     peer_medians: Mapping[str, float],
     *,
     with_text: int | None = None,
-    shown: Shown | None = None,
 ) -> list[Factor]:
     """Every feature that moved the model (φ ≠ 0 or a cent of effect), largest |φ|
     first, each with its sentence (only the first ``with_text`` when given)."""
@@ -193,7 +183,7 @@ def factors(
         median = float(median) if median is not None and isfinite(median) else None
         text = None
         if with_text is None or rank < with_text:
-            text = sentence(feature, value, median, effect.factor, effect.premium_effect, shown)
+            text = sentence(feature, value, median, effect.factor, effect.premium_effect)
         out.append(
             Factor(
                 feature=effect.name,
@@ -247,15 +237,14 @@ def _metric_text(
     windows: list[MetricWindow],
     factor: float,
     effect: Decimal,
-    shown: Shown | None = None,
 ) -> Text:
     risk_zh, _, cost_zh, _ = _risk_cost(factor, effect)
     vals_zh, vals_en, meds_zh, meds_en = [], [], [], []
     for feature, w in zip(features, windows, strict=True):
         wz, we = _window_names(w.window_months)
-        v_zh, v_en = _shown(feature, w.value, shown)
+        v_zh, v_en = format_value(feature, w.value)
         m_zh, m_en = (
-            _shown(feature, w.peer_median, shown) if w.peer_median is not None else ("无", "n/a")
+            format_value(feature, w.peer_median) if w.peer_median is not None else ("无", "n/a")
         )
         vals_zh.append(f"{wz}{v_zh}")
         vals_en.append(f"{v_en} {we}")
@@ -286,7 +275,7 @@ def _together_en(factor: float, effect: Decimal) -> str:
     return f"{way} the risk estimate by {pct:.1f}% (factor {factor:.3f}) and {cost}"
 
 
-def metrics(adjustment: PlanPrice, found: list[Factor], shown: Shown | None = None) -> list[Metric]:
+def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
     """The factors folded by source metric (same source columns, unit and name but for
     the window), largest |contribution| first. A metric's contribution and cents are
     the sums of its features'; a one-feature metric keeps the feature's sentence."""
@@ -316,13 +305,11 @@ def metrics(adjustment: PlanPrice, found: list[Factor], shown: Shown | None = No
         if len(members) == 1:
             (only,) = members
             label = Text(zh=features[0].zh, en=features[0].en[:1].upper() + features[0].en[1:])
-            text = only.text or sentence(
-                features[0], only.value, only.peer_median, factor, effect, shown
-            )
+            text = only.text or sentence(features[0], only.value, only.peer_median, factor, effect)
             stem = only.feature
         else:
             label = metric_label(features[0])
-            text = _metric_text(label, features, windows, factor, effect, shown)
+            text = _metric_text(label, features, windows, factor, effect)
         out.append(
             Metric(
                 metric=stem,

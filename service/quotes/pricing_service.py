@@ -536,8 +536,7 @@ class QuotePricer:
                 dq_reasons=ctx.facts.dq.reasons,
             ),
         )
-        shown: explain.Shown = {}
-        found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians, shown=shown)
+        found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
         explanation = Explanation(
             base_value=bundle.base_value,
             baseline_rate_per_10k_worker_hours=math.exp(bundle.base_value) * 1e4,
@@ -545,7 +544,7 @@ class QuotePricer:
             factors=found,
             groups=explain.groups(a),
             note=explain.NOTE,
-            metrics=explain.metrics(a, found, shown),
+            metrics=explain.metrics(a, found),
         )
         band = rules.band
         dq = DataQuality(

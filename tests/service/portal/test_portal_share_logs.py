@@ -54,7 +54,12 @@ def _environment(settings: Settings, port: int) -> dict[str, str]:
 
 @contextmanager
 def served(settings: Settings, log: Path) -> Iterator[httpx.Client]:
-    """``siterisk serve`` on a loopback port, its stdout and stderr into ``log``."""
+    """``siterisk serve`` on a loopback port, its stdout and stderr into ``log``. The
+    home gets an empty MLflow store first: serve refuses a missing one (docs/stores.md),
+    and this service needs no model, only the stored quote."""
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(tracking_uri=settings.tracking_uri).search_experiments()
     port = free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
