@@ -204,7 +204,10 @@ def _windowed(out: F64, w: F64) -> None:
     num, den = x[_W.numerator], x[_W.denominator]
     counted = ~(np.isnan(num) | np.isnan(den))
     sums = np.stack((np.where(counted, num, 0.0), np.where(counted, den, 0.0)))
-    np.cumsum(sums, axis=-1, out=sums)
+    # the running sum over the window's few months, month by month: numpy's cumsum
+    # along a short last axis is many times slower on many targets
+    for j in range(1, sums.shape[-1]):
+        sums[..., j] += sums[..., j - 1]
     picked = sums[:, _W.family, :, _W.depth]  # (features, 2, n)
     out[:, _W.out] = (_ratio(picked[:, 0], picked[:, 1]) * _W.scale[:, None]).T
 

@@ -305,7 +305,7 @@ class _Builder:
         """Each target's contractor's record on its other sites: its totals less the
         site's own (:mod:`models.features.contractor`)."""
         total = self.contractor_totals()
-        own = self.past(slice(None))
+        own = self.history.past(self.t_ent, self.t_month, window=False)
         # Own hours subtracted from the contractor's: treat a residue as no exposure.
         hours = total["hours"] - own.worker_hours
         hours = np.where(hours > 1e-9 * total["hours"], hours, 0.0)
@@ -337,7 +337,7 @@ class _MonthColumns(Mapping[str, F64]):
 
 
 # Targets gathered and computed at a time: bounds the windows' memory on big folders.
-_CHUNK = 1 << 16
+_CHUNK = 4096
 
 
 def build_features(

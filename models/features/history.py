@@ -29,9 +29,10 @@ I64 = npt.NDArray[np.int64]
 _SPAN = np.int64(1 << 20)
 # the target month itself (0), then 1 .. DEPTH months before it
 _BACK = np.arange(DEPTH + 1, dtype=np.int64)
-COLUMNS = tuple(sorted({*WINDOW_COLUMNS, *LAST_COLUMNS}))
+# The window's columns first, in its order, so that its rows are the table's first ones.
+COLUMNS = (*WINDOW_COLUMNS, *sorted(set(LAST_COLUMNS) - set(WINDOW_COLUMNS)))
 _ROW = {name: i for i, name in enumerate(COLUMNS)}
-_WINDOW_ROWS = np.array([_ROW[c] for c in WINDOW_COLUMNS], dtype=np.intp)
+_WINDOW_ROWS = len(WINDOW_COLUMNS)
 
 
 def _key(entity: I64, month: I64) -> I64:
@@ -107,17 +108,19 @@ class History:
         present = ~np.isnan(values)
         return np.maximum.accumulate(np.where(present, np.arange(len(values)), -1))
 
-    def past(self, entity: I64, month: I64) -> Past:
+    def past(self, entity: I64, month: I64, *, window: bool = True) -> Past:
         """What the targets (``entity``, ``month``) may read: rows of months before
-        ``month`` of site ``entity``, claims with an incident month before it."""
+        ``month`` of site ``entity``, claims with an incident month before it. Without
+        ``window``, only the totals (the window is left empty)."""
         entity = np.asarray(entity, dtype=np.int64)
         month = np.asarray(month, dtype=np.int64)
         # per target: its site's first row, one past its last row before the month, and
         # the rows of the DEPTH months before it (found or not)
         target = _key(entity, month)
-        keys = np.empty((len(entity), DEPTH + 2), dtype=np.int64)
+        depth = DEPTH if window else 0
+        keys = np.empty((len(entity), depth + 2), dtype=np.int64)
         keys[:, 0] = entity * _SPAN
-        keys[:, 1:] = target[:, None] - _BACK
+        keys[:, 1:] = target[:, None] - _BACK[: depth + 1]
         at = np.searchsorted(self.key, keys)
         first, end = at[:, 0], at[:, 1]
         count = end - first
@@ -125,7 +128,7 @@ class History:
         back = at[:, 2:]
         hit = self._key_at(back) == keys[:, 2:]
         rows = np.where(hit, back, -1)
-        window = self.table[_WINDOW_ROWS[:, None, None], rows]
+        months = np.take(self.table[: _WINDOW_ROWS if window else 0], rows, axis=1)
 
         last = np.where(seen, end - 1, -1)
         latest = {}
@@ -139,7 +142,7 @@ class History:
         claims = np.searchsorted(self.claim_key, keys[:, :2])
         c_first, c_end = claims[:, 0], claims[:, 1]
         return Past(
-            window=window,
+            window=months,
             months_of_history=count.astype(np.float64),
             months_since_data=since.astype(np.float64),
             last=latest,
