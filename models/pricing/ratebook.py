@@ -1,0 +1,476 @@
+"""An insurer's rate book: its filed tariff, band, floating schedule, incentive rule set
+and prevention share, as one versioned document with a strict schema (docs/rate-books.md).
+
+A book is read from YAML or JSON and checked in two passes, and every problem of both
+is reported at its JSON path (``$.tariff.bands[2].rate_per_mille``):
+
+1. the shape: types, ranges, required and unknown keys, checked by pydantic in strict
+   mode (no "0.5" for 0.5, no 1 for true), which collects every error of the document;
+2. the rules between fields that a shape cannot say: bands rising and open at the top,
+   the rate named for the book's exposure base, the gate's ``min_months`` within its
+   window, the effective dates in order, the incentive rule set shipped.
+
+The shipped default book, ``rules/ratebook-default-2025.1.yaml``, holds the shipped
+default tariff, band and incentive rule set, so an insurer without a book of its own is
+priced as before. A book's :attr:`RateBook.name` (``<insurer>-<version>``) is the
+version its tariff and band carry in a quote: the default book's is ``default-2025.1``,
+the versions today's default tariff and band already have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.contract import spec
+from models.pricing.rulesets import (
+    RULES_PACKAGE,
+    Band,
+    DataQualityRule,
+    RuleError,
+    Tariff,
+    TariffBand,
+    _version_key,
+    available_versions,
+)
+
+ExposureBase = Literal["contract_value", "floor_area", "headcount"]
+# The rate key each exposure base's bands must use, and its unit.
+RATE_KEYS: Final[dict[str, str]] = {
+    "contract_value": "rate_per_mille",  # ‰ of the contract value (工程造价), per project
+    "floor_area": "rate_cny_per_m2",  # CNY per m² of floor area (建筑面积), per project
+    "headcount": "rate_cny_per_worker_month",  # CNY per worker per month of cover
+}
+# Accident grades of one incident (生产安全事故等级), mildest first.
+ACCIDENT_GRADES: Final = ("general", "larger", "major", "extraordinary")
+AWARD_LEVELS: Final = ("city", "provincial")
+DEFAULT_INSURER: Final = "default"
+ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+VERSION_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,32}$"
+
+ProjectType = Literal[
+    "residential", "commercial", "public", "industrial", "municipal", "rail_transit"
+]
+assert set(ProjectType.__args__) == set(spec.PROJECT_TYPES)  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------ the schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Pct = Annotated[float, Field(ge=-100.0, le=100.0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class BandSchema(_Strict):
+    """One marginal band: the rate on the part of the exposure in ``(previous, up_to]``."""
+
+    up_to: Positive | None
+    rate_per_mille: Positive | None = None
+    rate_cny_per_m2: Positive | None = None
+    rate_cny_per_worker_month: Positive | None = None
+
+
+class TariffSchema(_Strict):
+    exposure_base: ExposureBase
+    currency: Literal["CNY"] = "CNY"
+    method: Literal["marginal"] = "marginal"
+    min_months: Positive = 1.0
+    bands: Annotated[list[BandSchema], Field(min_length=1, max_length=50)]
+    # a project type's own bands in place of ``bands``
+    project_types: dict[ProjectType, Annotated[list[BandSchema], Field(min_length=1)]] = {}
+
+
+class DataQualitySchema(_Strict):
+    window_months: Annotated[int, Field(ge=1, le=36)]
+    min_months: Annotated[int, Field(ge=1, le=36)] = 1
+    min_device_online_rate: Share
+    min_data_completeness: Share
+
+
+class AdjustmentBandSchema(_Strict):
+    min_pct: Annotated[float, Field(gt=-100.0, le=0.0, allow_inf_nan=False)]
+    max_pct: Annotated[float, Field(ge=0.0, le=1000.0, allow_inf_nan=False)]
+    data_quality: DataQualitySchema
+
+
+class AccidentsSchema(_Strict):
+    general: Pct
+    larger: Pct
+    major: Pct
+    extraordinary: Pct
+
+
+class AwardsSchema(_Strict):
+    city: Pct
+    provincial: Pct
+
+
+class FloatingSchema(_Strict):
+    """The explicit floating schedule (费率浮动): percent moves of the premium."""
+
+    enabled: bool
+    lookback_months: Annotated[int, Field(ge=1, le=60)] = 12
+    accident_free_pct: Pct = 0.0
+    accidents_pct: AccidentsSchema
+    awards_pct: AwardsSchema
+
+
+class RateBookSchema(_Strict):
+    insurer_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    version: Annotated[str, Field(pattern=VERSION_PATTERN)]
+    label: Text
+    description: Annotated[str, Field(max_length=4000)] = ""
+    effective_from: dt.date
+    effective_to: dt.date | None = None
+    tariff: TariffSchema
+    band: AdjustmentBandSchema
+    floating: FloatingSchema
+    incentives: Annotated[str, Field(min_length=1, max_length=64)]
+    prevention_share: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+
+
+# ------------------------------------------------------------------------ the result
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One error of a book: where (a JSON path) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class RateBookError(RuleError):
+    """A book breaks its schema: every problem found, each at its JSON path."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        listed = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s) in the rate book:\n{listed}")
+
+
+@dataclass(frozen=True, slots=True)
+class FloatingSchedule:
+    """Percent moves for the accident record and safety awards; off unless ``enabled``."""
+
+    enabled: bool
+    lookback_months: int
+    accident_free_pct: float
+    accidents_pct: Mapping[str, float]  # by ACCIDENT_GRADES
+    awards_pct: Mapping[str, float]  # by AWARD_LEVELS
+
+
+@dataclass(frozen=True, slots=True)
+class RateBook:
+    """A validated book. ``document`` is the JSON it was read from (what is stored)."""
+
+    insurer_id: str
+    version: str
+    label: str
+    description: str
+    effective_from: dt.date
+    effective_to: dt.date | None  # None: until a later book replaces it
+    exposure_base: ExposureBase
+    min_months: Decimal
+    bands: tuple[TariffBand, ...]  # lower/upper in the exposure's unit, rate per unit
+    project_type_bands: Mapping[str, tuple[TariffBand, ...]]
+    band: Band
+    floating: FloatingSchedule
+    incentives: str
+    prevention_share: Decimal
+    document: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        """``<insurer>-<version>``: what a quote records as its tariff and band version."""
+        return f"{self.insurer_id}-{self.version}"
+
+    def in_force(self, day: dt.date) -> bool:
+        """Whether the book prices a policy starting on ``day``."""
+        ended = self.effective_to is not None and day > self.effective_to
+        return self.effective_from <= day and not ended
+
+    def tariff(self, project_type: str | None = None) -> Tariff:
+        """The book's tariff for one project type as the premium arithmetic reads it.
+
+        Only a contract-value book has one: its per-mille rates are the rate per CNY
+        of the contract value times 1000 (``TariffBand.rate_per_mille``)."""
+        if self.exposure_base != "contract_value":
+            raise RuleError(
+                f"rate book {self.name}: the {self.exposure_base} exposure base is not priced yet"
+            )
+        bands = self.project_type_bands.get(project_type or "", self.bands)
+        return Tariff(
+            version=self.name,
+            label=self.label,
+            description=self.description,
+            currency="CNY",
+            method="marginal",
+            min_months=self.min_months,
+            bands=bands,
+        )
+
+
+# ------------------------------------------------------------------------ reading
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = "$"
+    for part in loc:
+        if part == "[key]":  # pydantic's mark for a bad key of a mapping: the key is the place
+            continue
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _plain(value: object) -> object:
+    """YAML's dates as ISO text, so a YAML and a JSON book read alike."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {value!r}")
+
+
+def _bands_problems(where: str, raw: Any, base: str | None) -> list[Problem]:
+    """Rising upper ends, only the last one open, the exposure base's rate key."""
+    if not isinstance(raw, list):
+        return []
+    out: list[Problem] = []
+    previous = 0.0
+    want = RATE_KEYS.get(base or "")
+    for i, band in enumerate(raw):
+        if not isinstance(band, dict):
+            continue
+        at = f"{where}[{i}]"
+        last = i == len(raw) - 1
+        upper = band.get("up_to")
+        if "up_to" in band and upper is None and not last:
+            out.append(Problem(f"{at}.up_to", "only the last band may be open (null)"))
+        elif last and isinstance(upper, int | float) and not isinstance(upper, bool):
+            out.append(Problem(f"{at}.up_to", "the last band must be open: write null"))
+        elif isinstance(upper, int | float) and not isinstance(upper, bool):
+            if upper <= previous:
+                out.append(Problem(f"{at}.up_to", f"must exceed the previous band's {previous:g}"))
+            previous = float(upper)
+        if want is None:
+            continue
+        for key in RATE_KEYS.values():
+            if key != want and key in band:
+                out.append(Problem(f"{at}.{key}", f"not used by exposure base {base} (use {want})"))
+        if want not in band:
+            out.append(Problem(f"{at}.{want}", f"missing (exposure base {base})"))
+    return out
+
+
+def _rule_problems(data: Any) -> list[Problem]:
+    """What the shape cannot say, read defensively from the raw document: each check
+    runs only where its parts have the right type, so the shape's errors stay its own."""
+    if not isinstance(data, dict):
+        return []
+    out: list[Problem] = []
+    tariff = data.get("tariff")
+    if isinstance(tariff, dict):
+        base = tariff.get("exposure_base")
+        base = base if base in RATE_KEYS else None
+        out += _bands_problems("$.tariff.bands", tariff.get("bands"), base)
+        types = tariff.get("project_types")
+        if isinstance(types, dict):
+            for name, bands in types.items():
+                out += _bands_problems(f"$.tariff.project_types.{name}", bands, base)
+    band = data.get("band")
+    dq = band.get("data_quality") if isinstance(band, dict) else None
+    if isinstance(dq, dict):
+        window, least = dq.get("window_months"), dq.get("min_months")
+        if isinstance(window, int) and isinstance(least, int) and least > window:
+            out.append(
+                Problem("$.band.data_quality.min_months", f"must be <= window_months ({window})")
+            )
+    start, end = data.get("effective_from"), data.get("effective_to")
+    if isinstance(start, str) and isinstance(end, str):
+        try:
+            if dt.date.fromisoformat(end) < dt.date.fromisoformat(start):
+                out.append(Problem("$.effective_to", f"must not be before effective_from {start}"))
+        except ValueError:
+            pass  # the shape names the bad date
+    incentives = data.get("incentives")
+    known = available_versions("incentives")
+    if isinstance(incentives, str) and incentives and incentives not in known:
+        out.append(
+            Problem(
+                "$.incentives",
+                f"unknown incentive rule set {incentives!r} (shipped: {', '.join(known)})",
+            )
+        )
+    return out
+
+
+def _problems(error: ValidationError) -> list[Problem]:
+    out = []
+    for e in error.errors(include_url=False):
+        message = e["msg"]
+        if "[key]" in e["loc"]:
+            message = f"unknown key: {message}"
+        elif e["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif e["type"] == "missing":
+            message = "missing"
+        out.append(Problem(_path(e["loc"]), message))
+    return out
+
+
+def _bands(raw: Sequence[BandSchema], base: str) -> tuple[TariffBand, ...]:
+    key = RATE_KEYS[base]
+    out: list[TariffBand] = []
+    lower = Decimal(0)
+    for band in raw:
+        rate = getattr(band, key)
+        assert rate is not None  # the rules checked it
+        upper = None if band.up_to is None else Decimal(repr(band.up_to))
+        out.append(TariffBand(lower, upper, Decimal(repr(rate))))
+        lower = upper if upper is not None else lower
+    return tuple(out)
+
+
+def parse_ratebook(data: object, *, source: str = "rate book") -> RateBook:
+    """A book from its parsed YAML or JSON, or :class:`RateBookError` naming every problem."""
+    try:
+        text = json.dumps(data, default=_plain, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RateBookError(source, [Problem("$", f"not a JSON document: {exc}")]) from exc
+    document = json.loads(text)
+    problems: list[Problem] = []
+    schema: RateBookSchema | None = None
+    try:
+        schema = RateBookSchema.model_validate_json(text)
+    except ValidationError as exc:
+        problems += _problems(exc)
+    problems += _rule_problems(document)
+    if problems or schema is None:
+        raise RateBookError(source, problems)
+    name = f"{schema.insurer_id}-{schema.version}"
+    t, b, f = schema.tariff, schema.band, schema.floating
+    dq = b.data_quality
+    return RateBook(
+        insurer_id=schema.insurer_id,
+        version=schema.version,
+        label=schema.label,
+        description=schema.description,
+        effective_from=schema.effective_from,
+        effective_to=schema.effective_to,
+        exposure_base=t.exposure_base,
+        min_months=Decimal(repr(t.min_months)),
+        bands=_bands(t.bands, t.exposure_base),
+        project_type_bands={
+            kind: _bands(bands, t.exposure_base) for kind, bands in t.project_types.items()
+        },
+        band=Band(
+            version=name,
+            label=schema.label,
+            description=schema.description,
+            min_pct=b.min_pct,
+            max_pct=b.max_pct,
+            data_quality=DataQualityRule(
+                window_months=dq.window_months,
+                min_months=dq.min_months,
+                min_device_online_rate=dq.min_device_online_rate,
+                min_data_completeness=dq.min_data_completeness,
+            ),
+        ),
+        floating=FloatingSchedule(
+            enabled=f.enabled,
+            lookback_months=f.lookback_months,
+            accident_free_pct=f.accident_free_pct,
+            accidents_pct=f.accidents_pct.model_dump(),
+            awards_pct=f.awards_pct.model_dump(),
+        ),
+        incentives=schema.incentives,
+        prevention_share=Decimal(repr(schema.prevention_share)),
+        document=document,
+    )
+
+
+def read_ratebook_text(text: str, *, source: str = "rate book") -> RateBook:
+    """A book from YAML or JSON text (JSON is YAML)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RateBookError(source, [Problem("$", f"not valid YAML or JSON: {exc}")]) from exc
+    return parse_ratebook(data, source=source)
+
+
+def load_ratebook(
+    name: str | None = None, *, path: str | os.PathLike[str] | None = None
+) -> RateBook:
+    """A shipped book by name (``default-2025.1``; default: the latest shipped) or the
+    book in ``path``."""
+    if name is not None and path is not None:
+        raise RuleError("load_ratebook: give a name or a path, not both")
+    if path is not None:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RuleError(f"{file}: cannot read the rate book: {exc.strerror}") from exc
+        return read_ratebook_text(text, source=str(file))
+    shipped = {
+        entry.name[len("ratebook-") : -len(".yaml")]: entry
+        for entry in resources.files(RULES_PACKAGE).iterdir()
+        if entry.name.startswith("ratebook-") and entry.name.endswith(".yaml")
+    }
+    if not shipped:
+        raise RuleError(f"no rate book shipped in {RULES_PACKAGE}")
+    wanted = name if name is not None else max(shipped, key=_version_key)
+    if wanted not in shipped:
+        raise RuleError(f"unknown rate book {wanted!r}; shipped: {', '.join(sorted(shipped))}")
+    source = f"ratebook-{wanted}.yaml"
+    book = read_ratebook_text(shipped[wanted].read_text(encoding="utf-8"), source=source)
+    if book.name != wanted:
+        raise RateBookError(
+            source, [Problem("$.version", f"{book.name!r} differs from the file name's")]
+        )
+    return book
+
+
+def book_in_force(books: Sequence[RateBook], day: dt.date) -> RateBook | None:
+    """Of one insurer's active books, the one in force on ``day``: the latest
+    ``effective_from`` on or before it whose ``effective_to`` has not passed."""
+    found = [b for b in books if b.in_force(day)]
+    return max(found, key=lambda b: (b.effective_from, _version_key(b.version))) if found else None
+
+
+def diff_ratebooks(old: RateBook, new: RateBook) -> list[tuple[str, object, object]]:
+    """Every value that differs between two books' documents: (JSON path, old, new)."""
+    out: list[tuple[str, object, object]] = []
+
+    def walk(path: str, a: object, b: object) -> None:
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b), key=str):
+                walk(f"{path}.{key}", a.get(key), b.get(key))
+        elif isinstance(a, list) and isinstance(b, list):
+            for i in range(max(len(a), len(b))):
+                walk(f"{path}[{i}]", a[i] if i < len(a) else None, b[i] if i < len(b) else None)
+        elif a != b:
+            out.append((path, a, b))
+
+    walk("$", dict(old.document), dict(new.document))
+    return out
