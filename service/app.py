@@ -36,6 +36,7 @@ from service.controllers.incentives import IncentivesController
 from service.controllers.model import ModelController
 from service.controllers.portal import PortalController
 from service.controllers.quotes import QuotesController
+from service.controllers.ratebooks import AdminRateBookController, RateBookController
 from service.controllers.share import ShareController
 from service.controllers.sites import SitesController
 from service.db import migrate
@@ -157,6 +158,8 @@ def create_app(
             FeedController,
             SitesController,
             AdminController,
+            AdminRateBookController,
+            RateBookController,
             ShareController,
             PortalController,
             portal_static(),

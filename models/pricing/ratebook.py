@@ -305,6 +305,10 @@ def _rule_problems(data: Any) -> list[Problem]:
             out.append(
                 Problem("$.band.data_quality.min_months", f"must be <= window_months ({window})")
             )
+    insurer, version = data.get("insurer_id"), data.get("version")
+    if isinstance(insurer, str) and isinstance(version, str) and len(insurer) + len(version) > 63:
+        # the book's name, <insurer>-<version>, is a quote's tariff and band version
+        out.append(Problem("$.version", "with the insurer id, at most 63 characters"))
     start, end = data.get("effective_from"), data.get("effective_to")
     if isinstance(start, str) and isinstance(end, str):
         try:

@@ -8,7 +8,7 @@ JSON columns become JSONB on PostgreSQL. Timestamps are aware UTC datetimes on b
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
@@ -149,6 +149,29 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     answer: dict[str, Any] = Field(sa_type=JSONType)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class RateBookRow(SQLModel, table=True):
+    """An insurer's rate book as imported (docs/rate-books.md): the validated document,
+    never changed once stored (a changed book is a new version), and who imported it.
+    Only an activated book prices quotes; activation records who and when."""
+
+    __tablename__ = "rate_book"
+    __table_args__ = (
+        UniqueConstraint("insurer_id", "version", name="uq_rate_book_insurer_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    insurer_id: str = Field(max_length=64)
+    version: str = Field(max_length=32)
+    effective_from: date
+    effective_to: date | None = None
+    document: dict[str, Any] = Field(sa_type=JSONType)
+    document_hash: str = Field(max_length=64)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    imported_by: str = Field(max_length=200)
+    activated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
+    activated_by: str | None = Field(default=None, max_length=200)
 
 
 class QuoteImmutableError(RuntimeError):

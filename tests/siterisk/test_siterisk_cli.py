@@ -27,7 +27,9 @@ def _tree(command: Any) -> dict[str, Any]:
 
 def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
     tree = _tree(typer.main.get_command(app))
-    assert list(tree) == ["train", "score", "serve", "data", "model", "keys", "db", "quotes"]
+    assert list(tree) == [
+        "train", "score", "serve", "data", "model", "keys", "db", "quotes", "ratebook",
+    ]  # fmt: skip
     assert list(tree["data"]) == ["validate", "generate", "push", "export"]
     assert tree == {
         "train": {},
@@ -38,6 +40,7 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
         "keys": {"create": {}, "list": {}, "revoke": {}, "rotate": {}},
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
+        "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
     }
 
 
@@ -56,6 +59,7 @@ def test_each_side_holds_only_its_own_commands() -> None:
         "keys": {"create": {}, "list": {}, "revoke": {}, "rotate": {}},
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
+        "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
     }
 
 

@@ -146,6 +146,7 @@ def test_the_error_message_names_the_source_and_every_path() -> None:
         ),
         (lambda d: d.pop("band"), "$.band"),
         (lambda d: d.update(version="2026 1"), "$.version"),
+        (lambda d: d.update(insurer_id="i" * 60, version="2026.1"), "$.version"),
         (lambda d: d["band"].update(min_pct=float("nan")), "$"),
     ],
 )  # fmt: skip

@@ -1,0 +1,157 @@
+"""Rate books in the database: import (validated, never changed once stored), list,
+read, diff and activate; and the activated book in force for an insurer on a day.
+
+Ownership is a query filter, as for quotes: an insurer's read of another insurer's
+book is the same 404 as a missing one."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlmodel import Session, col, select
+
+from models.pricing.ratebook import (
+    DEFAULT_INSURER,
+    Problem,
+    RateBook,
+    RateBookError,
+    book_in_force,
+    diff_ratebooks,
+    parse_ratebook,
+)
+from service.db.tables import RateBookRow, utcnow
+from service.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
+
+_CACHE_MAX: Final = 256
+_cache: dict[str, RateBook] = {}
+_cache_lock = threading.Lock()
+
+
+def document_hash(document: Mapping[str, Any]) -> str:
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def book_of(row: RateBookRow) -> RateBook:
+    """The stored book, read once per document (it was valid when imported)."""
+    with _cache_lock:
+        found = _cache.get(row.document_hash)
+    if found is None:
+        found = parse_ratebook(row.document, source=f"rate book {row.insurer_id}@{row.version}")
+        with _cache_lock:
+            if len(_cache) >= _CACHE_MAX:
+                _cache.clear()
+            _cache[row.document_hash] = found
+    return found
+
+
+def invalid(error: RateBookError) -> InvalidInputError:
+    """A refused book as a 422: every problem a field named by its JSON path."""
+    return InvalidInputError(
+        f"the rate book is not valid: {len(error.problems)} problem(s)",
+        fields=[FieldError(p.path, p.message) for p in error.problems],
+    )
+
+
+def parse_or_422(document: object) -> RateBook:
+    try:
+        return parse_ratebook(document)
+    except RateBookError as exc:
+        raise invalid(exc) from None
+
+
+@dataclass(frozen=True)
+class Imported:
+    row: RateBookRow
+    created: bool  # False: the same document was there already
+
+
+class RateBookStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def import_book(self, book: RateBook, *, by: str) -> Imported:
+        """Store a validated book. The same document again is no change; another
+        document under a stored (insurer, version) is a 409: a change is a new version."""
+        if book.insurer_id == DEFAULT_INSURER:
+            raise invalid(
+                RateBookError(
+                    "rate book",
+                    [Problem("$.insurer_id", f"{DEFAULT_INSURER!r} is the shipped default's")],
+                )
+            )
+        digest = document_hash(book.document)
+        existing = self._find(book.insurer_id, book.version)
+        if existing is not None:
+            if existing.document_hash == digest:
+                return Imported(existing, False)
+            raise ConflictError(
+                f"rate book {book.insurer_id}@{book.version} is stored with other content; "
+                "a changed book needs a new version"
+            )
+        row = RateBookRow(
+            insurer_id=book.insurer_id,
+            version=book.version,
+            effective_from=book.effective_from,
+            effective_to=book.effective_to,
+            document=dict(book.document),
+            document_hash=digest,
+            imported_by=by,
+        )
+        self.session.add(row)
+        self.session.commit()
+        self.session.refresh(row)
+        return Imported(row, True)
+
+    def _find(self, insurer_id: str, version: str) -> RateBookRow | None:
+        query = select(RateBookRow).where(
+            RateBookRow.insurer_id == insurer_id, RateBookRow.version == version
+        )
+        return self.session.exec(query).first()
+
+    def get(self, insurer_id: str, version: str) -> RateBookRow:
+        row = self._find(insurer_id, version)
+        if row is None:
+            raise NotFoundError(f"no rate book {version!r} of insurer {insurer_id!r}")
+        return row
+
+    def books(self, insurer_id: str | None = None) -> Sequence[RateBookRow]:
+        query = select(RateBookRow).order_by(
+            col(RateBookRow.insurer_id), col(RateBookRow.effective_from), col(RateBookRow.id)
+        )
+        if insurer_id is not None:
+            query = query.where(RateBookRow.insurer_id == insurer_id)
+        return self.session.exec(query).all()
+
+    def activate(
+        self, insurer_id: str, version: str, *, by: str, now: dt.datetime | None = None
+    ) -> RateBookRow:
+        """Let the book price quotes from its effective date on; who and when are kept.
+        Activating an active book changes nothing."""
+        row = self.get(insurer_id, version)
+        if row.activated_at is None:
+            row.activated_at = now or utcnow()
+            row.activated_by = by
+            self.session.add(row)
+            self.session.commit()
+            self.session.refresh(row)
+        return row
+
+    def diff(self, insurer_id: str, version: str, against: str) -> list[tuple[str, object, object]]:
+        old = book_of(self.get(insurer_id, against))
+        return diff_ratebooks(old, book_of(self.get(insurer_id, version)))
+
+    def in_force(self, insurer_id: str, day: dt.date) -> RateBook | None:
+        """The insurer's activated book in force on ``day``, if any."""
+        query = select(RateBookRow).where(
+            RateBookRow.insurer_id == insurer_id,
+            col(RateBookRow.activated_at).is_not(None),
+            col(RateBookRow.effective_from) <= day,
+        )
+        return book_in_force([book_of(r) for r in self.session.exec(query).all()], day)

@@ -1,0 +1,92 @@
+"""Rate books in the database: imported once, activated with who and when, the book in
+force for an insurer on a day, and the migration's table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from ratebook_helpers import book_document, with_rates
+from sqlmodel import select
+
+from models.pricing.ratebook import parse_ratebook
+from models.settings import Settings
+from service.db.engine import Database
+from service.db.tables import RateBookRow
+from service.errors import ConflictError, InvalidInputError, NotFoundError
+from service.ratebooks.store import RateBookStore, book_of
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[RateBookStore]:
+    database = Database(settings.db_url)
+    with database.session() as session:
+        yield RateBookStore(session)
+    database.dispose()
+
+
+def test_a_book_is_stored_once_and_a_changed_one_needs_a_new_version(
+    store: RateBookStore,
+) -> None:
+    book = parse_ratebook(book_document("acme", "2026.1"))
+    first = store.import_book(book, by="ops")
+    assert first.created
+    assert first.row.imported_by == "ops"
+    assert first.row.activated_at is None
+    again = store.import_book(parse_ratebook(book_document("acme", "2026.1")), by="other")
+    assert not again.created
+    assert again.row.id == first.row.id
+    changed = parse_ratebook(with_rates(book_document("acme", "2026.1"), 1.1))
+    with pytest.raises(ConflictError, match="needs a new version"):
+        store.import_book(changed, by="ops")
+    assert book_of(store.get("acme", "2026.1")) == book
+    assert len(store.session.exec(select(RateBookRow)).all()) == 1
+
+
+def test_the_shipped_defaults_insurer_id_is_reserved(store: RateBookStore) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        store.import_book(parse_ratebook(book_document("default", "2030.1")), by="ops")
+    assert [f.field for f in caught.value.fields] == ["$.insurer_id"]
+
+
+def test_activation_records_who_and_when_and_only_active_books_are_in_force(
+    store: RateBookStore,
+) -> None:
+    day = dt.date(2026, 3, 1)
+    store.import_book(parse_ratebook(book_document("acme", "2026.1")), by="ops")
+    assert store.in_force("acme", day) is None  # imported, not active
+    when = dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC)
+    row = store.activate("acme", "2026.1", by="key 7 (ops)", now=when)
+    assert (row.activated_at, row.activated_by) == (when, "key 7 (ops)")
+    # activating again changes nothing
+    later = store.activate("acme", "2026.1", by="someone else")
+    assert (later.activated_at, later.activated_by) == (when, "key 7 (ops)")
+    found = store.in_force("acme", day)
+    assert found is not None
+    assert found.name == "acme-2026.1"
+    assert store.in_force("zenith", day) is None
+    with pytest.raises(NotFoundError):
+        store.activate("zenith", "2026.1", by="ops")
+
+
+def test_a_future_book_does_not_price_today(store: RateBookStore) -> None:
+    store.import_book(parse_ratebook(book_document("acme", "2025.1")), by="ops")
+    future = book_document("acme", "2027.1", effective_from="2027-01-01")
+    store.import_book(parse_ratebook(with_rates(future, 1.2)), by="ops")
+    store.activate("acme", "2025.1", by="ops")
+    store.activate("acme", "2027.1", by="ops")
+    today = store.in_force("acme", dt.date(2026, 12, 5))
+    assert today is not None
+    assert today.version == "2025.1"
+    then = store.in_force("acme", dt.date(2027, 1, 1))
+    assert then is not None
+    assert then.version == "2027.1"
+
+
+def test_a_diff_of_two_stored_books(store: RateBookStore) -> None:
+    store.import_book(parse_ratebook(book_document("acme", "2025.1")), by="ops")
+    store.import_book(parse_ratebook(with_rates(book_document("acme", "2026.1"), 2)), by="ops")
+    changes = {p: (a, b) for p, a, b in store.diff("acme", "2026.1", "2025.1")}
+    assert changes["$.tariff.bands[0].rate_per_mille"] == (0.65, 1.3)
+    assert changes["$.version"] == ("2025.1", "2026.1")
