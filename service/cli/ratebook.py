@@ -133,13 +133,15 @@ def activate(
     by: By = None,
 ) -> None:
     """Let a stored book price quotes from its effective date on; records who and when."""
-    from service.errors import NotFoundError
+    from service.errors import ServiceError
     from service.ratebooks.store import RateBookStore
 
     with _session() as session:
         try:
             row = RateBookStore(session).activate(insurer_id, version, by=_by(by))
-        except NotFoundError as exc:
+        except ServiceError as exc:
+            for field in exc.fields:
+                typer.echo(f"  {field.field}: {field.message}", err=True)
             _fail(exc.message)
         typer.echo(_describe(row))
 

@@ -63,6 +63,7 @@ from service.quotes.schemas import (
     QuoteResponse,
 )
 from service.quotes.store import QuoteStore
+from service.ratebooks.store import books_for
 
 # A full batch (1,000 sites × 36 months) is about 20 MB of JSON.
 BATCH_MAX_BODY_BYTES: Final = 64 * 1024 * 1024
@@ -194,7 +195,8 @@ class QuotesController(Controller):
             return _replayed(earlier, 201, _location(earlier))
         item, inputs = read_request(data, principal, db_session)
         snapshot = current_snapshot(model_provider)
-        (outcome,) = pricer.price([item], snapshot, deadline=deadline)
+        books = books_for(principal, db_session)
+        (outcome,) = pricer.price([item], snapshot, deadline=deadline, books=books)
         if isinstance(outcome, FailedQuote):
             raise outcome.error
         outcome = with_inputs(outcome, inputs)
@@ -259,7 +261,8 @@ class QuotesController(Controller):
                 items.append(item)
             except ServiceError as exc:
                 answers[i] = BatchItem(index=i, status=exc.status, error=_detail(exc))
-        outcomes = pricer.price(items, snapshot, deadline=deadline)
+        books = books_for(principal, db_session)
+        outcomes = pricer.price(items, snapshot, deadline=deadline, books=books)
         priced: list[PricedQuote] = []
         for outcome in outcomes:
             if isinstance(outcome, FailedQuote):

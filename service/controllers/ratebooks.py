@@ -184,7 +184,7 @@ class AdminRateBookController(Controller):
         status_code=200,
         sync_to_thread=True,
         summary="Activate a book: it prices quotes from its effective date; who and when kept",
-        responses=error_responses(400, 401, 403, 404, 429),
+        responses=error_responses(400, 401, 403, 404, 422, 429),
     )
     def activate(
         self,

@@ -23,6 +23,7 @@ CPU-bound and blocking: call it from a worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import uuid
@@ -62,6 +63,7 @@ from models.pricing import (
     project_premium,
     round_cent,
 )
+from models.pricing.ratebook import RateBook
 from models.pricing.site_history import SiteHistory, data_quality, history_of
 from models.pricing.site_history import incentives as site_incentives
 from service.errors import FieldError, InvalidInputError, ServiceError
@@ -83,6 +85,7 @@ from service.quotes.schemas import (
     ModelRef,
     Pricing,
     QuoteResponse,
+    RateBookRef,
     Recommendation,
     Risk,
     Text,
@@ -101,18 +104,39 @@ EXPLAIN_CHUNK: Final = 128  # rows of one TreeSHAP call there
 
 @dataclass(frozen=True)
 class PricingRules:
-    """The rule versions a quote is priced with."""
+    """The rule versions a quote is priced with, and the insurer's rate book they come
+    from (None: the shipped rules)."""
 
     tariff: Tariff
     band: Band
     incentives: IncentiveRuleSet
     plan: RatingPlan
+    book: RateBook | None = None
 
     @staticmethod
     @functools.cache
     def shipped() -> PricingRules:
         """The newest shipped tariff, band, incentive tiers and plan (read once)."""
         return PricingRules(load_tariff(), load_band(), load_incentives(), load_plan())
+
+    @staticmethod
+    def of_book(book: RateBook, project_type: str, plan: RatingPlan) -> PricingRules:
+        """An insurer's book for a site of ``project_type``: its tariff (the type's own
+        bands, if the book has them), band and gate and incentive rule set; the plan's
+        other layers are the service's."""
+        return PricingRules(
+            book.tariff(project_type), book.band, _incentive_set(book.incentives), plan, book
+        )
+
+
+@functools.cache
+def _incentive_set(version: str) -> IncentiveRuleSet:
+    return load_incentives(version)
+
+
+# The calling insurer's activated rate book in force on a policy's start date (the first
+# day of its start month), if it has one (service.ratebooks.store.RateBookStore.in_force).
+BookSource = Callable[[dt.date], RateBook | None]
 
 
 @dataclass(frozen=True)
@@ -145,15 +169,17 @@ class _Site:
     """One valid item's rows as the features and the pricing rules read them."""
 
     item: Item
+    rules: PricingRules
     series: SiteSeries
     history: SiteHistory
     target: int  # the policy's start month as a month number
 
     @classmethod
-    def of(cls, item: Item) -> _Site:
+    def of(cls, item: Item, rules: PricingRules) -> _Site:
         req = item.request
         return cls(
             item,
+            rules,
             # the site's claims history counts every insurer's claims (docs/contractor-record.md)
             site_series(
                 req.site, req.months, [*req.claims, *req.other_claims], contractor_record(item)
@@ -170,6 +196,7 @@ class _Facts:
 
     position: int
     item: Item
+    rules: PricingRules
     history: SiteHistory
     values: dict[str, float]
     dq: DataQualityCheck
@@ -270,7 +297,35 @@ def contractor_record(item: Item) -> Record:
 class QuotePricer:
     def __init__(self, rules: PricingRules | None = None) -> None:
         self.rules = rules or PricingRules.shipped()
-        self._thresholds = recommend.incentive_targets(self.rules.incentives)
+        self._thresholds = {
+            self.rules.incentives.version: recommend.incentive_targets(self.rules.incentives)
+        }
+
+    def _targets(self, incentives: IncentiveRuleSet) -> dict[str, list[tuple[float, str]]]:
+        found = self._thresholds.get(incentives.version)
+        if found is None:
+            found = self._thresholds[incentives.version] = recommend.incentive_targets(incentives)
+        return found
+
+    def _rules_for(self, items: Sequence[Item], books: BookSource | None) -> list[PricingRules]:
+        """Each item's rules: the insurer's book in force on the policy's start date,
+        else this pricer's (the shipped default, or a replay's recorded rules)."""
+        if books is None:
+            return [self.rules] * len(items)
+        found: dict[str, RateBook | None] = {}
+        out = []
+        for item in items:
+            start = item.request.policy.start_month
+            if start not in found:
+                found[start] = books(dt.date(int(start[:4]), int(start[5:7]), 1))
+            book = found[start]
+            site: Any = item.request.site
+            out.append(
+                self.rules
+                if book is None
+                else PricingRules.of_book(book, site.project_type, self.rules.plan)
+            )
+        return out
 
     # -- the entry point -----------------------------------------------------------------
     def price(
@@ -280,8 +335,11 @@ class QuotePricer:
         *,
         now: datetime | None = None,
         deadline: Deadline | None = None,
+        books: BookSource | None = None,
     ) -> list[Outcome]:
-        """One outcome per item, in order: a priced quote or the item's error.
+        """One outcome per item, in order: a priced quote or the item's error. With
+        ``books``, each item is priced by the insurer's rate book in force on its
+        policy's start date, if there is one (docs/rate-books.md).
 
         Past ``deadline`` (checked between stages) it raises :class:`TimedOutError`
         for the whole call: nothing is half-priced, nothing is stored."""
@@ -300,7 +358,10 @@ class QuotePricer:
                 pending.append(i)
         if pending:
             deadline.check("reading the request")
-            priced = self._price_valid([items[i] for i in pending], snapshot, when, deadline)
+            valid = [items[i] for i in pending]
+            priced = self._price_valid(
+                valid, self._rules_for(valid, books), snapshot, when, deadline
+            )
             outcomes.update(zip(pending, priced, strict=True))
         return [outcomes[i] for i in range(len(items))]
 
@@ -308,12 +369,13 @@ class QuotePricer:
     def _price_valid(
         self,
         items: Sequence[Item],
+        rules: Sequence[PricingRules],
         snapshot: ModelSnapshot,
         now: datetime,
         deadline: Deadline,
     ) -> list[Outcome]:
         bundle = snapshot.bundle
-        sites = [_Site.of(item) for item in items]
+        sites = [_Site.of(item, r) for item, r in zip(items, rules, strict=True)]
         found = self._candidates(sites, bundle)
         extra = recommend.what_if_sites(found, [s.series for s in sites], [s.target for s in sites])
         # One call for every site and every what-if: features of each site at its policy
@@ -356,7 +418,7 @@ class QuotePricer:
     def _facts(
         self, position: int, site: _Site, features: np.ndarray, risk: TermRisk, percentile: float
     ) -> _Facts:
-        band = self.rules.band
+        band = site.rules.band
         history = site.history
         policy = site.item.request.policy
         values = dict(zip(fdef.FEATURE_NAMES, features.tolist(), strict=True))
@@ -376,6 +438,7 @@ class QuotePricer:
         return _Facts(
             position=position,
             item=site.item,
+            rules=site.rules,
             history=history,
             values=values,
             dq=dq,
@@ -383,12 +446,12 @@ class QuotePricer:
             term_factor=trend * season,
             percentile=percentile,
             incentives=site_incentives(
-                self.rules.incentives, history, policy.start_month, percentile
+                site.rules.incentives, history, policy.start_month, percentile
             ),
         )
 
     def _context(self, facts: _Facts, contrib: np.ndarray, snapshot: ModelSnapshot) -> _Context:
-        band, tariff = self.rules.band, self.rules.tariff
+        band, tariff = facts.rules.band, facts.rules.tariff
         bundle = snapshot.bundle
         req = facts.item.request
         site: Any = req.site
@@ -429,7 +492,8 @@ class QuotePricer:
         found: list[recommend.Candidate] = []
         for k, site in enumerate(sites):
             start = site.item.request.policy.start_month
-            found += recommend.candidates(k, site.history, start, self._thresholds, medians)
+            targets = self._targets(site.rules.incentives)
+            found += recommend.candidates(k, site.history, start, targets, medians)
         return found
 
     def _what_ifs(
@@ -489,7 +553,7 @@ class QuotePricer:
             answer.setdefault(ctx.position, []).insert(
                 0,
                 recommend.gate_recommendation(
-                    dq.reasons, self.rules.band.data_quality, dq.device_online_rate,
+                    dq.reasons, ctx.facts.rules.band.data_quality, dq.device_online_rate,
                     dq.data_completeness, dq.months, unlocked, a.final - unlocked,
                 ),
             )  # fmt: skip
@@ -503,7 +567,7 @@ class QuotePricer:
         snapshot: ModelSnapshot,
         now: datetime,
     ) -> PricedQuote:
-        rules = self.rules
+        rules = ctx.facts.rules
         req = ctx.facts.item.request
         site: Any = req.site
         a = ctx.adjustment
@@ -535,6 +599,7 @@ class QuotePricer:
                 book_loss_ratio=ctx.book_loss_ratio,
                 dq_reasons=ctx.facts.dq.reasons,
             ),
+            rate_book=_book_ref(rules.book),
         )
         found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
         explanation = Explanation(
@@ -615,7 +680,7 @@ class QuotePricer:
             out.append(f"the model's adjustment was capped at the band's {edge:+g}%")
         if ctx.tariff_version is None:
             out.append("the base premium is the insurer's own (policy.base_premium_cny)")
-        elif self.rules.tariff.label.upper().startswith("DEFAULT"):
+        elif ctx.facts.rules.tariff.label.upper().startswith("DEFAULT"):
             out.append(
                 f"the base premium uses the shipped default tariff {ctx.tariff_version}; "
                 "replace it with the insurer's filed tariff"
@@ -635,9 +700,20 @@ class QuotePricer:
                 "priced before works start: from the site, its plan and the model's book "
                 "alone; no discount without smart-site data (data counts from "
                 f"{site.start_date:%Y-%m}, a discount is possible from "
-                f"{_discount_possible_from(ctx.facts, self.rules.band)})"
+                f"{_discount_possible_from(ctx.facts, ctx.facts.rules.band)})"
             )
         return out
+
+
+def _book_ref(book: RateBook | None) -> RateBookRef | None:
+    if book is None:
+        return None
+    return RateBookRef(
+        insurer_id=book.insurer_id,
+        version=book.version,
+        effective_from=book.effective_from,
+        effective_to=book.effective_to,
+    )
 
 
 def _discount_possible_from(facts: _Facts, band: Band) -> str | None:

@@ -2,7 +2,8 @@
 are the same (``siterisk quotes replay ID``).
 
 A stored quote names its model version (``models:/site-risk/7``, never the alias) and
-its tariff, band and incentive rule versions. Replaying loads exactly those, runs the
+its tariff, band and incentive rule versions, or the insurer's rate book it was priced
+with (``pricing.rate_book``; stored books never change). Replaying loads exactly those, runs the
 stored request through the same pricing code, and compares the new answer with the
 stored one field by field: money to the cent, other numbers to 1e-9 relative, text
 exactly. Its own identity (id, time), where the model was loaded from (registry or
@@ -24,6 +25,7 @@ import anyio
 import msgspec
 
 from models.pricing import RuleError, load_band, load_incentives, load_plan, load_tariff
+from models.pricing.ratebook import RateBook
 from models.settings import Settings
 from service.db.engine import Database
 from service.db.tables import Quote
@@ -106,11 +108,31 @@ def recorded_plan(row: Quote) -> str:
     return found if isinstance(found, str) else LEGACY_PLAN
 
 
+def recorded_book(row: Quote) -> tuple[str, str] | None:
+    """(insurer, version) of the rate book the stored answer names, if any."""
+    pricing = row.response.get("pricing") if isinstance(row.response, dict) else None
+    ref = pricing.get("rate_book") if isinstance(pricing, dict) else None
+    if not isinstance(ref, dict):
+        return None
+    insurer, version = ref.get("insurer_id"), ref.get("version")
+    return (insurer, version) if isinstance(insurer, str) and isinstance(version, str) else None
+
+
 def recorded_rules(row: Quote) -> PricingRules:
     """The tariff, band, incentive tiers and plan the quote recorded (shipped versions).
     A quote priced before the layered plan is replayed with the newest plan, and its
-    report names both plan versions."""
+    report names both plan versions. A quote priced with an insurer's rate book gets
+    its tariff and band from the book (:func:`replay_quote`'s ``book``): the shipped
+    ones stand in here and are not read."""
     try:
+        if recorded_book(row) is not None:
+            plan = recorded_plan(row)
+            return PricingRules(
+                load_tariff(),
+                load_band(),
+                load_incentives(row.incentive_version),
+                load_plan() if plan == LEGACY_PLAN else load_plan(plan),
+            )
         # A policy-given base premium used no tariff: any will do, it is not read.
         tariff = load_tariff() if row.tariff_version == TARIFF_BY_POLICY else None
         plan = recorded_plan(row)
@@ -146,14 +168,21 @@ def load_model(settings: Settings, uri: str) -> ModelSnapshot:
 # --- replaying ---------------------------------------------------------------------------
 
 
-def replay_quote(row: Quote, snapshot: ModelSnapshot) -> ReplayReport:
-    """Price the stored request again with ``snapshot`` and the recorded rules."""
+def replay_quote(row: Quote, snapshot: ModelSnapshot, book: RateBook | None = None) -> ReplayReport:
+    """Price the stored request again with ``snapshot`` and the recorded rules: the
+    rate book the quote recorded must be given as ``book``."""
     rules = recorded_rules(row)
+    wanted = recorded_book(row)
+    if wanted is not None and (book is None or (book.insurer_id, book.version) != wanted):
+        raise ReplayError(
+            f"the quote was priced with rate book {wanted[0]}@{wanted[1]}, which is not given"
+        )
     try:
         item = read_item(row.request)
     except ServiceError as exc:
         raise ReplayError(f"the stored request no longer reads: {exc.message}") from exc
-    (outcome,) = QuotePricer(rules).price([item], snapshot, now=row.created_at)
+    books = None if book is None else (lambda _day: book)
+    (outcome,) = QuotePricer(rules).price([item], snapshot, now=row.created_at, books=books)
     if isinstance(outcome, FailedQuote):
         raise ReplayError(f"the stored request is refused now: {outcome.error.message}")
     replayed = msgspec.to_builtins(outcome.response)
@@ -208,14 +237,25 @@ def _by_prefix(session: Any, prefix: str) -> Quote:
 def replay(settings: Settings, quote_id: str, *, model_uri: str | None = None) -> ReplayReport:
     """Replay the stored quote ``quote_id`` with its recorded model version (or with
     ``model_uri``, to see what another model would have said)."""
+    from service.errors import NotFoundError
+    from service.ratebooks.store import RateBookStore, book_of
+
     database = Database(settings.db_url)
+    book = None
     try:
         with database.session() as session:
             row = session.get(Quote, quote_id) or _by_prefix(session, quote_id)
+            if (wanted := recorded_book(row)) is not None:
+                try:
+                    book = book_of(RateBookStore(session).get(*wanted))
+                except NotFoundError:
+                    raise ReplayError(
+                        f"the quote's rate book {wanted[0]}@{wanted[1]} is not stored"
+                    ) from None
     finally:
         database.dispose()
     snapshot = load_model(settings, model_uri or row.model_uri)
-    return replay_quote(row, snapshot)
+    return replay_quote(row, snapshot, book)
 
 
 def _recorded_release(response: Any) -> str | None:

@@ -285,6 +285,15 @@ class BandOut(Struct, frozen=True, kw_only=True, gc=False):
     version: str
 
 
+class RateBookRef(Struct, frozen=True, kw_only=True, gc=False):
+    """The insurer's rate book a quote was priced with (docs/rate-books.md)."""
+
+    insurer_id: str
+    version: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+
+
 class Pricing(Struct, frozen=True, kw_only=True, gc=False):
     """final = base × clip_band(gate(risk_factor × off_balance_factor)), to the cent;
     ``layers`` explain it line by line (docs/rating-plan.md)."""
@@ -308,6 +317,9 @@ class Pricing(Struct, frozen=True, kw_only=True, gc=False):
     exposure_intensity: float | None = None  # risk_factor / relativity
     off_balance_factor: float = 1.0
     layers: list[Layer] = msgspec.field(default_factory=list)
+    # the insurer's own rate book; None: the shipped default rules (and quotes stored
+    # before rate books)
+    rate_book: RateBookRef | None = None
 
 
 class Factor(Struct, frozen=True, kw_only=True, gc=False):

@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from models.pricing.ratebook import (
     diff_ratebooks,
     parse_ratebook,
 )
+from service.auth.principal import Principal, Role
 from service.db.tables import RateBookRow, utcnow
 from service.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 
@@ -135,6 +136,20 @@ class RateBookStore:
         """Let the book price quotes from its effective date on; who and when are kept.
         Activating an active book changes nothing."""
         row = self.get(insurer_id, version)
+        book = book_of(row)
+        if book.exposure_base != "contract_value":
+            raise invalid(
+                RateBookError(
+                    "rate book",
+                    [
+                        Problem(
+                            "$.tariff.exposure_base",
+                            f"{book.exposure_base} books are not priced yet: only "
+                            "contract_value books can be activated",
+                        )
+                    ],
+                )
+            )
         if row.activated_at is None:
             row.activated_at = now or utcnow()
             row.activated_by = by
@@ -155,3 +170,15 @@ class RateBookStore:
             col(RateBookRow.effective_from) <= day,
         )
         return book_in_force([book_of(r) for r in self.session.exec(query).all()], day)
+
+
+def books_for(
+    principal: Principal, session: Session
+) -> Callable[[dt.date], RateBook | None] | None:
+    """What prices an insurer's quotes: its activated book in force on a day. Other
+    callers (an admin pricing for itself) use the shipped default rules."""
+    insurer = principal.insurer_id
+    if principal.role is not Role.insurer or insurer is None:
+        return None
+    store = RateBookStore(session)
+    return lambda day: store.in_force(insurer, day)

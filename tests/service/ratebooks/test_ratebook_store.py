@@ -90,3 +90,17 @@ def test_a_diff_of_two_stored_books(store: RateBookStore) -> None:
     changes = {p: (a, b) for p, a, b in store.diff("acme", "2026.1", "2025.1")}
     assert changes["$.tariff.bands[0].rate_per_mille"] == (0.65, 1.3)
     assert changes["$.version"] == ("2025.1", "2026.1")
+
+
+def test_a_book_on_another_exposure_base_is_stored_but_not_activated(
+    store: RateBookStore,
+) -> None:
+    doc = book_document("acme", "2026.1")
+    doc["tariff"]["exposure_base"] = "floor_area"
+    doc["tariff"]["bands"] = [{"up_to": None, "rate_cny_per_m2": 5.0}]
+    store.import_book(parse_ratebook(doc), by="ops")
+    with pytest.raises(InvalidInputError) as caught:
+        store.activate("acme", "2026.1", by="ops")
+    assert [f.field for f in caught.value.fields] == ["$.tariff.exposure_base"]
+    assert store.get("acme", "2026.1").activated_at is None
+    assert store.in_force("acme", dt.date(2026, 3, 1)) is None
