@@ -123,9 +123,12 @@ def expected_term_loss(rate_per_hour: float, projected_worker_hours: float) -> D
 GROUP_ORDER: Final = tuple(g.value for g in Group)
 INTENSITY: Final = "exposure_intensity"
 OFF_BALANCE: Final = "off_balance"
+# the rate book's explicit floating schedule (models.pricing.floating): a line only when
+# the insurer's book turns it on
+FLOATING: Final = "floating"
 GATE: Final = "data_quality_gate"
 BAND: Final = "band"
-LAYER_ORDER: Final = (*GROUP_ORDER, INTENSITY, OFF_BALANCE, GATE, BAND)
+LAYER_ORDER: Final = (*GROUP_ORDER, INTENSITY, OFF_BALANCE, FLOATING, GATE, BAND)
 
 
 class FeatureEffect(NamedTuple):
@@ -173,30 +176,43 @@ class Move:
 
     risk_factor: float  # r = EL / (c·B)
     off_balance: float  # f
-    before_gate: float  # r·f
-    after_gate: float  # 1 where the gate withholds a discount, else r·f
+    before_gate: float  # r·f (× the floating factor, when a book's schedule is on)
+    after_gate: float  # 1 where the gate withholds a discount, else before_gate
     multiplier: float  # after the band: final / base before rounding
     gated: bool
     clipped_low: bool
     clipped_high: bool
+    floating: float | None = None  # the floating schedule's factor; None: not on
 
 
-def plan_move(risk_factor: float, off_balance: float, band: Band, discount_allowed: bool) -> Move:
-    """r·f, then the data-quality gate (no discount without data good enough to trust
-    it), then the band. Pure float arithmetic: the quote, its what-ifs and the book
-    priced in training all go through here."""
+def plan_move(
+    risk_factor: float,
+    off_balance: float,
+    band: Band,
+    discount_allowed: bool,
+    floating: float | None = None,
+) -> Move:
+    """r·f (times the floating schedule's factor, if on), then the data-quality gate (no
+    discount without data good enough to trust it), then the band. Pure float
+    arithmetic: the quote, its what-ifs and the book priced in training all go through
+    here."""
     if not (math.isfinite(risk_factor) or risk_factor == math.inf) or risk_factor < 0:
         raise ValueError(f"risk factor must be >= 0, got {risk_factor!r}")
     if not (math.isfinite(off_balance) and off_balance > 0):
         raise ValueError(f"off-balance factor must be > 0, got {off_balance!r}")
+    if floating is not None and not (math.isfinite(floating) and floating >= 0):
+        raise ValueError(f"floating factor must be finite and >= 0, got {floating!r}")
     before = risk_factor * off_balance
+    if floating is not None:
+        before *= floating
     gated = before < 1.0 and not discount_allowed
     after = 1.0 if gated else before
     low, high = 1.0 + band.lower, 1.0 + band.upper
     multiplier = min(max(after, low), high)
     return Move(
-        risk_factor, off_balance, before, after, multiplier, gated, after < low, after > high
-    )
+        risk_factor, off_balance, before, after, multiplier, gated, after < low, after > high,
+        floating,
+    )  # fmt: skip
 
 
 def _final(base_c: Decimal, move: Move, band: Band) -> Decimal:
@@ -213,11 +229,17 @@ def _final(base_c: Decimal, move: Move, band: Band) -> Decimal:
 
 
 def plan_premium(
-    base: Money, risk_factor: float, off_balance: float, band: Band, discount_allowed: bool
+    base: Money,
+    risk_factor: float,
+    off_balance: float,
+    band: Band,
+    discount_allowed: bool,
+    floating: float | None = None,
 ) -> Decimal:
     """The final premium :func:`price` gives, without its explanation: for what-ifs."""
     base_c = _checked_base(base)
-    return _final(base_c, plan_move(risk_factor, off_balance, band, discount_allowed), band)
+    move = plan_move(risk_factor, off_balance, band, discount_allowed, floating)
+    return _final(base_c, move, band)
 
 
 def exposure_intensity(
@@ -345,12 +367,14 @@ def price(
     off_balance: float,
     band: Band,
     discount_allowed: bool,
+    floating: float | None = None,
 ) -> PlanPrice:
     """Move ``base`` through the plan's layers and explain every line to the cent.
 
     The risk factor is r = exp(Σφ) × ``intensity``. The lines apply in
     :data:`LAYER_ORDER`: each 工地画像 group's factor exp(Σφ_g), the exposure
-    intensity, the off-balance factor, the gate (back to the base when it withholds a
+    intensity, the off-balance factor, the rate book's floating schedule (a line only
+    when ``floating`` is given), the gate (back to the base when it withholds a
     discount) and the band's clipping (its own line, never spread over the others).
     A line's exact effect is the premium before it times (factor − 1); the effects are
     rounded by largest remainder so that they add up to final − base, and a group's
@@ -374,17 +398,22 @@ def price(
     group_phi = {g: math.fsum([phi[i] for i in idx]) for g, idx in members.items()}
     log_rel = math.fsum(phi)
     relativity = _exp(log_rel)
-    move = plan_move(relativity * intensity, off_balance, band, discount_allowed)
+    move = plan_move(relativity * intensity, off_balance, band, discount_allowed, floating)
     final = _final(base_c, move, band)
 
     # The premium after each line, as a multiple of the base; the gate and the band set
     # their level, and their factor is what that takes.
-    layers = [*members, INTENSITY, OFF_BALANCE, GATE, BAND]
+    floats = [] if floating is None else [FLOATING]
+    layers = [*members, INTENSITY, OFF_BALANCE, *floats, GATE, BAND]
     level = [1.0]
     for g in members:
         level.append(level[-1] * _exp(group_phi[g]))
     level.append(level[-1] * intensity)
-    level.append(move.before_gate)  # = level × f, without float drift
+    if floating is None:
+        level.append(move.before_gate)  # = level × f, without float drift
+    else:
+        level.append(move.risk_factor * move.off_balance)
+        level.append(move.before_gate)  # × the floating factor
     level.append(move.after_gate)
     level.append(move.multiplier)
     factors = [

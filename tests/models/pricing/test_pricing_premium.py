@@ -27,7 +27,7 @@ from models.pricing import (
     round_cent,
 )
 from models.pricing.premium import BAND as BAND_LINE
-from models.pricing.premium import GATE, INTENSITY, OFF_BALANCE
+from models.pricing.premium import FLOATING, GATE, INTENSITY, OFF_BALANCE
 
 TARIFF = load_tariff()
 BAND = load_band()
@@ -155,7 +155,8 @@ def _phi(groups: dict[str, float]) -> tuple[dict[str, float], dict[str, str]]:
 def test_lines_apply_in_order_and_each_pct_is_its_effect_over_the_premium_before() -> None:
     phi, groups = _phi({"behaviour": math.log(1.2), "project": math.log(0.9)})
     out = price(Decimal("1000.00"), phi, groups, 1.05, 0.98, _band(-30, 30), True)
-    assert [line.layer for line in out.lines] == list(LAYER_ORDER)
+    # no floating line: no rate book turned the schedule on
+    assert [line.layer for line in out.lines] == [x for x in LAYER_ORDER if x != FLOATING]
     # by hand: 1000 × 1.2 × 0.9 × 1.05 × 0.98 = 1111.32
     assert out.final == Decimal("1111.32")
     by = {line.layer: line for line in out.lines}
@@ -247,6 +248,8 @@ def cases(draw: st.DrawFn) -> dict[str, object]:
         "off_balance": draw(st.floats(0.5, 2.0)),
         "band": band,
         "discount_allowed": draw(st.booleans()),
+        # a rate book's floating schedule, off (None) or on
+        "floating": draw(st.one_of(st.none(), st.sampled_from([0.0, 0.7, 0.9, 1.0, 1.3]))),
     }
 
 
@@ -269,8 +272,9 @@ def _check(case: dict[str, object]) -> None:
     # the same final premium as the what-if path
     r = math.exp(math.fsum(case["contributions"].values())) * case["intensity"]  # type: ignore[union-attr]
     assert plan_premium(
-        out.base, r, case["off_balance"], band, case["discount_allowed"]
+        out.base, r, case["off_balance"], band, case["discount_allowed"], case["floating"]
     ) == pytest.approx(out.final, abs=Decimal("0.01"))  # type: ignore[arg-type]
+    assert (FLOATING in [line.layer for line in out.lines]) == (case["floating"] is not None)
     # each line is the premium before it (in cents) times its factor − 1, to the cents'
     # rounding, and states that as its percentage
     for line in out.lines:
