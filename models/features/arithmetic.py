@@ -201,9 +201,14 @@ def _windowed(out: F64, w: F64) -> None:
     """Every windowed feature of ``n`` targets from their window ``w`` (Past.window):
     one running sum over every (numerator, denominator) pair and one division."""
     x = _extended(w)
-    num, den = x[_W.numerator], x[_W.denominator]
-    counted = ~(np.isnan(num) | np.isnan(den))
-    sums = np.stack((np.where(counted, num, 0.0), np.where(counted, den, 0.0)))
+    sums = np.empty((2, len(_W.numerator), *w.shape[1:]))
+    np.take(x, _W.numerator, axis=0, out=sums[0])
+    np.take(x, _W.denominator, axis=0, out=sums[1])
+    # a month counts only where both are reported
+    missing = np.isnan(sums[0])
+    missing |= np.isnan(sums[1])
+    np.copyto(sums[0], 0.0, where=missing)
+    np.copyto(sums[1], 0.0, where=missing)
     # the running sum over the window's few months, month by month: numpy's cumsum
     # along a short last axis is many times slower on many targets
     for j in range(1, sums.shape[-1]):
