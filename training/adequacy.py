@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from models.contract import ContractData
     from models.pricing import Tariff
     from training.book import BookRules
-    from training.pipeline import TrainOutcome
+    from training.outcome import TrainOutcome
 
 FloatArray = npt.NDArray[np.float64]
 By = Literal["risk_decile", "value_band", "project_type"]

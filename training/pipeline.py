@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,10 +19,9 @@ from models.pricing import load_band, load_plan, load_tariff
 from models.settings import Settings
 from training import metrics as m
 from training.baselines import GLMBaseline, ManualRate
-from training.book import BookRules, Calibration, calibrate
+from training.book import BookRules, calibrate
 from training.dataset import (
     Dataset,
-    TimeSplit,
     TrainingDataError,
     build_dataset,
     check_trainable,
@@ -44,6 +42,7 @@ from training.fit import (
     loss_model,
     refit_terms,
 )
+from training.outcome import Evaluation, TrainOutcome
 from training.projection import fit_projection
 from training.seasonality import fit_season, month_of_year
 
@@ -103,15 +102,6 @@ def fit_models(train: Part, valid: Part, cfg: FitConfig, progress: Progress = _q
     return Trained(candidates[best], frequency_model(freq, train), scores)
 
 
-@dataclass
-class Evaluation:
-    metrics: dict[str, dict[str, float]]  # model name -> metric -> value
-    curves: dict[str, tuple[np.ndarray, np.ndarray]]
-    oracle: tuple[np.ndarray, np.ndarray] | None
-    deciles: dict[str, pd.DataFrame]
-    truth_oracles: dict[str, float] = field(default_factory=dict)
-
-
 def evaluate_test(
     test: pd.DataFrame, rates: dict[str, np.ndarray], truth: pd.DataFrame | None
 ) -> Evaluation:
@@ -163,22 +153,6 @@ def peer_reference(
         if pd.notna(v)
     }
     return tuple(float(q) for q in quantiles), medians
-
-
-@dataclass
-class TrainOutcome:
-    bundle: ModelBundle
-    split: TimeSplit
-    evaluation: Evaluation
-    fingerprint: dict[str, Any]
-    validation_gini: dict[str, float]
-    test_frame: pd.DataFrame
-    test_rates: dict[str, np.ndarray]
-    train_frame: pd.DataFrame
-    calibration: Calibration
-    rules: BookRules
-    data: ContractData
-    frame: pd.DataFrame  # the modelling table, every month
 
 
 def train_from_data(

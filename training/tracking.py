@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from training.adequacy import AdequacyReport
     from training.fit import FitConfig
-    from training.pipeline import TrainOutcome
+    from training.outcome import TrainOutcome
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"
