@@ -367,6 +367,11 @@ def _read_csv(
     present = check_header(table, file, names, problems, warnings)
     if present is None:
         return None
+    if _first_bad_utf8(path) is not None:
+        # Checked before parsing: pyarrow decodes a broken row's text for the
+        # invalid-row handler and prints its UnicodeDecodeError as a traceback.
+        _report_encoding(path, file, problems)
+        return None
     try:
         data, skipped = _parse_csv(path, present, threads=True)
         if skipped:

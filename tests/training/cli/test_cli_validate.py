@@ -230,3 +230,19 @@ def test_a_problem_names_the_data_row_and_the_file_line(tmp_path: Path) -> None:
     assert "sites.csv row 2 (line 3 of the file) district — " in out
     lines = (folder / "sites.csv").read_text(encoding="utf-8").splitlines()
     assert "Pudong" in lines[3 - 1]
+
+
+def test_non_utf8_in_a_row_with_extra_fields_prints_no_traceback(tmp_path: Path) -> None:
+    """Issue 20, item 6: pyarrow decodes a broken row's text for the invalid-row handler
+    and printed its UnicodeDecodeError ("Exception ignored in ...") as a traceback."""
+    script = Path(sys.executable).parent / "siterisk"
+    bad = _write(tmp_path / "bad", _world())
+    path = bad / "sites.csv"
+    lines = path.read_bytes().split(b"\n")
+    lines[2] = lines[2] + b",x" + "é".encode("gbk")
+    path.write_bytes(b"\n".join(lines))
+    failed = subprocess.run([script, "data", "validate", bad], capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert "Traceback" not in failed.stdout + failed.stderr
+    assert "Exception ignored" not in failed.stderr
+    assert "sites.csv row 2 (line 3 of the file) — is not UTF-8" in failed.stdout
