@@ -29,7 +29,8 @@ from models.contract.spec import (
 )
 from models.features import CATEGORIES, FEATURES, Feature
 from models.pricing import PlanPrice
-from models.pricing.premium import BAND, GATE, INTENSITY, OFF_BALANCE, Line
+from models.pricing.floating import AWARD_LABELS, GRADE_LABELS, FloatingMove
+from models.pricing.premium import BAND, FLOATING, GATE, INTENSITY, OFF_BALANCE, Line
 from service.quotes.schemas import (
     Factor,
     GroupOut,
@@ -367,6 +368,7 @@ NOTE: Final = Text(
 _LINE_LABELS: Final[dict[str, tuple[str, str]]] = {
     INTENSITY: ("工时与工期强度", "Exposure for the term"),
     OFF_BALANCE: ("整体平衡系数", "Off-balance factor"),
+    FLOATING: ("费率浮动（事故记录与安全奖项）", "Floating (accident record and safety awards)"),
     GATE: ("数据测评门槛", "Data-quality gate"),
     BAND: ("浮动区间", "Adjustment band"),
 }
@@ -378,6 +380,29 @@ def _effect(effect: Decimal) -> tuple[str, str]:
     if effect < 0:
         return f"保费减少{-effect:,.2f}元", f"takes CNY {-effect:,.2f} off"
     return "保费不变", "leaves the premium unchanged"
+
+
+def _floating_text(line: Line, move: FloatingMove | None) -> Text:
+    cost_zh, cost_en = _effect(line.effect)
+    pct = f"{line.pct:+.1f}%"
+    if move is None:  # pragma: no cover - the line exists only with a move
+        return Text(zh=f"费率浮动：{cost_zh}（{pct}）。", en=f"Floating: {cost_en} ({pct}).")
+    if move.worst_grade is None:
+        acc_zh, acc_en = "回溯期内无事故", "no accident in the lookback"
+    else:
+        zh, en = GRADE_LABELS[move.worst_grade]
+        acc_zh = f"回溯期内{len(move.incidents)}起事故，最重为{zh}"
+        acc_en = f"{len(move.incidents)} accident(s) in the lookback, the worst a {en}"
+    parts_zh = [f"{acc_zh}（{move.accident_pct:+g}%）"]
+    parts_en = [f"{acc_en} ({move.accident_pct:+g}%)"]
+    if move.award is not None:
+        zh, en = AWARD_LABELS[move.award]
+        parts_zh.append(f"{zh}（{move.award_pct:+g}%）")
+        parts_en.append(f"{en} ({move.award_pct:+g}%)")
+    return Text(
+        zh=f"费率浮动：{'，'.join(parts_zh)}；{cost_zh}（{pct}）。",
+        en=f"Floating schedule: {'; '.join(parts_en)}; {cost_en} ({pct}).",
+    )
 
 
 def _line_text(
@@ -460,16 +485,20 @@ def layers(
     risk: Risk,
     book_loss_ratio: float,
     dq_reasons: tuple[str, ...],
+    floating: FloatingMove | None = None,
 ) -> list[Layer]:
     """The plan's lines in the order they apply, each with its wording and cents."""
     out = []
+    kinds = {
+        INTENSITY: "exposure", OFF_BALANCE: "book", FLOATING: "floating", GATE: "gate",
+        BAND: "band",
+    }  # fmt: skip
     for line in a.lines:
         if line.layer in _LINE_LABELS:
             zh, en = _LINE_LABELS[line.layer]
-            kind = {INTENSITY: "exposure", OFF_BALANCE: "book", GATE: "gate", BAND: "band"}[
-                line.layer
-            ]
-            version = a.band.version if line.layer in (GATE, BAND) else plan_version
+            kind = kinds[line.layer]
+            # the gate, the band and the floating schedule are the band's book's
+            version = a.band.version if line.layer in (GATE, BAND, FLOATING) else plan_version
         else:
             labels = _LABELS.get(line.layer, {"zh": line.layer, "en": line.layer})
             zh, en, kind, version = labels["zh"], labels["en"], "model_group", model_version
@@ -483,7 +512,11 @@ def layers(
                 premium_before_cny=money(line.before),
                 premium_effect_cny=money(line.effect),
                 version=version,
-                text=_line_text(line, a, risk, book_loss_ratio, dq_reasons),
+                text=(
+                    _floating_text(line, floating)
+                    if line.layer == FLOATING
+                    else _line_text(line, a, risk, book_loss_ratio, dq_reasons)
+                ),
             )
         )
     return out

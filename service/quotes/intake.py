@@ -222,6 +222,14 @@ def api_problems(item: Item) -> list[FieldError]:
                     f"{o.incident_date} is not before policy.start_month {start_month}",
                 )
             )
+    for k, award in enumerate(req.policy.safety_awards):
+        if _month_of(award.awarded_on) >= start:
+            problems.append(
+                FieldError(
+                    f"{w}policy.safety_awards[{k}].awarded_on",
+                    f"{award.awarded_on} is not before policy.start_month {start_month}",
+                )
+            )
     return problems
 
 

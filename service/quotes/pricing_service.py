@@ -63,6 +63,7 @@ from models.pricing import (
     project_premium,
     round_cent,
 )
+from models.pricing.floating import Award, FloatingMove, floating_move, incidents
 from models.pricing.ratebook import RateBook
 from models.pricing.site_history import SiteHistory, data_quality, history_of
 from models.pricing.site_history import incentives as site_incentives
@@ -81,6 +82,7 @@ from service.quotes.schemas import (
     CriterionOut,
     DataQuality,
     Explanation,
+    FloatingOut,
     Incentives,
     ModelRef,
     Pricing,
@@ -97,6 +99,15 @@ CURRENCY: Final = "CNY"
 GROUPS: Final[dict[str, str]] = {f.name: f.group.value for f in fdef.FEATURES}
 NUMERIC_COLUMNS: Final = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
 TARIFF_BY_POLICY: Final = "policy"  # stored as the tariff version when the insurer set the base
+# The site's own claims experience in the model: neutralised (TreeSHAP φ = 0, as the
+# book's average) when the insurer's rate book prices the accident record through its
+# floating schedule, so own experience enters once (docs/rate-books.md).
+OWN_CLAIMS_FEATURES: Final = (
+    "claims_count_all",
+    "serious_claims_count_all",
+    "claims_per_10kwh_all",
+    "serious_claims_per_10kwh_all",
+)
 # From this many items on, TreeSHAP runs beside the rest of the pricing (_explaining).
 EXPLAIN_BESIDE: Final = SMALL_INPUT
 EXPLAIN_CHUNK: Final = 128  # rows of one TreeSHAP call there
@@ -215,6 +226,8 @@ class _Context:
     project_premium: Decimal | None
     tariff_version: str | None
     book_loss_ratio: float
+    floating: FloatingMove | None = None  # the rate book's schedule, when it is on
+    neutralised: float = 0.0  # Σφ of the own-claims features taken out (floating on)
 
     @property
     def position(self) -> int:
@@ -469,6 +482,10 @@ class QuotePricer:
             value = float(site.contract_value_cny)
             base = base_premium(value, policy.term_months, duration, tariff)
             project, tariff_version = project_premium(value, tariff), tariff.version
+        floating, neutralised = _floating(facts), 0.0
+        if floating is not None:
+            neutralised = math.fsum(phi[name] for name in OWN_CLAIMS_FEATURES)
+            phi.update(dict.fromkeys(OWN_CLAIMS_FEATURES, 0.0))
         c = book_loss_ratio(bundle)
         intensity = exposure_intensity(
             math.exp(bundle.base_value),
@@ -478,9 +495,10 @@ class QuotePricer:
             base,
         )
         adjustment = price(
-            base, phi, GROUPS, intensity, self._off_balance(bundle), band, facts.dq.passed
-        )
-        return _Context(facts, adjustment, project, tariff_version, c)
+            base, phi, GROUPS, intensity, self._off_balance(bundle), band, facts.dq.passed,
+            None if floating is None else floating.factor,
+        )  # fmt: skip
+        return _Context(facts, adjustment, project, tariff_version, c, floating, neutralised)
 
     def _off_balance(self, bundle: ModelBundle) -> float:
         return self.rules.plan.off_balance_factor(float(bundle.meta.rating["off_balance_factor"]))
@@ -523,9 +541,11 @@ class QuotePricer:
 
         def priced(ctx: _Context, log_rel: float) -> tuple[Decimal, Decimal]:
             a = ctx.adjustment
+            # with the floating schedule on, the what-if's own-claims effect is taken out
+            # as the quote's was (the claims do not change in a what-if)
             estimate = plan_premium(
-                a.base, _exp(log_rel) * a.intensity, a.move.off_balance, a.band,
-                ctx.facts.dq.passed,
+                a.base, _exp(log_rel - ctx.neutralised) * a.intensity, a.move.off_balance,
+                a.band, ctx.facts.dq.passed, a.move.floating,
             )  # fmt: skip
             return estimate, max(a.final - estimate, Decimal("0.00"))
 
@@ -548,7 +568,9 @@ class QuotePricer:
             a = ctx.adjustment
             if not a.discount_withheld:
                 continue
-            unlocked = plan_premium(a.base, a.risk_factor, a.move.off_balance, a.band, True)
+            unlocked = plan_premium(
+                a.base, a.risk_factor, a.move.off_balance, a.band, True, a.move.floating
+            )
             dq = ctx.facts.dq
             answer.setdefault(ctx.position, []).insert(
                 0,
@@ -598,8 +620,10 @@ class QuotePricer:
                 risk=ctx.facts.risk,
                 book_loss_ratio=ctx.book_loss_ratio,
                 dq_reasons=ctx.facts.dq.reasons,
+                floating=ctx.floating,
             ),
             rate_book=_book_ref(rules.book),
+            floating=_floating_out(ctx.floating),
         )
         found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
         explanation = Explanation(
@@ -703,6 +727,40 @@ class QuotePricer:
                 f"{_discount_possible_from(ctx.facts, ctx.facts.rules.band)})"
             )
         return out
+
+
+def _floating(facts: _Facts) -> FloatingMove | None:
+    """The rate book's floating schedule for this policy, if the book turns it on: the
+    site's incidents (its claims and other insurers', by site and incident date) and
+    its safety awards over the schedule's lookback before the start."""
+    book = facts.rules.book
+    if book is None or not book.floating.enabled:
+        return None
+    req = facts.item.request
+    site: Any = req.site
+    rows: Any = [*req.claims, *req.other_claims]
+    start = req.policy.start_month
+    return floating_move(
+        book.floating,
+        dt.date(int(start[:4]), int(start[5:7]), 1),
+        incidents((site.site_id, c.incident_date, c.severity) for c in rows),
+        [Award(a.level, a.awarded_on) for a in req.policy.safety_awards],
+    )
+
+
+def _floating_out(move: FloatingMove | None) -> FloatingOut | None:
+    if move is None:
+        return None
+    return FloatingOut(
+        pct=move.pct,
+        factor=move.factor,
+        accident_pct=move.accident_pct,
+        award_pct=move.award_pct,
+        incidents=len(move.incidents),
+        worst_grade=move.worst_grade,
+        award=move.award,
+        neutralised_features=list(OWN_CLAIMS_FEATURES),
+    )
 
 
 def _book_ref(book: RateBook | None) -> RateBookRef | None:

@@ -120,6 +120,18 @@ else:
     )
 
 
+MAX_AWARDS: Final = 50
+
+
+class SafetyAwardIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """A safety award the site holds (安全文明工地), for a rate book's floating schedule."""
+
+    level: Annotated[
+        Literal["city", "provincial"], Meta(description="市级 (city) or 省级 (provincial).")
+    ]
+    awarded_on: Annotated[dt.date, Meta(description="When it was awarded; before the policy.")]
+
+
 class PolicyIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """The policy to price."""
 
@@ -138,6 +150,14 @@ class PolicyIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
         ]
         | None
     ) = None
+    safety_awards: Annotated[
+        list[SafetyAwardIn],
+        Meta(
+            max_length=MAX_AWARDS,
+            description="The site's safety awards before policy.start_month; read only "
+            "when the insurer's rate book turns its floating schedule on.",
+        ),
+    ] = msgspec.field(default_factory=list)
 
 
 class ContractorRecordIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -268,8 +288,9 @@ class Layer(Struct, frozen=True, kw_only=True, gc=False):
     after it, so ``pct`` (= (factor − 1) × 100) is ``premium_effect_cny`` over
     ``premium_before_cny``, to rounding."""
 
-    layer: str  # a 工地画像 group, exposure_intensity, off_balance, data_quality_gate, band
-    kind: Literal["model_group", "exposure", "book", "gate", "band"]
+    # a 工地画像 group, exposure_intensity, off_balance, floating, data_quality_gate, band
+    layer: str
+    kind: Literal["model_group", "exposure", "book", "floating", "gate", "band"]
     label: Text
     factor: float
     pct: float
@@ -292,6 +313,20 @@ class RateBookRef(Struct, frozen=True, kw_only=True, gc=False):
     version: str
     effective_from: dt.date
     effective_to: dt.date | None
+
+
+class FloatingOut(Struct, frozen=True, kw_only=True, gc=False):
+    """The rate book's floating schedule applied to this policy (docs/rate-books.md)."""
+
+    pct: float  # accident_pct + award_pct
+    factor: float  # 1 + pct / 100, at least 0
+    accident_pct: float
+    award_pct: float
+    incidents: int  # the site's accidents in the schedule's lookback
+    worst_grade: str | None  # general, larger, major, extraordinary; None: accident-free
+    award: str | None  # city or provincial; None: no award in the lookback
+    # the model's own-claims features, set to the book's average (TreeSHAP 0)
+    neutralised_features: list[str]
 
 
 class Pricing(Struct, frozen=True, kw_only=True, gc=False):
@@ -320,6 +355,8 @@ class Pricing(Struct, frozen=True, kw_only=True, gc=False):
     # the insurer's own rate book; None: the shipped default rules (and quotes stored
     # before rate books)
     rate_book: RateBookRef | None = None
+    # the book's floating schedule; None: not on (or no book)
+    floating: FloatingOut | None = None
 
 
 class Factor(Struct, frozen=True, kw_only=True, gc=False):

@@ -6,6 +6,7 @@ book gets the shipped default with its warning; the book is recorded and replaye
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -186,3 +187,118 @@ def test_replay_needs_the_recorded_book(
     with pytest.raises(ReplayError, match=r"rate book acme@2025\.1"):
         replay_quote(row, snapshot, other)
     assert replay_quote(row, snapshot, parse_ratebook(doc)).matched
+
+
+OWN_CLAIMS = (
+    "claims_count_all",
+    "serious_claims_count_all",
+    "claims_per_10kwh_all",
+    "serious_claims_per_10kwh_all",
+)
+
+
+def _worst_grade(body: dict[str, Any], since: str) -> str | None:
+    """The national grade of the worst incident since ``since``, worked out here: claims
+    of one incident date are one accident."""
+    by_day: dict[str, list[str]] = {}
+    for claim in [*body["claims"], *body.get("other_claims", [])]:
+        if claim["incident_date"] >= since:
+            by_day.setdefault(claim["incident_date"], []).append(claim["severity"])
+    order = ["general", "larger", "major", "extraordinary"]
+    worst = None
+    for severities in by_day.values():
+        deaths, serious = severities.count("fatality"), severities.count("serious_injury")
+        grade = (
+            "extraordinary" if deaths >= 30 or serious >= 100
+            else "major" if deaths >= 10 or serious >= 50
+            else "larger" if deaths >= 3 or serious >= 10
+            else "general"
+        )  # fmt: skip
+        if worst is None or order.index(grade) > order.index(worst):
+            worst = grade
+    return worst
+
+
+def test_a_book_with_the_floating_schedule_on_prices_the_accident_record_once(
+    client: TestClient[Any],
+    quote_settings: Settings,
+    issue_key: Callable[..., IssuedKey],
+    unseen_world: World,
+) -> None:
+    admin = bearer(issue_key("admin").key)
+    steady_key = bearer(issue_key("insurer", insurer_id="steady").key)
+    floaty_key = bearer(issue_key("insurer", insurer_id="floaty").key)
+    steady = _book("steady", "2025.1", factor=1.0, pct=60)
+    floaty = _book("floaty", "2025.1", factor=1.0, pct=60)
+    floaty["floating"]["enabled"] = True
+    schedule = floaty["floating"]
+    for doc in (steady, floaty):
+        assert client.post(f"{ADMIN}/", json=doc, headers=admin).status_code == 201
+        client.post(f"{ADMIN}/{doc['insurer_id']}/2025.1/activate", headers=admin)
+    since = "2024-07-01"  # twelve months before START
+    bodies = [request_for(unseen_world, s, START) for s in sites_with_history(unseen_world, START)]
+    with_accident = next(b for b in bodies if _worst_grade(b, since) is not None)
+    without = next(b for b in bodies if _worst_grade(b, since) is None)
+    seen = set()
+    for body in (with_accident, without):
+        a = client.post("/v1/quotes", json=body, headers=steady_key).json()
+        b = client.post("/v1/quotes", json=body, headers=floaty_key).json()
+        grade = _worst_grade(body, since)
+        seen.add(grade is None)
+        assert a["pricing"]["floating"] is None
+        assert "floating" not in [x["layer"] for x in a["pricing"]["layers"]]
+        moved = b["pricing"]["floating"]
+        assert moved["worst_grade"] == grade
+        expected = (
+            schedule["accident_free_pct"] if grade is None else schedule["accidents_pct"][grade]
+        )
+        assert moved["pct"] == moved["accident_pct"] == expected
+        assert moved["factor"] == pytest.approx(1 + expected / 100)
+        layers = b["pricing"]["layers"]
+        line = next(x for x in layers if x["layer"] == "floating")
+        assert line["kind"] == "floating"
+        assert line["factor"] == pytest.approx(moved["factor"])
+        assert [x["layer"] for x in layers].index("floating") == [x["layer"] for x in layers].index(
+            "off_balance"
+        ) + 1
+        total = sum(_cents(x["premium_effect_cny"]) for x in layers)
+        assert total == _cents(b["pricing"]["final_premium_cny"]) - _cents(
+            b["pricing"]["base_premium_cny"]
+        )
+        # own experience once: the model's own-claims features are the book's average
+        factors = {f["feature"]: f for f in b["explanation"]["factors"]}
+        # (a feature that moves nothing is not listed among the factors)
+        assert not set(OWN_CLAIMS) & set(factors)
+        assert moved["neutralised_features"] == list(OWN_CLAIMS)
+        taken = math.fsum(
+            f["contribution"] for f in a["explanation"]["factors"] if f["feature"] in OWN_CLAIMS
+        )
+        assert b["pricing"]["risk_factor"] == pytest.approx(
+            a["pricing"]["risk_factor"] * math.exp(-taken), rel=1e-9
+        )
+        if grade is not None:  # the steady book's model priced the accident in
+            assert taken != 0.0
+    assert seen == {True, False}
+
+    # safety awards in the lookback: the best one counts, once
+    awarded = copy.deepcopy(without)
+    awarded["policy"]["safety_awards"] = [
+        {"level": "city", "awarded_on": "2025-02-01"},
+        {"level": "provincial", "awarded_on": "2024-10-15"},
+        {"level": "provincial", "awarded_on": "2023-01-15"},
+    ]
+    answer = client.post("/v1/quotes", json=awarded, headers=floaty_key).json()
+    moved = answer["pricing"]["floating"]
+    assert (moved["award"], moved["award_pct"]) == (
+        "provincial",
+        schedule["awards_pct"]["provincial"],
+    )
+    assert moved["pct"] == schedule["accident_free_pct"] + schedule["awards_pct"]["provincial"]
+    # replayed with the recorded book, awards and all, to the cent
+    report = replay(quote_settings, answer["quote_id"])
+    assert report.matched, report.differences
+    late = copy.deepcopy(without)
+    late["policy"]["safety_awards"] = [{"level": "city", "awarded_on": f"{START}-02"}]
+    refused = client.post("/v1/quotes", json=late, headers=floaty_key)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"][0]["field"] == "policy.safety_awards[0].awarded_on"
