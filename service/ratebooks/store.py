@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models.pricing.ratebook import (
@@ -90,12 +91,7 @@ class RateBookStore:
         digest = document_hash(book.document)
         existing = self._find(book.insurer_id, book.version)
         if existing is not None:
-            if existing.document_hash == digest:
-                return Imported(existing, False)
-            raise ConflictError(
-                f"rate book {book.insurer_id}@{book.version} is stored with other content; "
-                "a changed book needs a new version"
-            )
+            return self._same(existing, digest)
         row = RateBookRow(
             insurer_id=book.insurer_id,
             version=book.version,
@@ -106,9 +102,26 @@ class RateBookStore:
             imported_by=by,
         )
         self.session.add(row)
-        self.session.commit()
+        try:
+            self.session.commit()
+        except IntegrityError:
+            # another import of the same insurer and version won the unique index
+            self.session.rollback()
+            winner = self._find(book.insurer_id, book.version)
+            if winner is None:  # pragma: no cover - the index said it is there
+                raise
+            return self._same(winner, digest)
         self.session.refresh(row)
         return Imported(row, True)
+
+    @staticmethod
+    def _same(existing: RateBookRow, digest: str) -> Imported:
+        if existing.document_hash == digest:
+            return Imported(existing, False)
+        raise ConflictError(
+            f"rate book {existing.insurer_id}@{existing.version} is stored with other "
+            "content; a changed book needs a new version"
+        )
 
     def _find(self, insurer_id: str, version: str) -> RateBookRow | None:
         query = select(RateBookRow).where(

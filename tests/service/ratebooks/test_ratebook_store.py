@@ -104,3 +104,27 @@ def test_a_book_on_another_exposure_base_is_stored_but_not_activated(
     assert [f.field for f in caught.value.fields] == ["$.tariff.exposure_base"]
     assert store.get("acme", "2026.1").activated_at is None
     assert store.in_force("acme", dt.date(2026, 3, 1)) is None
+
+
+def test_two_imports_of_one_version_at_once_store_it_once(
+    store: RateBookStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loser of the unique index answers as if it had come second."""
+    book = parse_ratebook(book_document("acme", "2026.1"))
+    store.import_book(book, by="first")
+    real = RateBookStore._find
+    calls = []
+
+    def not_yet(self: RateBookStore, insurer_id: str, version: str) -> RateBookRow | None:
+        calls.append(version)
+        return None if len(calls) == 1 else real(self, insurer_id, version)
+
+    monkeypatch.setattr(RateBookStore, "_find", not_yet)
+    again = store.import_book(book, by="second")
+    assert not again.created
+    assert again.row.imported_by == "first"
+    changed = parse_ratebook(with_rates(book_document("acme", "2026.1"), 1.1))
+    calls.clear()
+    with pytest.raises(ConflictError):
+        store.import_book(changed, by="second")
+    assert len(store.books("acme")) == 1
