@@ -624,6 +624,11 @@ class QuotePricer:
             ),
             rate_book=_book_ref(rules.book),
             floating=_floating_out(ctx.floating),
+            prevention_budget_cny=(
+                None
+                if rules.book is None
+                else explain.money(round_cent(a.final * rules.book.prevention_share))
+            ),
         )
         found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
         explanation = Explanation(

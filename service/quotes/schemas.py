@@ -357,6 +357,9 @@ class Pricing(Struct, frozen=True, kw_only=True, gc=False):
     rate_book: RateBookRef | None = None
     # the book's floating schedule; None: not on (or no book)
     floating: FloatingOut | None = None
+    # the book's prevention share × the final premium, to the cent: what the insurer
+    # sets aside for accident-prevention services (事故预防服务); None without a book
+    prevention_budget_cny: Money | None = None
 
 
 class Factor(Struct, frozen=True, kw_only=True, gc=False):

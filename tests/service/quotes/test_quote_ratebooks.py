@@ -17,7 +17,7 @@ from quote_helpers import request_for, sites_with_history
 from sqlmodel import select
 from svc_helpers import bearer
 
-from models.pricing import load_tariff, project_premium
+from models.pricing import load_tariff, project_premium, round_cent
 from models.pricing.ratebook import load_ratebook, parse_ratebook
 from models.settings import Settings
 from service.auth.store import IssuedKey
@@ -62,7 +62,14 @@ def test_each_insurer_is_priced_exactly_as_its_book_says(
         # acme: its own rates for rail transit, the rest as the default, a ±10% band
         "acme": _book("acme", "2025.1", factor=1.0, pct=10),
         # zenith: twice the default rates, ±30%, in force from 2025-07-01 over an older book
-        "zenith": _book("zenith", "2025.2", factor=2.0, pct=30, effective_from="2025-07-01"),
+        "zenith": _book(
+            "zenith",
+            "2025.2",
+            factor=2.0,
+            pct=30,
+            effective_from="2025-07-01",
+            prevention_share=0.08,
+        ),
         "zenith-old": _book("zenith", "2025.1", factor=5.0, pct=5),
         # later: only a book that is not in force yet
         "later": _book("later", "2027.1", factor=3.0, pct=20, effective_from="2027-01-01"),
@@ -120,6 +127,10 @@ def test_each_insurer_is_priced_exactly_as_its_book_says(
                 "effective_to": None,
             }
             assert not any(DEFAULT_WARNING in w for w in answers[name]["warnings"])
+            # the prevention budget: the book's share of the final premium, to the cent
+            assert _cents(pricing["prevention_budget_cny"]) == round_cent(
+                final * book.prevention_share
+            )
         # the term's share of the project premium is the same whoever's book it is
         share = {
             name: _cents(a["pricing"]["base_premium_cny"])
@@ -136,6 +147,7 @@ def test_each_insurer_is_priced_exactly_as_its_book_says(
         for name in ("nobook", "later"):
             pricing = answers[name]["pricing"]
             assert pricing["rate_book"] is None
+            assert pricing["prevention_budget_cny"] is None
             assert pricing["tariff_version"] == "default-2025.1"
             assert _cents(pricing["project_premium_cny"]) == default_project
             assert any(DEFAULT_WARNING in w for w in answers[name]["warnings"])
