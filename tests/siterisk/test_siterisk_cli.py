@@ -30,12 +30,12 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
     assert list(tree) == [
         "train", "score", "serve", "data", "model", "keys", "db", "quotes", "ratebook",
     ]  # fmt: skip
-    assert list(tree["data"]) == ["validate", "generate", "push", "export"]
+    assert list(tree["data"]) == ["validate", "generate", "aggregate", "push", "export"]
     assert tree == {
         "train": {},
         "score": {},
         "serve": {},
-        "data": {"validate": {}, "generate": {}, "push": {}, "export": {}},
+        "data": {"validate": {}, "generate": {}, "aggregate": {}, "push": {}, "export": {}},
         "model": {"compare": {}, "promote": {}, "list": {}},
         "keys": {"create": {}, "list": {}, "revoke": {}, "rotate": {}},
         "db": {"upgrade": {}, "current": {}, "revision": {}},
@@ -50,7 +50,7 @@ def test_each_side_holds_only_its_own_commands() -> None:
     assert training == {
         "train": {},
         "score": {},
-        "data": {"validate": {}, "generate": {}},
+        "data": {"validate": {}, "generate": {}, "aggregate": {}},
         "model": {"compare": {}, "promote": {}, "list": {}},
     }
     assert service == {
@@ -66,7 +66,9 @@ def test_each_side_holds_only_its_own_commands() -> None:
 def test_the_joined_data_group_keeps_its_help() -> None:
     result = CliRunner().invoke(app, ["data", "--help"], prog_name="siterisk")
     assert result.exit_code == 0
-    assert "Validate, generate, push and export smart-site data folders." in result.output
+    assert (
+        "Validate, generate, aggregate, push and export smart-site data folders." in result.output
+    )
     for command in ("validate", "generate", "push", "export"):
         assert command in result.output
 

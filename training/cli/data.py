@@ -1,5 +1,6 @@
-"""``siterisk data validate`` and ``data generate``: check and write contract-shaped folders
-(``data push`` and ``data export`` talk to the service: :mod:`service.cli.data`)."""
+"""``siterisk data validate``, ``data generate`` and ``data aggregate``: check and write
+contract-shaped folders, the last from an events folder (``data push`` and ``data
+export`` talk to the service: :mod:`service.cli.data`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Annotated
 import typer
 
 app = typer.Typer(
-    help="Validate, generate, push and export smart-site data folders.", no_args_is_help=True
+    help="Validate, generate, aggregate, push and export smart-site data folders.",
+    no_args_is_help=True,
 )
 
 
@@ -82,4 +84,79 @@ def generate(
         f"{len(world.claims):,} claims to {out} ({fmt}, seed {seed}, {seconds:.1f} s)"
     )
     for path in paths:
+        typer.echo(f"  {path.name}")
+
+
+@app.command("aggregate")
+def aggregate(
+    events: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            file_okay=False,
+            dir_okay=True,
+            metavar="EVENTS_DIR",
+            help="Events folder: sites, claims and the event tables of docs/events.md.",
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", file_okay=False, dir_okay=True, help="Contract folder to write into."
+        ),
+    ],
+    engine: Annotated[
+        str, typer.Option("--engine", help="Engine that runs the SQL: duckdb.")
+    ] = "duckdb",
+    months: Annotated[
+        str | None,
+        typer.Option(
+            "--months",
+            metavar="FROM..TO",
+            help="Months to write (YYYY-MM..YYYY-MM, either end open); every event is still read.",
+        ),
+    ] = None,
+    max_problems: Annotated[
+        int, typer.Option("--max-problems", min=1, help="Problems to list before counting.")
+    ] = 50,
+) -> None:
+    """Check an events folder against the event contract and write the monthly
+    contract folder it defines: sites and claims as they are, site_months computed
+    from the events (docs/events.md). Exit 1 and list the problems if the events
+    break their contract; nothing is written then."""
+    import time
+
+    from models.contract import ContractError, load_folder
+    from models.events.aggregate import ENGINES, aggregate_folder, parse_months
+
+    engine = engine.lower()
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"expected one of {', '.join(ENGINES)}", param_hint="--engine")
+    try:
+        asked = parse_months(months) if months is not None else None
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--months") from None
+    began = time.perf_counter()
+    try:
+        done = aggregate_folder(events, out, engine=engine, months=asked, max_problems=max_problems)
+    except ContractError as err:
+        noun = "problem" if err.report.total == 1 else "problems"
+        typer.echo(f"✗ {events} breaks the event contract ({err.report.total} {noun}):")
+        typer.echo(err.report.render())
+        raise typer.Exit(1) from None
+    for warning in done.warnings:
+        typer.echo(f"! {warning}")
+    try:
+        load_folder(out, max_problems=max_problems)
+    except ContractError as err:  # pragma: no cover - the SQL writes the contract's shape
+        typer.echo(f"✗ the folder written to {out} breaks the data contract:")
+        typer.echo(err.report.render())
+        raise typer.Exit(1) from None
+    seconds = time.perf_counter() - began
+    span = f"{done.months[0]}..{done.months[-1]}" if done.months else "no months"
+    typer.echo(
+        f"✓ wrote {done.rows:,} site-months ({span}) with sites and claims to {out} "
+        f"({engine}, {seconds:.1f} s)"
+    )
+    for path in done.files.values():
         typer.echo(f"  {path.name}")
