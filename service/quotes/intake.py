@@ -71,17 +71,33 @@ class Item:
     def hashes(self) -> tuple[str, str]:
         """(request hash, input hash): of the request as sent, and of its content with
         rows in a canonical order, so reordered months hash alike. Both are the SHA-256
-        of the request's JSON with keys sorted (the struct is encoded as it stands: the
-        same bytes as its :meth:`body`, without building the dictionaries)."""
+        of the request's JSON with keys sorted. Optional fields added to the API later
+        (:data:`_LATER_FIELDS`) are left out while empty, so a request hashes as it did
+        before they existed (an idempotent retry across a deploy still matches)."""
         req = self.request
-        request_hash = hashlib.sha256(msgspec.json.encode(req, order="sorted")).hexdigest()
+        request_hash = hashlib.sha256(_hashed(req)).hexdigest()
         canonical = msgspec.structs.replace(
             req,
             months=sorted(req.months, key=lambda m: str(m.month)),
             claims=sorted(req.claims, key=lambda c: str(c.claim_id)),
         )
-        input_hash = hashlib.sha256(msgspec.json.encode(canonical, order="sorted")).hexdigest()
+        input_hash = hashlib.sha256(_hashed(canonical)).hexdigest()
         return request_hash, input_hash
+
+
+# (path, field) of optional fields added after requests were first stored and hashed.
+_LATER_FIELDS: Final = ((), "other_claims"), (("policy",), "safety_awards")
+
+
+def _hashed(req: QuoteRequest) -> bytes:
+    data: dict[str, Any] = msgspec.to_builtins(req)
+    for path, name in _LATER_FIELDS:
+        holder = data
+        for key in path:
+            holder = holder[key]
+        if not holder.get(name):
+            holder.pop(name, None)
+    return msgspec.json.encode(data, order="sorted")
 
 
 def field_error(exc: msgspec.ValidationError, where: str = "", root: Any = None) -> FieldError:
