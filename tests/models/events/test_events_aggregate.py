@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import baseline, days, device, site
+from events_helpers import baseline, days, device, site
 
 Aggregate = Callable[..., list[dict[str, Any]]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import baseline, days, write
+from events_helpers import baseline, days, write
 from typer.testing import CliRunner
 
 from training.cli import app

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import baseline, days, write
+from events_helpers import baseline, days, write
 
 from models.contract import ContractError, load_folder
 from models.events.aggregate import aggregate_folder, parse_months, site_months_sql

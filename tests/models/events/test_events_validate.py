@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import baseline, write
+from events_helpers import baseline, write
 
 from models.contract import ContractError
 from models.events.load import load_events
