@@ -387,6 +387,9 @@ def _want(col: spec.Column) -> str:
 
 
 def _check_table(con: duckdb.DuckDBPyConnection, table: str, problems: ProblemCollector) -> None:
+    """Every rule of one table. The typed table is a view over the files (nothing is
+    copied): one pass counts the failures of every rule, and only a rule that failed
+    reads its first rows again for the examples."""
     types = _types(con, table)
     selects = ["_file", "_row"]
     for col in spec.TABLES[table]:
@@ -396,35 +399,32 @@ def _check_table(con: duckdb.DuckDBPyConnection, table: str, problems: ProblemCo
             f"coalesce({bad}, false) AS {col.name}__bad",
             f'CAST("{col.name}" AS VARCHAR) AS {col.name}__raw',
         ]
-    con.execute(
-        f"CREATE OR REPLACE TABLE _typed_{table} AS SELECT {', '.join(selects)} FROM _raw_{table}"
-    )
     t = f"_typed_{table}"
+    con.execute(f"CREATE OR REPLACE VIEW {t} AS SELECT {', '.join(selects)} FROM _raw_{table}")
+    checks: list[_Check] = []
     for col in spec.TABLES[table]:
         n = col.name
-        _report(con, problems, t, n, "type", f"{n}__bad", f"{n}__raw", f"is not {_want(col)}")
+        checks.append(_Check(n, "type", f"{n}__bad", f"{n}__raw", f"is not {_want(col)}"))
         if not col.nullable:
-            _report(
-                con,
-                problems,
-                t,
-                n,
-                "not null",
-                f"{n} IS NULL AND NOT {n}__bad",
-                None,
-                "is empty; the column is required",
+            checks.append(
+                _Check(
+                    n,
+                    "not null",
+                    f"{n} IS NULL AND NOT {n}__bad",
+                    None,
+                    "is empty; the column is required",
+                )
             )
         if col.choices is not None:
             allowed = ", ".join(f"'{c}'" for c in col.choices)
-            _report(
-                con,
-                problems,
-                t,
-                n,
-                "enum",
-                f"{n} NOT IN ({allowed})",
-                n,
-                f"is not one of {', '.join(col.choices)}",
+            checks.append(
+                _Check(
+                    n,
+                    "enum",
+                    f"{n} NOT IN ({allowed})",
+                    n,
+                    f"is not one of {', '.join(col.choices)}",
+                )
             )
         for op, bound, words in (
             ("<", col.ge, "at least"),
@@ -432,61 +432,86 @@ def _check_table(con: duckdb.DuckDBPyConnection, table: str, problems: ProblemCo
             (">", col.le, "at most"),
         ):
             if bound is not None:
-                _report(
-                    con,
-                    problems,
-                    t,
-                    n,
-                    "range",
-                    f"{n} {op} {bound!r}",
-                    n,
-                    f"is out of range: must be {words} {bound:g}",
+                checks.append(
+                    _Check(
+                        n,
+                        "range",
+                        f"{n} {op} {bound!r}",
+                        n,
+                        f"is out of range: must be {words} {bound:g}",
+                    )
                 )
         if col.min_len is not None:
-            _report(
-                con,
-                problems,
-                t,
-                n,
-                "length",
-                f"length({n}) < {col.min_len}",
-                n,
-                f"is shorter than {col.min_len} characters",
+            checks.append(
+                _Check(
+                    n,
+                    "length",
+                    f"length({n}) < {col.min_len}",
+                    n,
+                    f"is shorter than {col.min_len} characters",
+                )
             )
         if col.max_len is not None:
-            _report(
-                con,
-                problems,
-                t,
-                n,
-                "length",
-                f"length({n}) > {col.max_len}",
-                n,
-                f"is longer than {col.max_len} characters",
+            checks.append(
+                _Check(
+                    n,
+                    "length",
+                    f"length({n}) > {col.max_len}",
+                    n,
+                    f"is longer than {col.max_len} characters",
+                )
             )
     for name, small, large in spec.CROSS_RULES:
         if name == table:
-            _report(
-                con,
-                problems,
-                t,
-                large,
-                f"{small} <= {large}",
-                f"{large} < {small}",
-                large,
-                f"is before {small}",
+            checks.append(
+                _Check(
+                    large, f"{small} <= {large}", f"{large} < {small}", large, f"is before {small}"
+                )
             )
+    counts = con.execute(
+        "SELECT "
+        + ", ".join(f"count(*) FILTER (WHERE coalesce({c.where}, false))" for c in checks)
+        + f" FROM {t}"
+    ).fetchall()[0]
+    for check, count in zip(checks, counts, strict=True):
+        if count:
+            _report(con, problems, t, check.column, check.rule, check.where, check.shown, check.why)
     key = spec.KEYS.get(table)
     if key:
         cols = ", ".join(key)
-        repeated = (
-            f"(SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY _file, _row) AS _n "
-            f"FROM {t} WHERE {' AND '.join(f'{k} IS NOT NULL' for k in key)})"
-        )
-        what = "is repeated" if len(key) == 1 else f"repeats ({cols}) of an earlier row"
-        _report(
-            con, problems, repeated, key[-1], "unique", "_n > 1", f"concat_ws(', ', {cols})", what
-        )
+        present = " AND ".join(f"{k} IS NOT NULL" for k in key)
+        found = con.execute(
+            f"SELECT count(*) FROM (SELECT {cols} FROM {t} WHERE {present} "
+            f"GROUP BY {cols} HAVING count(*) > 1)"
+        ).fetchall()
+        if found[0][0]:
+            repeated = (
+                f"(SELECT *, row_number() OVER (PARTITION BY {cols} ORDER BY _file, _row) AS _n "
+                f"FROM {t} WHERE ({cols}) IN (SELECT ({cols}) FROM {t} WHERE {present} "
+                f"GROUP BY {cols} HAVING count(*) > 1))"
+            )
+            what = "is repeated" if len(key) == 1 else f"repeats ({cols}) of an earlier row"
+            _report(
+                con,
+                problems,
+                repeated,
+                key[-1],
+                "unique",
+                "_n > 1",
+                f"concat_ws(', ', {cols})",
+                what,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    """One rule on one column: where it fails, what value to show, and why."""
+
+    column: str
+    rule: str
+    where: str
+    shown: str | None
+    why: str
 
 
 def _report(
