@@ -5,9 +5,11 @@ Whatever the front end (a folder's frames in ``build.py``, a quote's rows in
 :class:`Past` (its site's months before the target, by :mod:`models.features.history`)
 and :class:`SiteFacts` (the site's attributes), and the contractor's
 :class:`~models.features.contractor.Record`. :func:`compute` turns those into
-feature values, a recipe kind at a time over all targets and all of a kind's
-families at once: one quote, a what-if batch, a portfolio and a training set run the
-very same operations, so they agree by construction.
+feature values over all targets at once: every windowed feature as a numerator and a
+denominator summed over the window, in one running sum and one division; every other
+feature as numerator / denominator x scale, in one more. One quote, a what-if batch, a
+portfolio and a training set run the very same operations, so they agree by
+construction.
 
 Trailing windows are cumulative sums along the window axis, left (the month before
 the target) to right (``DEPTH`` months before): a window of ``w`` months reads the
