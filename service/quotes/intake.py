@@ -71,9 +71,10 @@ class Item:
     def hashes(self) -> tuple[str, str]:
         """(request hash, input hash): of the request as sent, and of its content with
         rows in a canonical order, so reordered months hash alike. Both are the SHA-256
-        of the request's JSON with keys sorted. Optional fields added to the API later
-        (:data:`_LATER_FIELDS`) are left out while empty, so a request hashes as it did
-        before they existed (an idempotent retry across a deploy still matches)."""
+        of the request's JSON (:meth:`body`) with keys sorted. Optional fields
+        added to the API later (:data:`_LATER_FIELDS`) are left out while empty, so a
+        request hashes as it did before they existed (an idempotent retry across a
+        deploy still matches)."""
         req = self.request
         request_hash = hashlib.sha256(_hashed(req)).hexdigest()
         canonical = msgspec.structs.replace(
@@ -89,7 +90,7 @@ class Item:
 _LATER_FIELDS: Final = ((), "other_claims"), (("policy",), "safety_awards")
 
 
-def _hashed(req: QuoteRequest) -> bytes:
+def _without_later_empties(req: QuoteRequest) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(req)
     for path, name in _LATER_FIELDS:
         holder = data
@@ -97,7 +98,11 @@ def _hashed(req: QuoteRequest) -> bytes:
             holder = holder[key]
         if not holder.get(name):
             holder.pop(name, None)
-    return msgspec.json.encode(data, order="sorted")
+    return data
+
+
+def _hashed(req: QuoteRequest) -> bytes:
+    return msgspec.json.encode(_without_later_empties(req), order="sorted")
 
 
 def field_error(exc: msgspec.ValidationError, where: str = "", root: Any = None) -> FieldError:
