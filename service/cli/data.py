@@ -104,16 +104,14 @@ def export(
     from models.contract import ContractError, load_folder
     from models.contract.summary import describe_folder
     from models.settings import get_settings
-    from service.cli.stores import open_database
-    from service.db.engine import Database
+    from service.cli.stores import connect_database
     from service.feed.export import ExportError, export_folder
 
     fmt = fmt.lower()
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("expected csv or parquet", param_hint="--format")
     settings = get_settings()
-    open_database(settings)
-    database = Database(settings.db_url)
+    database = connect_database(settings)
     try:
         with database.session() as session:
             written = export_folder(session, out, fmt=fmt, insurer_id=insurer_id)

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from service.cli.stores import connect_database
 from service.cli.stores import fail as _fail
-from service.cli.stores import open_database
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -64,11 +64,9 @@ def _session() -> AbstractContextManager[Session]:
     from contextlib import contextmanager
 
     from models.settings import get_settings
-    from service.db.engine import Database
 
     settings = get_settings()
-    open_database(settings)
-    database = Database(settings.db_url)
+    database = connect_database(settings)
 
     @contextmanager
     def opened() -> Iterator[Session]:

@@ -15,8 +15,8 @@ import typer
 
 from models.stores import mask_url
 from service.auth.principal import Role
+from service.cli.stores import connect_database, open_database, open_serving_stores
 from service.cli.stores import fail as _fail
-from service.cli.stores import open_database, open_serving_stores
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -75,7 +75,6 @@ def keys_create(
     """Create a key and print it (only it) on stdout; it cannot be shown again."""
     from models.settings import get_settings
     from service.auth.store import ApiKeyStore, KeySpec
-    from service.db.engine import Database
     from service.errors import InvalidInputError
 
     try:
@@ -92,8 +91,7 @@ def keys_create(
         _fail(exc.message, code=2)
     settings = get_settings()
     _require_pepper(settings)
-    open_database(settings, upgrade=True)
-    database = Database(settings.db_url)
+    database = connect_database(settings, upgrade=True)
     try:
         with database.session() as session:
             issued = ApiKeyStore(session, settings.key_pepper.get_secret_value()).create(spec)
@@ -113,11 +111,9 @@ def keys_list(
     """List keys (never their secrets)."""
     from models.settings import get_settings
     from service.auth.store import ApiKeyStore
-    from service.db.engine import Database
 
     settings = get_settings()
-    open_database(settings)
-    database = Database(settings.db_url)
+    database = connect_database(settings)
     try:
         with database.session() as session:
             rows = ApiKeyStore(session, "").list(include_revoked=not active)
@@ -174,12 +170,10 @@ def keys_revoke(
     """Revoke a key; running services stop accepting it at once."""
     from models.settings import get_settings
     from service.auth.store import ApiKeyStore
-    from service.db.engine import Database
     from service.errors import NotFoundError
 
     settings = get_settings()
-    open_database(settings)
-    database = Database(settings.db_url)
+    database = connect_database(settings)
     try:
         with database.session() as session:
             row = ApiKeyStore(session, "").revoke(key_id)
@@ -197,13 +191,11 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
     """Issue a new key with the same rights, revoke the old one; print only the new key."""
     from models.settings import get_settings
     from service.auth.store import ApiKeyStore
-    from service.db.engine import Database
     from service.errors import InvalidInputError, NotFoundError
 
     settings = get_settings()
     _require_pepper(settings)
-    open_database(settings)
-    database = Database(settings.db_url)
+    database = connect_database(settings)
     try:
         with database.session() as session:
             issued = ApiKeyStore(session, settings.key_pepper.get_secret_value()).rotate(key_id)

@@ -11,6 +11,7 @@ from models import stores
 
 if TYPE_CHECKING:
     from models.settings import Settings
+    from service.db.engine import Database
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -53,6 +54,14 @@ def open_database(settings: Settings, *, upgrade: bool = False, code: int = 1) -
         fail(str(exc), code)
     stores.announce(store)
     return store
+
+
+def connect_database(settings: Settings, *, upgrade: bool = False) -> Database:
+    """:func:`open_database`, then the service's database engine on it."""
+    from service.db.engine import Database
+
+    open_database(settings, upgrade=upgrade)
+    return Database(settings.db_url)
 
 
 def needs_registry(settings: Settings) -> bool:
