@@ -47,6 +47,18 @@ def user_data_home() -> Path:
         return Path("var")
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, which containers and
+    ``taskset`` narrow), not the machine's: ``os.process_cpu_count`` from Python 3.13,
+    ``sched_getaffinity`` before it, ``os.cpu_count`` where neither exists."""
+    counter = getattr(os, "process_cpu_count", None)
+    if counter is not None:
+        return int(counter() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
 def default_home() -> Path:
     """The home when ``SITERISK_HOME`` is not set: the source checkout's ``var/``, else
     the per-user data folder. Computed, never created."""
@@ -86,7 +98,12 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    workers: int = Field(default=1, ge=1)
+    workers: int = Field(
+        default_factory=available_cpus,
+        ge=1,
+        description="Worker processes of `siterisk serve` (SITERISK_WORKERS); default one per "
+        "CPU this process may use. Each holds its own copy of the model.",
+    )
     max_body_bytes: int = Field(default=2 * 1024 * 1024, gt=0, description="Request body limit.")
     rate_limit_per_second: float = Field(
         default=5000.0, ge=0.0, description="Requests per second per API key; 0 turns it off."
