@@ -50,7 +50,7 @@ def _key_store_errors() -> tuple[type[Exception], ...]:
 
 
 def _describe(row: ApiKey) -> str:
-    scope = row.insurer_id or row.contractor_id or ",".join(row.districts) or "-"
+    scope = row.insurer_id or row.contractor_id or row.owner_id or ",".join(row.districts) or "-"
     return f"key {row.id} ({row.role}, {scope}, prefix {row.prefix})"
 
 
@@ -71,6 +71,9 @@ def keys_create(
         typer.Option("--district", help="Regulator keys: a district code, repeatable, or 'all'."),
     ] = None,
     label: Annotated[str | None, typer.Option("--label", help="A note for people.")] = None,
+    owner_id: Annotated[
+        str | None, typer.Option("--owner-id", help="Required for owner keys.")
+    ] = None,
 ) -> None:
     """Create a key and print it (only it) on stdout; it cannot be shown again."""
     from models.settings import get_settings
@@ -84,6 +87,7 @@ def keys_create(
             contractor_id=contractor_id,
             districts=district or (),
             label=label,
+            owner_id=owner_id,
         )
     except InvalidInputError as exc:
         for field in exc.fields:
@@ -150,7 +154,9 @@ def _print_table(rows: Sequence[ApiKey]) -> None:
         else:
             table.add_column(name, overflow="fold")
     for row in rows:
-        scope = row.insurer_id or row.contractor_id or ",".join(row.districts) or "-"
+        scope = (
+            row.insurer_id or row.contractor_id or row.owner_id or ",".join(row.districts) or "-"
+        )
         table.add_row(
             str(row.id),
             row.prefix,
@@ -277,9 +283,17 @@ def db_revision(
 def serve(
     host: Annotated[str | None, typer.Option(help="Default SITERISK_HOST (127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Default SITERISK_PORT (8000).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes. Default SITERISK_WORKERS, else one per CPU this "
+            "process may use.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the pricing service with uvicorn."""
+    """Run the pricing service with uvicorn: one worker process per available CPU
+    unless ``--workers`` or ``SITERISK_WORKERS`` says otherwise."""
     import logging.config
 
     import uvicorn
