@@ -20,6 +20,7 @@ the versions today's default tariff and band already have.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,17 @@ AWARD_LEVELS: Final = ("city", "provincial")
 DEFAULT_INSURER: Final = "default"
 ID_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
 VERSION_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,32}$"
+
+# The site-month metrics a prevention service may aim at: the controllable ones
+# (spec.controllable()). Rates are shares (more is better), counts per 10k worker-hours.
+PreventionMetric = Literal[
+    "training_coverage", "ai_alerts_ppe", "ai_alerts_intrusion", "ai_alerts_fire",
+    "alert_closure_rate", "major_hazards", "hazard_rectification_rate", "crane_warnings",
+    "structural_alarms", "inspection_violations",
+]  # fmt: skip
+assert set(PreventionMetric.__args__) == set(spec.controllable())  # type: ignore[attr-defined]
+# A book without a prevention block uses this shipped book's.
+PREVENTION_DEFAULT_BOOK: Final = "default-2025.1"
 
 ProjectType = Literal[
     "residential", "commercial", "public", "industrial", "municipal", "rail_transit"
@@ -132,6 +144,29 @@ class FloatingSchema(_Strict):
     awards_pct: AwardsSchema
 
 
+class PreventionServiceSchema(_Strict):
+    """One accident-prevention service (事故预防服务) and what one unit of it costs."""
+
+    label_zh: Text
+    label_en: Text
+    metric: PreventionMetric
+    # the book's target for the metric: a share for a rate, per 10k worker-hours for a count
+    target: NonNegative
+    unit_zh: Annotated[str, Field(min_length=1, max_length=20)]
+    unit_en: Annotated[str, Field(min_length=1, max_length=40)]
+    cost_per_unit_cny: Positive
+    # how much of the gap one unit closes, in the metric's unit
+    gap_per_unit: Positive
+    max_units: Annotated[int, Field(ge=1, le=1000)] = 12
+
+
+class PreventionSchema(_Strict):
+    services: Annotated[
+        dict[Annotated[str, Field(pattern=ID_PATTERN)], PreventionServiceSchema],
+        Field(min_length=1, max_length=20),
+    ]
+
+
 class RateBookSchema(_Strict):
     insurer_id: Annotated[str, Field(pattern=ID_PATTERN)]
     version: Annotated[str, Field(pattern=VERSION_PATTERN)]
@@ -144,6 +179,7 @@ class RateBookSchema(_Strict):
     floating: FloatingSchema
     incentives: Annotated[str, Field(min_length=1, max_length=64)]
     prevention_share: Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
+    prevention: PreventionSchema | None = None  # None: the shipped default book's
 
 
 # ------------------------------------------------------------------------ the result
@@ -182,6 +218,23 @@ class FloatingSchedule:
 
 
 @dataclass(frozen=True, slots=True)
+class PreventionService:
+    """One service of the book's prevention block (docs/prevention.md)."""
+
+    name: str
+    label_zh: str
+    label_en: str
+    metric: str
+    direction: int  # -1: a rate, more is better; +1: a count, fewer is better
+    target: float
+    unit_zh: str
+    unit_en: str
+    cost_per_unit: Decimal
+    gap_per_unit: float
+    max_units: int
+
+
+@dataclass(frozen=True, slots=True)
 class RateBook:
     """A validated book. ``document`` is the JSON it was read from (what is stored)."""
 
@@ -200,6 +253,7 @@ class RateBook:
     incentives: str
     prevention_share: Decimal
     document: Mapping[str, Any]
+    prevention: tuple[PreventionService, ...] = ()  # the services its budget may buy
 
     @property
     def name(self) -> str:
@@ -316,6 +370,7 @@ def _rule_problems(data: Any) -> list[Problem]:
                 out.append(Problem("$.effective_to", f"must not be before effective_from {start}"))
         except ValueError:
             pass  # the shape names the bad date
+    out += _prevention_problems(data.get("prevention"))
     incentives = data.get("incentives")
     known = available_versions("incentives")
     if isinstance(incentives, str) and incentives and incentives not in known:
@@ -326,6 +381,60 @@ def _rule_problems(data: Any) -> list[Problem]:
             )
         )
     return out
+
+
+def _prevention_problems(raw: Any) -> list[Problem]:
+    """A rate's target and step are shares; one service per metric."""
+    services = raw.get("services") if isinstance(raw, dict) else None
+    if not isinstance(services, dict):
+        return []
+    out: list[Problem] = []
+    seen: dict[str, str] = {}
+    for name, service in services.items():
+        if not isinstance(service, dict):
+            continue
+        at = f"$.prevention.services.{name}"
+        metric = service.get("metric")
+        if not isinstance(metric, str) or metric not in spec.controllable():
+            continue
+        if metric in seen:
+            out.append(Problem(f"{at}.metric", f"already the metric of service {seen[metric]}"))
+        seen.setdefault(metric, str(name))
+        if spec.controllable()[metric] < 0:
+            for key in ("target", "gap_per_unit"):
+                value = service.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool) and value > 1:
+                    out.append(Problem(f"{at}.{key}", f"{metric} is a share: at most 1"))
+    return out
+
+
+def _prevention(raw: PreventionSchema) -> tuple[PreventionService, ...]:
+    """By name: a YAML dump sorts keys, and a book reads alike either way."""
+    return tuple(
+        PreventionService(
+            name=name,
+            label_zh=s.label_zh,
+            label_en=s.label_en,
+            metric=s.metric,
+            direction=spec.controllable()[s.metric],
+            target=s.target,
+            unit_zh=s.unit_zh,
+            unit_en=s.unit_en,
+            cost_per_unit=Decimal(repr(s.cost_per_unit_cny)),
+            gap_per_unit=s.gap_per_unit,
+            max_units=s.max_units,
+        )
+        for name, s in sorted(raw.services.items())
+    )
+
+
+@functools.cache
+def default_prevention() -> tuple[PreventionService, ...]:
+    """The prevention block of the shipped book :data:`PREVENTION_DEFAULT_BOOK`."""
+    found = load_ratebook(PREVENTION_DEFAULT_BOOK).prevention
+    if not found:
+        raise RuleError(f"the shipped book {PREVENTION_DEFAULT_BOOK} has no prevention block")
+    return found
 
 
 def _problems(error: ValidationError) -> list[Problem]:
@@ -410,6 +519,13 @@ def parse_ratebook(data: object, *, source: str = "rate book") -> RateBook:
         incentives=schema.incentives,
         prevention_share=Decimal(repr(schema.prevention_share)),
         document=document,
+        prevention=(
+            _prevention(schema.prevention)
+            if schema.prevention is not None
+            else ()
+            if name == PREVENTION_DEFAULT_BOOK
+            else default_prevention()
+        ),
     )
 
 
