@@ -41,6 +41,8 @@ class SiteFields(SQLModel):
     hazardous_works: int = Field(sa_type=BigInteger)
     over_scale_hazardous_works: int = Field(sa_type=BigInteger)
     tower_cranes: int = Field(sa_type=BigInteger)
+    # v1.1, optional: the project owner (建设单位); not one of the v1 columns rows hash by
+    owner_id: str | None = Field(default=None, max_length=64)
 
 
 class MonthFields(SQLModel):
@@ -89,6 +91,7 @@ class Site(SiteFields, table=True):
     __table_args__ = (
         Index("ix_site_district", "district"),
         Index("ix_site_contractor_id", "contractor_id"),
+        Index("ix_site_owner_id", "owner_id"),
     )
 
     site_id: str = Field(primary_key=True, max_length=64)

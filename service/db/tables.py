@@ -12,14 +12,23 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, CheckConstraint, DateTime, Dialect, Index, UniqueConstraint, event
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Index,
+    Text,
+    UniqueConstraint,
+    event,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-ROLES = ("insurer", "contractor", "admin", "platform", "regulator")
+ROLES = ("insurer", "contractor", "admin", "platform", "regulator", "owner")
 
 # Named constraints let Alembic's batch mode (how SQLite alters tables) find them.
 SQLModel.metadata.naming_convention = {
@@ -63,7 +72,8 @@ class ApiKey(SQLModel, table=True):
     __tablename__ = "api_key"
     __table_args__ = (
         CheckConstraint(
-            "role IN ('insurer', 'contractor', 'admin', 'platform', 'regulator')", name="role"
+            "role IN ('insurer', 'contractor', 'admin', 'platform', 'regulator', 'owner')",
+            name="role",
         ),
     )
 
@@ -73,6 +83,7 @@ class ApiKey(SQLModel, table=True):
     role: str = Field(max_length=16)
     insurer_id: str | None = Field(default=None, max_length=64, index=True)
     contractor_id: str | None = Field(default=None, max_length=64)
+    owner_id: str | None = Field(default=None, max_length=64)
     districts: list[str] = Field(default_factory=list, sa_type=JSONType)
     label: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
@@ -174,6 +185,67 @@ class RateBookRow(SQLModel, table=True):
     activated_by: str | None = Field(default=None, max_length=200)
 
 
+class IncentiveAgreement(SQLModel, table=True):
+    """An owner's incentive agreement for one of its sites (docs/contract-incentives.md),
+    as registered: never changed afterwards. Acceptances are rows of their own; a
+    changed agreement is a new version of the same series (``replaces_id``)."""
+
+    __tablename__ = "incentive_agreement"
+    __table_args__ = (
+        UniqueConstraint("series_id", "version", name="uq_incentive_agreement_series_version"),
+        Index("ix_incentive_agreement_owner", "owner_id", "created_at"),
+        Index("ix_incentive_agreement_contractor", "contractor_id", "created_at"),
+        Index("ix_incentive_agreement_insurer", "insurer_id", "created_at"),
+    )
+
+    id: str = Field(default_factory=lambda: str(uuid4()), primary_key=True, max_length=36)
+    series_id: str = Field(max_length=36)
+    version: int
+    replaces_id: str | None = Field(default=None, max_length=36)
+    site_id: str = Field(max_length=64, index=True)
+    owner_id: str = Field(max_length=64)
+    contractor_id: str = Field(max_length=64)
+    insurer_id: str | None = Field(default=None, max_length=64)
+    first_month: str = Field(max_length=7)
+    last_month: str = Field(max_length=7)
+    ruleset_version: str = Field(max_length=64)
+    terms: dict[str, Any] = Field(sa_type=JSONType)
+    document_hash: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    created_by_key: int = Field(foreign_key="api_key.id")
+
+
+class AgreementAcceptance(SQLModel, table=True):
+    """One party's acceptance of one agreement version, with the key that gave it."""
+
+    __tablename__ = "agreement_acceptance"
+    __table_args__ = (
+        UniqueConstraint("agreement_id", "party", name="uq_agreement_acceptance_party"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    agreement_id: str = Field(max_length=36, foreign_key="incentive_agreement.id")
+    party: str = Field(max_length=16)  # owner | contractor
+    party_id: str = Field(max_length=64)
+    api_key_id: int = Field(foreign_key="api_key.id")
+    accepted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+
+
+class IncentiveStatement(SQLModel, table=True):
+    """The settlement of one agreement: the statement's canonical JSON exactly as issued
+    (``body``) and its SHA-256 (``content_hash``). Written once, never updated."""
+
+    __tablename__ = "incentive_statement"
+    __table_args__ = (UniqueConstraint("agreement_id", name="uq_incentive_statement_agreement"),)
+
+    id: str = Field(default_factory=lambda: str(uuid4()), primary_key=True, max_length=36)
+    agreement_id: str = Field(max_length=36, foreign_key="incentive_agreement.id")
+    content_hash: str = Field(max_length=64)
+    body: str = Field(sa_type=Text())
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
+    issued_by_key: int = Field(foreign_key="api_key.id")
+
+
 class QuoteImmutableError(RuntimeError):
     """Raised on an attempt to change a stored quote or an idempotency record."""
 
@@ -189,3 +261,11 @@ def _refuse_record_update(
     _mapper: Mapper[Any], _connection: Connection, target: IdempotencyRecord
 ) -> None:
     raise QuoteImmutableError(f"idempotency record {target.id} is never updated in place")
+
+
+@event.listens_for(IncentiveAgreement, "before_update")
+@event.listens_for(AgreementAcceptance, "before_update")
+@event.listens_for(IncentiveStatement, "before_update")
+def _refuse_agreement_update(_mapper: Mapper[Any], _connection: Connection, target: Any) -> None:
+    # Agreements, acceptances and statements are the evidence a settlement rests on.
+    raise QuoteImmutableError(f"{type(target).__name__} rows are never updated in place")
