@@ -13,17 +13,20 @@ class Role(StrEnum):
     admin = "admin"  # runs the service
     platform = "platform"  # the smart-site data platform
     regulator = "regulator"  # reads what happens in its districts
+    owner = "owner"  # a project owner (建设单位): its sites' incentive agreements
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """The resolved caller. ``insurer_id`` is set exactly for insurer keys,
-    ``contractor_id`` for contractor keys, ``districts`` only for regulators."""
+    ``contractor_id`` for contractor keys, ``owner_id`` for owner keys, ``districts``
+    only for regulators."""
 
     key_id: int
     role: Role
     insurer_id: str | None = None
     contractor_id: str | None = None
     districts: tuple[str, ...] = ()
+    owner_id: str | None = None
     label: str | None = None
 
     def has_role(self, *roles: Role) -> bool:

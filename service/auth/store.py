@@ -31,6 +31,7 @@ class KeySpec:
     contractor_id: str | None = None
     districts: tuple[str, ...] = ()
     label: str | None = None
+    owner_id: str | None = None
 
     @classmethod
     def parse(
@@ -41,6 +42,7 @@ class KeySpec:
         contractor_id: str | None = None,
         districts: Iterable[str] = (),
         label: str | None = None,
+        owner_id: str | None = None,
     ) -> KeySpec:
         problems: list[FieldError] = []
         try:
@@ -66,6 +68,7 @@ class KeySpec:
 
         check_id("insurer_id", insurer_id, Role.insurer)
         check_id("contractor_id", contractor_id, Role.contractor)
+        check_id("owner_id", owner_id, Role.owner)
         if parsed_role is Role.regulator and not wanted:
             problems.append(
                 FieldError("districts", f"a regulator key needs districts (or '{ALL_DISTRICTS}')")
@@ -83,7 +86,14 @@ class KeySpec:
         if problems:
             raise InvalidInputError("the key description is not valid", fields=problems)
         ordered = tuple(d for d in DISTRICTS if d in set(wanted))
-        return cls(parsed_role, insurer_id or None, contractor_id or None, ordered, label)
+        return cls(
+            parsed_role,
+            insurer_id or None,
+            contractor_id or None,
+            ordered,
+            label,
+            owner_id or None,
+        )
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ def principal_of(row: ApiKey) -> Principal:
         insurer_id=row.insurer_id,
         contractor_id=row.contractor_id,
         districts=tuple(row.districts),
+        owner_id=row.owner_id,
         label=row.label,
     )
 
@@ -120,6 +131,7 @@ class ApiKeyStore:
             role=spec.role.value,
             insurer_id=spec.insurer_id,
             contractor_id=spec.contractor_id,
+            owner_id=spec.owner_id,
             districts=list(spec.districts),
             label=spec.label,
             rotated_from_id=rotated_from_id,
@@ -170,7 +182,12 @@ class ApiKeyStore:
                 fields=[FieldError("id", "revoked keys cannot be rotated")],
             )
         spec = KeySpec(
-            Role(old.role), old.insurer_id, old.contractor_id, tuple(old.districts), old.label
+            Role(old.role),
+            old.insurer_id,
+            old.contractor_id,
+            tuple(old.districts),
+            old.label,
+            old.owner_id,
         )
         old.revoked_at = utcnow()
         self.session.add(old)

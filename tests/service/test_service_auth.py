@@ -92,6 +92,7 @@ def test_a_valid_key_resolves_to_its_principal(settings: Settings, issue_key: An
         "insurer_id": "PICC-SH",
         "contractor_id": None,
         "districts": [],
+        "owner_id": None,
         "label": "renewals",
     }
     assert reg["role"] == "regulator"
