@@ -26,6 +26,11 @@ KEYS: Final[dict[str, tuple[str, ...]]] = {
 COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     table: tuple(c.name for c in spec.columns(table)) for table in spec.TABLES
 }
+# v1.1 columns the store keeps beside the v1 ones (docs/contract-incentives.md): a row
+# without them hashes as it did under v1, so re-sent v1 data stays unchanged.
+STORED_OPTIONAL: Final[dict[str, tuple[str, ...]]] = {
+    table: tuple(c.name for c in spec.OPTIONAL[table]) for table in spec.TABLES
+}
 
 
 def row_hashes(frame: pd.DataFrame, table: str) -> list[str]:
@@ -33,7 +38,14 @@ def row_hashes(frame: pd.DataFrame, table: str) -> list[str]:
     if frame.empty:
         return []
     hashed = pd.util.hash_pandas_object(frame[list(COLUMNS[table])], index=False)
-    return [f"{int(h):016x}" for h in hashed.to_numpy(np.uint64)]
+    digests = hashed.to_numpy(np.uint64)
+    extra = [name for name in STORED_OPTIONAL[table] if name in frame.columns]
+    if extra:
+        given = frame[extra].notna().any(axis=1).to_numpy()
+        if given.any():
+            wider = pd.util.hash_pandas_object(frame[[*COLUMNS[table], *extra]], index=False)
+            digests = np.where(given, wider.to_numpy(np.uint64), digests)
+    return [f"{int(h):016x}" for h in digests]
 
 
 def _python(values: pd.Series[Any], kind: str) -> list[Any]:
@@ -48,8 +60,9 @@ def _python(values: pd.Series[Any], kind: str) -> list[Any]:
 
 def to_columns(frame: pd.DataFrame, table: str) -> dict[str, list[Any]]:
     """The frame's contract columns as lists of Python values (missing as None)."""
-    kinds = {c.name: c.kind for c in spec.columns(table)}
-    return {name: _python(frame[name], kinds[name]) for name in COLUMNS[table]}
+    kinds = {c.name: c.kind for c in spec.columns(table, optional=True)}
+    names = [*COLUMNS[table], *(n for n in STORED_OPTIONAL[table] if n in frame.columns)]
+    return {name: _python(frame[name], kinds[name]) for name in names}
 
 
 def records_frame(records: Sequence[Sequence[Any]], table: str) -> pd.DataFrame:

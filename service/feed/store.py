@@ -33,7 +33,15 @@ from service.db.feed_tables import (
 )
 from service.db.tables import utcnow
 from service.errors import ConflictError
-from service.feed.rows import COLUMNS, KEYS, chunks, records_frame, row_hashes, to_columns
+from service.feed.rows import (
+    COLUMNS,
+    KEYS,
+    STORED_OPTIONAL,
+    chunks,
+    records_frame,
+    row_hashes,
+    to_columns,
+)
 
 # Bound parameters per statement stay far below SQLite's limit (32,766).
 IN_CHUNK: Final = 500
@@ -135,6 +143,8 @@ class FeedStore:
         if not n:
             return result
         keys = KEYS[table]
+        if table == "sites":
+            frame = self._with_owners(connection, frame)
         columns = to_columns(frame, table)
         columns.update({name: [value] * n for name, value in extra.items()})  # the insurer
         hashes = row_hashes(frame, table)
@@ -184,6 +194,29 @@ class FeedStore:
         result.inserted, result.updated = len(new), len(changed)
         result.unchanged = n - result.inserted - result.updated
         return result
+
+    @staticmethod
+    def _with_owners(connection: Connection, frame: pd.DataFrame) -> pd.DataFrame:
+        """Sites with their ``owner_id``: as sent where the upload has the column (an
+        empty value clears it), else as stored, so a v1 upload (or a JSON row, which is
+        v1) never drops an owner the platform named before."""
+        if "owner_id" in frame.columns:
+            return frame
+        site = CURRENT["sites"]
+        ids = sorted(set(frame["site_id"].tolist()))
+        owners: dict[str, str] = {}
+        for part in chunks(ids, IN_CHUNK):
+            query = select(site.c.site_id, site.c.owner_id).where(
+                site.c.site_id.in_(part), site.c.owner_id.is_not(None)
+            )
+            owners.update((str(i), str(o)) for i, o in connection.execute(query))
+        if not owners:
+            return frame
+        out = frame.copy()
+        out["owner_id"] = pd.Series(
+            [owners.get(i) for i in out["site_id"].tolist()], index=out.index, dtype=object
+        ).astype(frame["site_id"].dtype)
+        return out
 
     def _stored_versions(
         self,
@@ -450,7 +483,7 @@ def _insert_many(
 def _history_row(current: RowMapping, table: str, now: dt.datetime) -> dict[str, Any]:
     keys = KEYS[table]
     # claims history keeps site_id besides the key; it is a contract column there
-    names = dict.fromkeys([*keys, *COLUMNS[table]])
+    names = dict.fromkeys([*keys, *COLUMNS[table], *STORED_OPTIONAL[table]])
     row = {name: current[name] for name in names}
     row.update(
         version=current["version"],
