@@ -17,12 +17,19 @@ ones say so in their label and with ``sample: true``.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
 
-from models.pricing.rulesets import RuleError
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from models.contract import spec
+from models.pricing.rulesets import RuleError, _version_key
 
 RULES_PACKAGE: Final = "models.incentives.rules"
 SCHEMA: Final = "incentive-rules/2"
@@ -70,10 +77,10 @@ class Problem:
 class RuleSetError(RuleError):
     """A rule set breaks its schema: every problem found, each at its JSON path."""
 
-    def __init__(self, source: str, problems: tuple[Problem, ...]) -> None:
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         self.source = source
-        self.problems = problems
-        listed = "\n".join(f"  {p}" for p in problems)
+        self.problems = tuple(problems)
+        listed = "\n".join(f"  {p}" for p in self.problems)
         super().__init__(f"{source}: {len(problems)} problem(s) in the rule set:\n{listed}")
 
 
@@ -152,23 +159,396 @@ class RuleSet:
         return (*out, *(b.criterion for b in self.breaches))
 
 
+# ------------------------------------------------------------------------ the schema
+
+# Metrics reading one site_months column, and the column kinds each accepts.
+COLUMN_KINDS: Final[dict[str, tuple[str, ...]]] = {
+    "months_mean": ("float", "int"),
+    "months_min": ("float", "int"),
+    "months_sum": ("int",),
+    "per_10k_worker_hours": ("int",),
+}
+# Read only through unrectified_hazards_per_10k_worker_hours (data contract v1.1): a
+# criterion on hazards found would penalise finding them; one on the rectification
+# share alone would count a month with nothing due as a month not reported.
+PAIRED_COLUMNS: Final = ("hazards_found", "hazard_rectification_rate")
+POINTS_MEANS: Final = ("safety_standard_points", "merit_competition_points")
+NAME_PATTERN: Final = r"^[a-z][a-z0-9_]{0,63}$"
+VERSION_PATTERN: Final = r"^[A-Za-z0-9_.-]{1,64}$"
+MAX_MONTHS: Final = 60
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Months = Annotated[int, Field(ge=1, le=MAX_MONTHS)]
+Severity = Literal["minor_injury", "serious_injury", "fatality"]
+assert set(Severity.__args__) == set(spec.SEVERITIES)  # type: ignore[attr-defined]
+
+
+class RankingSchema(_Strict):
+    metric: RankedMetric
+    column: str | None = None
+    safer: Safer
+    min_peers: Annotated[int, Field(ge=1, le=100_000)] = 5
+
+
+class CriterionSchema(_Strict):
+    name: Name
+    zh: Text
+    en: Text
+    metric: Metric
+    operator: Operator
+    threshold: Finite
+    window_months: Months | None = None
+    max_missing_months: Annotated[int, Field(ge=0, le=MAX_MONTHS)] | None = None
+    column: str | None = None
+    severities: Annotated[list[Severity], Field(min_length=1, max_length=3)] | None = None
+    ranking: RankingSchema | None = None
+
+
+class TierSchema(_Strict):
+    name: Name
+    zh: Text
+    en: Text
+    description: Annotated[str, Field(max_length=2000)] = ""
+    means: Means
+    points: Annotated[float, Field(gt=0.0, le=1000.0, allow_inf_nan=False)] | None = None
+    criteria: Annotated[list[CriterionSchema], Field(min_length=1, max_length=50)]
+
+
+class BreachSchema(_Strict):
+    name: Name
+    zh: Text
+    en: Text
+    description: Annotated[str, Field(max_length=2000)] = ""
+    criterion: CriterionSchema
+
+
+class RuleSetSchema(_Strict):
+    schema_: Annotated[Literal["incentive-rules/2"], Field(alias="schema")]
+    version: Annotated[str, Field(pattern=VERSION_PATTERN)]
+    label: Text
+    description: Annotated[str, Field(max_length=4000)] = ""
+    source: Annotated[str, Field(max_length=2000)] = ""
+    sample: bool
+    tiers: Annotated[list[TierSchema], Field(max_length=50)] = []
+    breaches: Annotated[list[BreachSchema], Field(max_length=50)] = []
+
+
+# ----------------------------------------------------------------- rules between fields
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    out = "$"
+    for part in loc:
+        if part == "schema_":
+            part = "schema"
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _shape_problems(error: ValidationError) -> list[Problem]:
+    out = []
+    for e in error.errors(include_url=False):
+        message = e["msg"]
+        if e["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif e["type"] == "missing":
+            message = "missing"
+        out.append(Problem(_path(e["loc"]), message))
+    return out
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _column_problems(at: str, column: object, metric: str) -> list[Problem]:
+    """A metric's column: a site_months column of the right kind, never a paired one."""
+    if not isinstance(column, str):
+        return [Problem(f"{at}.column", f"missing (metric {metric} reads a column)")]
+    if column in PAIRED_COLUMNS:
+        return [
+            Problem(
+                f"{at}.column",
+                f"{column} is read only through unrectified_hazards_per_10k_worker_hours "
+                "(data contract v1.1: finding hazards is never penalised)",
+            )
+        ]
+    try:
+        col = spec.column("site_months", column)
+    except KeyError:
+        return [Problem(f"{at}.column", f"{column!r} is not a site_months column")]
+    if col.kind not in COLUMN_KINDS[metric]:
+        kinds = " or ".join(COLUMN_KINDS[metric])
+        return [Problem(f"{at}.column", f"metric {metric} needs a column of kind {kinds}")]
+    return []
+
+
+def _range_problem(
+    at: str, threshold: float | None, lo: float | None, hi: float | None
+) -> list[Problem]:
+    if threshold is None:
+        return []
+    if lo is not None and threshold < lo:
+        return [Problem(f"{at}.threshold", f"must be >= {lo:g}, got {threshold:g}")]
+    if hi is not None and threshold > hi:
+        return [Problem(f"{at}.threshold", f"must be <= {hi:g}, got {threshold:g}")]
+    return []
+
+
+def _not_used(at: str, c: Mapping[str, Any], metric: str, keys: Sequence[str]) -> list[Problem]:
+    return [
+        Problem(f"{at}.{key}", f"not used by metric {metric}")
+        for key in keys
+        if c.get(key) is not None
+    ]
+
+
+def _criterion_problems(at: str, c: object) -> list[Problem]:
+    if not isinstance(c, dict):
+        return []
+    metric = c.get("metric")
+    threshold = _number(c.get("threshold"))
+    out: list[Problem] = []
+    window, missing = c.get("window_months"), c.get("max_missing_months")
+    if isinstance(window, int) and isinstance(missing, int) and missing >= window:
+        out.append(Problem(f"{at}.max_missing_months", f"must be < window_months ({window})"))
+    if metric == "claims_count":
+        out += _not_used(at, c, metric, ("column", "ranking", "max_missing_months"))
+        if c.get("severities") is None:
+            out.append(Problem(f"{at}.severities", "missing (metric claims_count counts them)"))
+        return out + _range_problem(at, threshold, 0.0, None)
+    if metric not in (
+        *COLUMN_KINDS,
+        "unrectified_hazards_per_10k_worker_hours",
+        "class_percentile",
+    ):
+        return out  # the shape names an unknown metric
+    if missing is None:
+        out.append(
+            Problem(
+                f"{at}.max_missing_months",
+                "missing (how many months of the window may go unreported)",
+            )
+        )
+    out += _not_used(at, c, metric, ("severities",))
+    if metric in COLUMN_KINDS:
+        out += _not_used(at, c, metric, ("ranking",))
+        out += _column_problems(at, c.get("column"), metric)
+        if metric in ("months_mean", "months_min") and isinstance(c.get("column"), str):
+            try:
+                col = spec.column("site_months", c["column"])
+            except KeyError:
+                return out
+            # catches 95 written for 0.95 on a 0-1 rate column
+            return out + _range_problem(at, threshold, col.ge, col.le)
+        return out + _range_problem(at, threshold, 0.0, None)
+    if metric == "unrectified_hazards_per_10k_worker_hours":
+        out += _not_used(at, c, metric, ("ranking", "column"))
+        return out + _range_problem(at, threshold, 0.0, None)
+    # class_percentile
+    out += _not_used(at, c, metric, ("column",))
+    out += _range_problem(at, threshold, 0.0, 100.0)
+    ranking = c.get("ranking")
+    if ranking is None:
+        out.append(Problem(f"{at}.ranking", "missing (metric class_percentile ranks a figure)"))
+    elif isinstance(ranking, dict):
+        ranked = ranking.get("metric")
+        if ranked in COLUMN_KINDS:
+            out += _column_problems(f"{at}.ranking", ranking.get("column"), str(ranked))
+        elif ranked == "unrectified_hazards_per_10k_worker_hours" and ranking.get("column"):
+            out.append(Problem(f"{at}.ranking.column", f"not used by metric {ranked}"))
+    return out
+
+
+def _unique(where: str, items: Sequence[object], what: str) -> list[Problem]:
+    out: list[Problem] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str):
+            if name in seen:
+                out.append(Problem(f"{where}[{i}].name", f"duplicate {what} name {name!r}"))
+            seen.add(name)
+    return out
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _rule_problems(data: object) -> list[Problem]:
+    """What the shape cannot say, read defensively from the raw document: each check runs
+    only where its parts have the right type, so the shape's errors stay its own."""
+    if not isinstance(data, dict):
+        return []
+    out: list[Problem] = []
+    tiers = _list(data.get("tiers"))
+    breaches = _list(data.get("breaches"))
+    if not tiers and not breaches:
+        out.append(Problem("$.tiers", "a rule set needs at least one tier or breach"))
+    label = data.get("label")
+    if data.get("sample") is True and isinstance(label, str) and "SAMPLE" not in label:
+        out.append(Problem("$.label", "a sample rule set says SAMPLE in its label"))
+    for i, tier in enumerate(tiers):
+        if not isinstance(tier, dict):
+            continue
+        means, points = tier.get("means"), tier.get("points")
+        if points is not None and means not in POINTS_MEANS:
+            out.append(
+                Problem(f"$.tiers[{i}].points", f"only {' and '.join(POINTS_MEANS)} give points")
+            )
+        criteria = _list(tier.get("criteria"))
+        for j, c in enumerate(criteria):
+            out += _criterion_problems(f"$.tiers[{i}].criteria[{j}]", c)
+        out += _unique(f"$.tiers[{i}].criteria", criteria, "criterion")
+    for i, breach in enumerate(breaches):
+        if isinstance(breach, dict):
+            out += _criterion_problems(f"$.breaches[{i}].criterion", breach.get("criterion"))
+    # agreement terms name tiers and breaches: one name, one clause
+    return (
+        out
+        + _unique("$.tiers", tiers, "tier")
+        + _unique("$.breaches", breaches, "breach")
+        + [
+            Problem(f"$.breaches[{i}].name", f"{b['name']!r} is also a tier's name")
+            for i, b in enumerate(breaches)
+            if isinstance(b, dict)
+            and b.get("name") in {t.get("name") for t in tiers if isinstance(t, dict)}
+        ]
+    )
+
+
+# ------------------------------------------------------------------------ reading
+
+
+def _plain(value: object) -> object:
+    raise TypeError(f"not JSON: {value!r}")
+
+
+def _check(raw: object) -> tuple[list[Problem], RuleSetSchema | None, Any]:
+    try:
+        text = json.dumps(raw, default=_plain, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        return [Problem("$", f"not a JSON document: {exc}")], None, None
+    problems: list[Problem] = []
+    schema: RuleSetSchema | None = None
+    try:
+        schema = RuleSetSchema.model_validate_json(text)
+    except ValidationError as exc:
+        problems += _shape_problems(exc)
+    problems += _rule_problems(json.loads(text))
+    return problems, schema, json.loads(text)
+
+
 def validate_rule_set(raw: object) -> list[Problem]:
     """Every problem of a parsed rule-set document, each at its JSON path; [] when valid."""
-    raise NotImplementedError
+    return _check(raw)[0]
+
+
+def _criterion(c: CriterionSchema) -> Criterion:
+    r = c.ranking
+    return Criterion(
+        name=c.name,
+        zh=c.zh,
+        en=c.en,
+        metric=c.metric,
+        operator=c.operator,
+        threshold=c.threshold,
+        window_months=c.window_months,
+        max_missing_months=c.max_missing_months or 0,
+        column=c.column,
+        severities=tuple(c.severities or ()),
+        ranking=None if r is None else Ranking(r.metric, r.column, r.safer, r.min_peers),
+    )
 
 
 def parse_rule_set(raw: object, *, source: str = "rule set") -> RuleSet:
     """A rule set from its parsed YAML or JSON, or :class:`RuleSetError` naming every problem."""
-    raise NotImplementedError
+    problems, schema, document = _check(raw)
+    if problems or schema is None:
+        raise RuleSetError(source, problems)
+    return RuleSet(
+        version=schema.version,
+        label=schema.label,
+        description=schema.description,
+        source=schema.source,
+        sample=schema.sample,
+        tiers=tuple(
+            Tier(
+                name=t.name,
+                zh=t.zh,
+                en=t.en,
+                description=t.description,
+                means=t.means,
+                points=t.points,
+                criteria=tuple(_criterion(c) for c in t.criteria),
+            )
+            for t in schema.tiers
+        ),
+        breaches=tuple(
+            Breach(b.name, b.zh, b.en, b.description, _criterion(b.criterion))
+            for b in schema.breaches
+        ),
+        document=document,
+    )
+
+
+def read_rule_set_text(text: str, *, source: str = "rule set") -> RuleSet:
+    """A rule set from YAML or JSON text (JSON is YAML)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RuleSetError(source, [Problem("$", f"not valid YAML or JSON: {exc}")]) from exc
+    return parse_rule_set(data, source=source)
+
+
+def _shipped() -> dict[str, Any]:
+    return {
+        entry.name[: -len(".yaml")]: entry
+        for entry in resources.files(RULES_PACKAGE).iterdir()
+        if entry.is_file() and entry.name.endswith(".yaml")
+    }
 
 
 def available_rule_sets() -> tuple[str, ...]:
     """Versions shipped in ``models/incentives/rules``, oldest first."""
-    raise NotImplementedError
+    return tuple(sorted(_shipped(), key=_version_key))
 
 
 def load_rule_set(
     version: str | None = None, *, path: str | os.PathLike[str] | None = None
 ) -> RuleSet:
     """A shipped rule set by version (default: the latest) or the one in ``path``."""
-    raise NotImplementedError
+    if version is not None and path is not None:
+        raise RuleError("load_rule_set: give a version or a path, not both")
+    if path is not None:
+        file = Path(path)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise RuleError(f"{file}: cannot read the rule set: {exc.strerror}") from exc
+        return read_rule_set_text(text, source=str(file))
+    shipped = _shipped()
+    if not shipped:  # pragma: no cover - the package ships its samples
+        raise RuleError(f"no incentive rule set shipped in {RULES_PACKAGE}")
+    wanted = version if version is not None else available_rule_sets()[-1]
+    if wanted not in shipped:
+        raise RuleError(
+            f"unknown incentive rule set {wanted!r}; shipped: {', '.join(available_rule_sets())}"
+        )
+    source = f"{wanted}.yaml"
+    rule_set = read_rule_set_text(shipped[wanted].read_text(encoding="utf-8"), source=source)
+    if rule_set.version != wanted:
+        raise RuleSetError(
+            source, [Problem("$.version", f"{rule_set.version!r} differs from the file name")]
+        )
+    return rule_set
