@@ -44,7 +44,7 @@ def test_bad_events_exit_1_with_every_problem(tmp_path: Path) -> None:
 
 def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     events = write(tmp_path / "events", baseline())
-    for option, value in (("--months", "2025-3..2025-04"), ("--engine", "spark")):
+    for option, value in (("--months", "2025-3..2025-04"), ("--engine", "flink")):
         result = runner.invoke(
             app, ["data", "aggregate", str(events), "--out", str(tmp_path / "o"), option, value]
         )
