@@ -35,11 +35,10 @@ from models.pricing import (
     plan_move,
     plan_premium,
 )
+from models.pricing.impact import revenue_neutral_factor
 from models.pricing.site_history import data_quality, histories
 
 GATE_COLUMNS: Final = ("device_online_rate", "data_completeness")
-# off-balance search: the factor lies in [1/SPAN, SPAN]
-SPAN: Final = 5.0
 
 
 @dataclass(frozen=True)
@@ -128,27 +127,14 @@ def multipliers(
 
 
 def off_balance_factor(book: pd.DataFrame, r: np.ndarray, band: Band) -> float:
-    """The book-level factor f with Σ base × multiplier(r·f) = Σ base (bisection on
-    log f: the total only grows with f)."""
-    base = book["base"].to_numpy(np.float64)
-    allowed = book["discount_allowed"].tolist()
-    target = float(base.sum())
-
-    def excess(log_f: float) -> float:
-        return float(np.dot(base, multipliers(r, allowed, math.exp(log_f), band))) - target
-
-    lo, hi = -math.log(SPAN), math.log(SPAN)
-    if excess(lo) >= 0:
-        return math.exp(lo)
-    if excess(hi) <= 0:
-        return math.exp(hi)
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if excess(mid) > 0:
-            hi = mid
-        else:
-            lo = mid
-    return math.exp(0.5 * (lo + hi))
+    """The book-level factor f with Σ base × multiplier(r·f) = Σ base: the search a
+    rate book's own factor is found with too (``models.pricing.impact``)."""
+    return revenue_neutral_factor(
+        book["base"].to_numpy(np.float64).tolist(),
+        r.tolist(),
+        [bool(a) for a in book["discount_allowed"]],
+        band,
+    )
 
 
 @dataclass(frozen=True)

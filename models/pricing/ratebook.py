@@ -235,8 +235,21 @@ class PreventionService:
 
 
 @dataclass(frozen=True, slots=True)
+class OffBalance:
+    """A book's own off-balance factor, as found when it was activated
+    (docs/rate-books.md, "Off-balance per book")."""
+
+    factor: float | None  # None: the model's own, found at training
+    method: str  # insurer_quotes: over the insurer's re-priced quotes; model: the model's
+    quotes: int  # how many quotes it was found over (0 for the model's)
+    model_uri: str | None  # the model those quotes were re-priced with
+
+
+@dataclass(frozen=True, slots=True)
 class RateBook:
-    """A validated book. ``document`` is the JSON it was read from (what is stored)."""
+    """A validated book. ``document`` is the JSON it was read from (what is stored);
+    ``off_balance`` is not in it: it is found when the book is activated and stored
+    beside it (None: not activated, or activated before books had their own)."""
 
     insurer_id: str
     version: str
@@ -254,6 +267,7 @@ class RateBook:
     prevention_share: Decimal
     document: Mapping[str, Any]
     prevention: tuple[PreventionService, ...] = ()  # the services its budget may buy
+    off_balance: OffBalance | None = None
 
     @property
     def name(self) -> str:
