@@ -20,11 +20,9 @@ pricing time.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
-from litestar.params import KwargDefinition
 from msgspec import Meta, Struct
 
 from models.contract import spec
@@ -230,28 +228,39 @@ class QuoteReference(Struct, kw_only=True, forbid_unknown_fields=True, gc=False)
     policy: PolicyIn
 
 
-@dataclass(frozen=True)
-class QuoteBatchRequest:
+class QuoteBatchRequest(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     """A portfolio: each item is priced on its own; one bad item does not sink the rest.
-    An item is a ``QuoteRequest`` (rows sent) or a ``QuoteReference`` (a stored site)."""
+    An item is a ``QuoteRequest`` (rows sent) or a ``QuoteReference`` (a stored site);
+    an item that is neither is answered inside the 200, as that item's 422 naming its
+    fields (docs/api.md)."""
 
-    # The API's documentation only, hence a dataclass: msgspec cannot take this untagged
-    # union of structs; the handler reads the envelope and then each item as either.
+    # The API's documentation only: the handler reads the envelope (BatchEnvelope) and
+    # then each item as either shape, so the document says what the service does: any
+    # item is taken, and the two shapes that price are named.
     items: Annotated[
-        list[QuoteRequest | QuoteReference],
-        KwargDefinition(
-            min_items=1,
-            max_items=MAX_BATCH,
+        list[Any],
+        Meta(
+            min_length=1,
+            max_length=MAX_BATCH,
             description=f"1–{MAX_BATCH} sites: each a QuoteRequest (its rows sent) or a "
-            "QuoteReference (a site the platform fed, by site_id); no other fields.",
+            "QuoteReference (a site the platform fed, by site_id). An item that is "
+            "neither is not priced: its place in the answer has status 422 and names its "
+            "fields (items[i]…).",
+            extra_json_schema={
+                "items": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/QuoteRequest"},
+                        {"$ref": "#/components/schemas/QuoteReference"},
+                        {"description": "Anything else: answered as that item's 422."},
+                    ]
+                }
+            },
         ),
     ]
 
 
-class BatchEnvelope(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
-    """The batch body before its items are read one by one."""
-
-    items: Annotated[list[Any], Meta(min_length=1, max_length=MAX_BATCH)]
+# What the batch handler reads the body as before it reads each item on its own.
+BatchEnvelope = QuoteBatchRequest
 
 
 # --- the answer ------------------------------------------------------------------------
