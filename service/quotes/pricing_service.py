@@ -495,13 +495,19 @@ class QuotePricer:
             base,
         )
         adjustment = price(
-            base, phi, GROUPS, intensity, self._off_balance(bundle), band, facts.dq.passed,
+            base, phi, GROUPS, intensity, self._off_balance(bundle, facts.rules.book), band,
+            facts.dq.passed,
             None if floating is None else floating.factor,
         )  # fmt: skip
         return _Context(facts, adjustment, project, tariff_version, c, floating, neutralised)
 
-    def _off_balance(self, bundle: ModelBundle) -> float:
-        return self.rules.plan.off_balance_factor(float(bundle.meta.rating["off_balance_factor"]))
+    def _off_balance(self, bundle: ModelBundle, book: RateBook | None = None) -> float:
+        """The model's factor, found at training, or the rate book's own, found when it
+        was activated (docs/rate-books.md); a plan with a fixed factor keeps it."""
+        found = float(bundle.meta.rating["off_balance_factor"])
+        if book is not None and book.off_balance is not None and book.off_balance.factor:
+            found = book.off_balance.factor
+        return self.rules.plan.off_balance_factor(found)
 
     # -- recommendations -----------------------------------------------------------------
     def _candidates(self, sites: Sequence[_Site], bundle: ModelBundle) -> list[recommend.Candidate]:
