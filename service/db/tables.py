@@ -183,6 +183,13 @@ class RateBookRow(SQLModel, table=True):
     imported_by: str = Field(max_length=200)
     activated_at: datetime | None = Field(default=None, sa_type=UTCDateTime())
     activated_by: str | None = Field(default=None, max_length=200)
+    # the book's own off-balance factor, found at activation (migration 0006): the
+    # factor (None: the model's own), how (insurer_quotes | model), over how many of the
+    # insurer's re-priced quotes and with which model
+    off_balance_factor: float | None = None
+    off_balance_method: str | None = Field(default=None, max_length=32)
+    off_balance_quotes: int | None = None
+    off_balance_model: str | None = Field(default=None, max_length=1024)
 
 
 class IncentiveAgreement(SQLModel, table=True):
