@@ -17,14 +17,20 @@ The rules of evidence (docs/contract-incentives.md):
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-from models.incentives.rule_set import Means, Metric, Operator, RuleSet
+from models.contract import spec
+from models.incentives.rule_set import Criterion, Means, Metric, Operator, Ranking, RuleSet
+from models.pricing.history import meets, month_number
 
 Outcome = Literal["met", "not_met", "not_evaluable"]
-MonthStatus = Literal["met", "not_met", "not_reported"]
+# A month's own figure: met / not met; not reported (no row, or null); reported with no
+# worker-hours (a rate has no figure); too few class peers that month to rank against.
+MonthStatus = Literal["met", "not_met", "not_reported", "no_exposure", "too_few_peers"]
 BreachOutcome = Literal["kept", "breached", "not_evaluable"]
 # Why a criterion is not evaluable.
 Reason = Literal[
@@ -147,9 +153,347 @@ class PeriodEvaluation:
     revisions: Mapping[str, int]  # month -> revision of every row used
 
 
+def _month_text(number: int) -> str:
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
+
+
 def period_months(first: str, last: str) -> tuple[str, ...]:
     """The calendar months from ``first`` through ``last`` (``YYYY-MM``), oldest first."""
-    raise NotImplementedError
+    lo, hi = month_number(first), month_number(last)
+    if hi < lo:
+        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+    return tuple(_month_text(n) for n in range(lo, hi + 1))
+
+
+_PER_10K: Final = 1e4
+_HOURS: Final = "worker_hours"
+# A figure's parts in one month: (value, worker-hours). Rates are sums of values over
+# sums of hours; means, minima and sums read the values alone.
+Parts = tuple[float, float]
+_RATES: Final = ("per_10k_worker_hours", "unrectified_hazards_per_10k_worker_hours")
+
+
+def _number(values: Mapping[str, float | None], column: str) -> float | None:
+    value = values.get(column)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
+def _parts(metric: str, column: str | None, values: Mapping[str, float | None]) -> Parts | None:
+    """One row's parts for a month figure; None: not reported."""
+    if metric == "unrectified_hazards_per_10k_worker_hours":
+        found = _number(values, "hazards_found")
+        if found is None:
+            return None
+        # A null share means no ticket fell due that month (docs/events.md): nothing was
+        # left open, so none of the month's hazards count as unrectified yet.
+        share = _number(values, "hazard_rectification_rate")
+        value = 0.0 if found == 0 or share is None else found * (1.0 - share)
+    else:
+        assert column is not None  # the schema requires it
+        found = _number(values, column)
+        if found is None:
+            return None
+        value = found
+    if metric in _RATES:
+        hours = _number(values, _HOURS)
+        return None if hours is None else (value, hours)
+    return value, 0.0
+
+
+def _figure(metric: str, parts: Sequence[Parts]) -> float | None:
+    """The figure over the months whose parts are given; None when there is none."""
+    if not parts:
+        return None
+    values = [p[0] for p in parts]
+    if metric in _RATES:
+        hours = math.fsum(p[1] for p in parts)
+        return math.fsum(values) / hours * _PER_10K if hours > 0 else None
+    if metric == "months_min":
+        return min(values)
+    if metric == "months_sum":
+        return math.fsum(values)
+    return math.fsum(values) / len(values)  # months_mean
+
+
+def _percentile(value: float, others: Sequence[float], safer: str) -> float:
+    """The share of peers safer than the site, ties counted half, in percent (0 = safest)."""
+    if safer == "lower":
+        better = sum(1 for o in others if o < value)
+    else:
+        better = sum(1 for o in others if o > value)
+    ties = sum(1 for o in others if o == value)
+    return 100.0 * (better + 0.5 * ties) / len(others)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    rows: Mapping[str, MonthRow]
+    peers: Mapping[str, Sequence[PeerRow]]  # month -> the class's peer rows that month
+    claims: Sequence[SiteClaim]
+    claims_data: bool
+
+
+def _met(value: float | None, c: Criterion) -> Literal["met", "not_met"]:
+    return "met" if meets(value, c.operator, c.threshold) else "not_met"
+
+
+def _status(value: float | None, c: Criterion) -> MonthStatus:
+    return _met(value, c)
+
+
+def _outcome(
+    c: Criterion, value: float | None, missing: int, used: int, reason: Reason | None
+) -> tuple[Outcome, Reason | None]:
+    if missing > c.max_missing_months:
+        return "not_evaluable", "too_many_missing_months"
+    if used == 0:
+        return "not_evaluable", "nothing_reported"
+    if reason is not None:
+        return "not_evaluable", reason
+    return _met(value, c), None
+
+
+def _claims(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+    wanted = set(c.severities)
+    per_month = dict.fromkeys(window, 0)
+    for claim in data.claims:
+        month = f"{claim.incident_date.year:04d}-{claim.incident_date.month:02d}"
+        if month in per_month and claim.severity in wanted:
+            per_month[month] += 1
+    figures: list[MonthFigure] = []
+    running = 0
+    for month in window:
+        if not data.claims_data:
+            figures.append(MonthFigure(month, None, None, "not_reported", None))
+            continue
+        running += per_month[month]
+        value = float(per_month[month])
+        figures.append(MonthFigure(month, value, float(running), _status(value, c), None))
+    evaluable = data.claims_data
+    total = float(running) if evaluable else None
+    return _criterion(
+        c,
+        window,
+        used=window if evaluable else (),
+        missing=() if evaluable else window,
+        revisions={},
+        value=total,
+        outcome=_met(total, c) if evaluable else "not_evaluable",
+        reason=None if evaluable else "no_claims_data",
+        figures=figures,
+    )
+
+
+def _months_figure(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+    parts: list[Parts] = []
+    used: list[str] = []
+    missing: list[str] = []
+    figures: list[MonthFigure] = []
+    for month in window:
+        row = data.rows.get(month)
+        p = None if row is None else _parts(c.metric, c.column, row.values)
+        revision = None if row is None else row.revision
+        if p is None:
+            missing.append(month)
+            figures.append(
+                MonthFigure(month, None, _figure(c.metric, parts), "not_reported", revision)
+            )
+            continue
+        parts.append(p)
+        used.append(month)
+        value = _figure(c.metric, [p])
+        status: MonthStatus = "no_exposure" if value is None else _status(value, c)
+        figures.append(MonthFigure(month, value, _figure(c.metric, parts), status, revision))
+    value = _figure(c.metric, parts)
+    reason: Reason | None = "no_exposure" if parts and value is None else None
+    outcome, reason = _outcome(c, value, len(missing), len(used), reason)
+    return _criterion(
+        c,
+        window,
+        used=tuple(used),
+        missing=tuple(missing),
+        revisions={m: data.rows[m].revision for m in used},
+        value=value,
+        outcome=outcome,
+        reason=reason,
+        figures=figures,
+    )
+
+
+def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+    ranking = c.ranking
+    assert ranking is not None  # the schema requires it
+    parts: list[Parts] = []
+    used: list[str] = []
+    missing: list[str] = []
+    figures: list[MonthFigure] = []
+    peer_parts: dict[str, list[Parts]] = defaultdict(list)  # site -> parts so far
+    last: tuple[float | None, Reason | None] = (None, None)
+    for month in window:
+        month_peers: list[float] = []
+        for peer in data.peers.get(month, ()):
+            p = _parts(ranking.metric, ranking.column, peer.values)
+            if p is None:
+                continue
+            peer_parts[peer.site_id].append(p)
+            f = _figure(ranking.metric, [p])
+            if f is not None:
+                month_peers.append(f)
+        row = data.rows.get(month)
+        own = None if row is None else _parts(ranking.metric, ranking.column, row.values)
+        revision = None if row is None else row.revision
+        if own is None:
+            missing.append(month)
+        else:
+            parts.append(own)
+            used.append(month)
+        last = _rank(ranking, _figure(ranking.metric, parts), _peer_figures(ranking, peer_parts))
+        cumulative = last[0]
+        if own is None:
+            figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
+            continue
+        mine = _figure(ranking.metric, [own])
+        value, why = _rank(ranking, mine, month_peers)
+        status: MonthStatus
+        if why == "no_exposure":
+            status = "no_exposure"
+        elif why == "too_few_peers":
+            status = "too_few_peers"
+        else:
+            status = _status(value, c)
+        figures.append(
+            MonthFigure(month, value, cumulative, status, revision, peers=len(month_peers))
+        )
+    value, reason = last
+    outcome, reason = _outcome(c, value, len(missing), len(used), reason)
+    return _criterion(
+        c,
+        window,
+        used=tuple(used),
+        missing=tuple(missing),
+        revisions={m: data.rows[m].revision for m in used},
+        value=value,
+        outcome=outcome,
+        reason=reason,
+        figures=figures,
+    )
+
+
+def _peer_figures(ranking: Ranking, peer_parts: Mapping[str, Sequence[Parts]]) -> list[float]:
+    out = []
+    for parts in peer_parts.values():
+        f = _figure(ranking.metric, parts)
+        if f is not None:
+            out.append(f)
+    return out
+
+
+def _rank(
+    ranking: Ranking, mine: float | None, others: Sequence[float]
+) -> tuple[float | None, Reason | None]:
+    if mine is None:
+        return None, "no_exposure"
+    if len(others) < ranking.min_peers:
+        return None, "too_few_peers"
+    return _percentile(mine, others, ranking.safer), None
+
+
+def _criterion(
+    c: Criterion,
+    window: Sequence[str],
+    *,
+    used: Sequence[str],
+    missing: Sequence[str],
+    revisions: Mapping[str, int],
+    value: float | None,
+    outcome: Outcome,
+    reason: Reason | None,
+    figures: Sequence[MonthFigure],
+) -> CriterionEvaluation:
+    return CriterionEvaluation(
+        name=c.name,
+        zh=c.zh,
+        en=c.en,
+        metric=c.metric,
+        column=c.column if c.ranking is None else c.ranking.column,
+        operator=c.operator,
+        threshold=c.threshold,
+        max_missing_months=c.max_missing_months,
+        months=tuple(window),
+        months_used=tuple(used),
+        missing_months=tuple(missing),
+        revisions=dict(revisions),
+        value=value,
+        outcome=outcome,
+        reason=reason,
+        by_month=tuple(figures),
+    )
+
+
+def _evaluate(c: Criterion, period: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+    window = period[-c.window_months :] if c.window_months is not None else period
+    if c.metric == "claims_count":
+        return _claims(c, window, data)
+    if c.metric == "class_percentile":
+        return _ranked(c, window, data)
+    return _months_figure(c, window, data)
+
+
+def _tier_outcome(criteria: Sequence[CriterionEvaluation]) -> Outcome:
+    outcomes = {c.outcome for c in criteria}
+    if "not_met" in outcomes:
+        return "not_met"
+    return "not_evaluable" if "not_evaluable" in outcomes else "met"
+
+
+_BREACH: Final[dict[Outcome, BreachOutcome]] = {
+    "met": "kept",
+    "not_met": "breached",
+    "not_evaluable": "not_evaluable",
+}
+
+
+def _period(months: Sequence[str]) -> tuple[str, ...]:
+    period = tuple(months)
+    if not period:
+        raise ValueError("the period has no months")
+    numbers = [month_number(m) for m in period]
+    for a, b, m in zip(numbers, numbers[1:], period[1:], strict=False):
+        if b != a + 1:
+            raise ValueError(f"the period's months must be consecutive and in order, not {m}")
+    return period
+
+
+def _site_rows(rows: Sequence[MonthRow], period: Sequence[str]) -> dict[str, MonthRow]:
+    inside = set(period)
+    out: dict[str, MonthRow] = {}
+    for row in rows:
+        month_number(row.month)
+        if row.month not in inside:
+            continue
+        if row.month in out:
+            raise ValueError(f"two site_months rows for {row.month}")
+        out[row.month] = row
+    return out
+
+
+def _class_peers(
+    peers: Sequence[PeerRow], site_class: SiteClass, period: Sequence[str]
+) -> dict[str, list[PeerRow]]:
+    inside = set(period)
+    out: dict[str, list[PeerRow]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
+    for peer in peers:
+        if peer.month not in inside:
+            continue
+        if (peer.site_id, peer.month) in seen:
+            raise ValueError(f"two peer rows for {peer.site_id} in {peer.month}")
+        seen.add((peer.site_id, peer.month))
+        if peer.project_type == site_class.project_type and peer.stage == site_class.stage:
+            out[peer.month].append(peer)
+    return out
 
 
 def evaluate_period(
@@ -171,4 +515,44 @@ def evaluate_period(
     feed holds claims data for the site at all (False: claims criteria are not
     evaluable). Raises ValueError for a bad month, duplicate rows or an unknown
     severity."""
-    raise NotImplementedError
+    if site_class.project_type not in spec.PROJECT_TYPES:
+        raise ValueError(f"unknown project type {site_class.project_type!r}")
+    if site_class.stage not in spec.STAGES:
+        raise ValueError(f"unknown stage {site_class.stage!r}")
+    period = _period(months)
+    for claim in claims:
+        if claim.severity not in spec.SEVERITIES:
+            raise ValueError(f"unknown claim severity {claim.severity!r}")
+    site_rows = _site_rows(rows, period)
+    data = _Inputs(site_rows, _class_peers(peers, site_class, period), tuple(claims), claims_data)
+    tiers = []
+    for tier in rule_set.tiers:
+        criteria = tuple(_evaluate(c, period, data) for c in tier.criteria)
+        tiers.append(
+            TierEvaluation(
+                name=tier.name,
+                zh=tier.zh,
+                en=tier.en,
+                means=tier.means,
+                points=tier.points,
+                outcome=_tier_outcome(criteria),
+                criteria=criteria,
+            )
+        )
+    breaches = []
+    for breach in rule_set.breaches:
+        ev = _evaluate(breach.criterion, period, data)
+        breaches.append(
+            BreachEvaluation(breach.name, breach.zh, breach.en, _BREACH[ev.outcome], ev)
+        )
+    return PeriodEvaluation(
+        rule_set_version=rule_set.version,
+        site_class=site_class,
+        months=period,
+        claims_data=claims_data,
+        tiers=tuple(tiers),
+        breaches=tuple(breaches),
+        months_used=tuple(m for m in period if m in site_rows),
+        missing_months=tuple(m for m in period if m not in site_rows),
+        revisions={m: site_rows[m].revision for m in period if m in site_rows},
+    )
