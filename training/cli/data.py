@@ -61,9 +61,27 @@ def generate(
         int, typer.Option("--months", min=1, help="Months observed from --start.")
     ] = 36,
     start: Annotated[str, typer.Option("--start", help="First month, YYYY-MM.")] = "2023-01",
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="Also write the raw events into OUT/events; site_months is then "
+            "aggregated from them (docs/events.md).",
+        ),
+    ] = False,
+    workforce_scale: Annotated[
+        float,
+        typer.Option(
+            "--workforce-scale",
+            max=1.0,
+            help="With --events: attend with this share of the world's workers "
+            "(fewer attendance rows; claims stay the world's).",
+        ),
+    ] = 1.0,
 ) -> None:
     """Write a synthetic smart-site world (sites, site_months, claims and the true
-    expected loss in truth) to a folder."""
+    expected loss in truth) to a folder; with --events, its raw events too, and
+    site_months as their aggregation."""
     import re
     import time
 
@@ -75,16 +93,34 @@ def generate(
         raise typer.BadParameter(f"expected one of {', '.join(FORMATS)}", param_hint="--format")
     if not re.fullmatch(MONTH_PATTERN, start):
         raise typer.BadParameter("expected YYYY-MM", param_hint="--start")
+    if workforce_scale <= 0.0:
+        raise typer.BadParameter("must be above 0", param_hint="--workforce-scale")
+    if workforce_scale != 1.0 and not events:
+        raise typer.BadParameter("only with --events", param_hint="--workforce-scale")
     began = time.perf_counter()
-    world = generate_world(sites, seed, months=months, start=start)
-    paths = write_world(world, out, "csv" if fmt == "csv" else "parquet")
+    if events:
+        from training.synth.events import write_world_events
+        from training.synth.world import simulate
+
+        sim = simulate(sites, seed, months=months, start=start)
+        written = write_world_events(
+            sim, out, "csv" if fmt == "csv" else "parquet", workforce_scale
+        )
+        world, paths, n_months = sim.world, written.paths, written.site_months
+        counts = ", ".join(f"{n:,} {name}" for name, n in written.events.rows().items())
+    else:
+        world = generate_world(sites, seed, months=months, start=start)
+        paths = write_world(world, out, "csv" if fmt == "csv" else "parquet")
+        n_months = len(world.site_months)
     seconds = time.perf_counter() - began
     typer.echo(
-        f"✓ wrote {len(world.sites):,} sites, {len(world.site_months):,} site-months and "
+        f"✓ wrote {len(world.sites):,} sites, {n_months:,} site-months and "
         f"{len(world.claims):,} claims to {out} ({fmt}, seed {seed}, {seconds:.1f} s)"
     )
+    if events:
+        typer.echo(f"  events in {out / 'events'}: {counts}")
     for path in paths:
-        typer.echo(f"  {path.name}")
+        typer.echo(f"  {path.relative_to(out)}")
 
 
 @app.command("aggregate")

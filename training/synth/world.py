@@ -311,6 +311,8 @@ class _Rows:
     project_start: BoolArray
     workers: FloatArray
     hours: FloatArray
+    work_days: FloatArray  # working days this month (fewer in the start month)
+    hours_per_day: FloatArray
     weather: IntArray
     z: FloatArray  # current hidden log-risk / its sd
     h: FloatArray  # current hidden log-risk
@@ -363,6 +365,8 @@ def _expand(
         project_start=project_start,
         workers=workers,
         hours=hours,
+        work_days=days * active_share,
+        hours_per_day=hours_per_day,
         weather=weather[sites.district[site], t],
         z=h / hidden_sd(),
         h=h,
@@ -697,9 +701,29 @@ def _site_month_frame(
 # ----------------------------------------------------------------------- world
 
 
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """A world with the draws behind it: what :mod:`training.synth.events` needs to
+    emit the raw events whose aggregation gives the world's monthly behaviour."""
+
+    world: World
+    seed: int
+    site_ids: list[str]
+    sites: _Sites
+    cal: _Calendar
+    rows: _Rows
+    obs: dict[str, FloatArray | IntArray | BoolArray]
+    weather: IntArray  # severe-weather days per district (rows) and month (columns)
+
+
 def generate_world(n_sites: int, seed: int, months: int = 36, start: str = "2023-01") -> World:
     """Draw a world of ``n_sites`` sites observed for ``months`` months from
     ``start`` (``YYYY-MM``). The same arguments always give the same frames."""
+    return simulate(n_sites, seed, months, start).world
+
+
+def simulate(n_sites: int, seed: int, months: int = 36, start: str = "2023-01") -> Simulation:
+    """:func:`generate_world` with the draws behind the world."""
     if n_sites < 1:
         raise ValueError("n_sites must be at least 1")
     if months < 1:
@@ -764,10 +788,11 @@ def generate_world(n_sites: int, seed: int, months: int = 36, start: str = "2023
             "tower_cranes": sites.cranes,
         }
     )
-    return World(
+    world = World(
         sites=sites_frame[[c.name for c in spec.SITES]],
         site_months=site_months,
         claims=claims,
         truth=truth,
         expected_mix=mix,
     )
+    return Simulation(world, seed, site_ids, sites, cal, rows, obs, weather)

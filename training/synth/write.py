@@ -51,12 +51,14 @@ def write_world(world: World, out: Path, fmt: Format = "csv") -> list[Path]:
         "claims": world.claims,
         TRUTH_TABLE: world.truth,
     }
-    paths: list[Path] = []
-    for name, frame in tables.items():
-        path = out / f"{name}.{fmt}"
-        if fmt == "csv":
-            _write_csv(frame, path)
-        else:
-            _write_parquet(frame, path, name)
-        paths.append(path)
-    return paths
+    return [write_frame(frame, out, name, fmt) for name, frame in tables.items()]
+
+
+def write_frame(frame: pd.DataFrame, out: Path, name: str, fmt: Format) -> Path:
+    """Write one table as ``out/<name>.<fmt>`` the way :func:`write_world` does."""
+    path = out / f"{name}.{fmt}"
+    if fmt == "csv":
+        _write_csv(frame, path)
+    else:
+        _write_parquet(frame, path, name)
+    return path
