@@ -16,6 +16,8 @@ For the items that pass the API's rules and the contract (:mod:`.intake`, no fra
    and the band, explained line by line to the cent;
 4. recommendations: every what-if of every item, computed in one more features call,
    priced in one more prediction and through the whole plan;
+   the prevention plan (docs/prevention.md): the services of the rate book's
+   prevention block the site needs, each one's what-if priced the same way;
 5. incentive eligibility, criterion by criterion.
 
 CPU-bound and blocking: call it from a worker thread, never on the event loop.
@@ -59,6 +61,7 @@ from models.pricing import (
     load_plan,
     load_tariff,
     plan_premium,
+    prevention,
     price,
     project_premium,
     round_cent,
@@ -70,6 +73,7 @@ from models.pricing.site_history import incentives as site_incentives
 from service.errors import FieldError, InvalidInputError, ServiceError
 from service.limits import Deadline
 from service.model_provider import ModelSnapshot
+from service.prevention import quote_plan
 from service.quotes import explain, recommend
 from service.quotes.intake import (
     Item,
@@ -85,6 +89,7 @@ from service.quotes.schemas import (
     FloatingOut,
     Incentives,
     ModelRef,
+    PreventionPlanOut,
     Pricing,
     QuoteResponse,
     RateBookRef,
@@ -286,6 +291,16 @@ class _WhatIfs:
     combined: np.ndarray  # log relativity of each such site with all of them done
 
 
+@dataclass(frozen=True, slots=True)
+class _PreventionWhatIfs:
+    """The prevention services each site needs and the model's log relativity of each
+    one's what-if, beside the site's own (one prediction)."""
+
+    found: list[quote_plan.Gap]
+    relativity: np.ndarray  # log relativity of each gap's what-if, in ``found``'s order
+    own: dict[int, float]  # log relativity of each site with a gap, by position
+
+
 def _exp(x: float) -> float:
     return math.exp(x) if x < 700.0 else math.inf
 
@@ -391,13 +406,20 @@ class QuotePricer:
         sites = [_Site.of(item, r) for item, r in zip(items, rules, strict=True)]
         found = self._candidates(sites, bundle)
         extra = recommend.what_if_sites(found, [s.series for s in sites], [s.target for s in sites])
+        gaps = self._prevention_gaps(sites)
+        # each gap's what-if alone (recommend's combined plans are not needed here)
+        closing = recommend.what_if_sites(
+            [g.candidate for g in gaps], [s.series for s in sites], [s.target for s in sites]
+        )
         # One call for every site and every what-if: features of each site at its policy
         # start, each alone with the contractor's record it carries, by the arithmetic
         # training uses (models.features.arithmetic).
         rows = series_features(
-            [s.series for s in sites] + extra.series, [s.target for s in sites] + extra.targets
+            [s.series for s in sites] + extra.series + closing.series[: len(gaps)],
+            [s.target for s in sites] + extra.targets + closing.targets[: len(gaps)],
         )
-        x, what_if_rows = rows[: len(sites)], rows[len(sites) :]
+        ends = len(sites) + len(extra.series)
+        x, what_if_rows, gap_rows = rows[: len(sites)], rows[len(sites) : ends], rows[ends:]
         policies = [s.item.request.policy for s in sites]
         risk = bundle.term_risk(
             x, [p.start_month for p in policies], [float(p.term_months) for p in policies]
@@ -410,6 +432,7 @@ class QuotePricer:
                 for k, site in enumerate(sites)
             ]
             what_ifs = self._what_ifs(found, extra, what_if_rows, bundle, explained.threads)
+            closing_ifs = self._closing_ifs(gaps, x, gap_rows, bundle, explained.threads)
             contexts: list[_Context] = []
             for first, block in explained.blocks():
                 contexts += [
@@ -418,6 +441,7 @@ class QuotePricer:
         deadline.check("explaining")
         del facts, sites  # the contexts hold what is left to answer with
         advice = self._recommendations(contexts, what_ifs)
+        plans = self._prevention_plans(contexts, closing_ifs)
         deadline.check("recommending")
         # In order, each context let go once answered: a portfolio's working figures
         # (feature values, contributions, adjustments) need not outlive their answer.
@@ -425,7 +449,11 @@ class QuotePricer:
         answers: list[Outcome] = []
         while contexts:
             ctx = contexts.pop()
-            answers.append(self._answer(ctx, advice.pop(ctx.position, []), snapshot, now))
+            answers.append(
+                self._answer(
+                    ctx, advice.pop(ctx.position, []), snapshot, now, plans.pop(ctx.position, None)
+                )
+            )
         return answers
 
     def _facts(
@@ -545,16 +573,7 @@ class QuotePricer:
         whole plan as the quote was (base, exposure intensity, off-balance factor, gate,
         band)."""
 
-        def priced(ctx: _Context, log_rel: float) -> tuple[Decimal, Decimal]:
-            a = ctx.adjustment
-            # with the floating schedule on, the what-if's own-claims effect is taken out
-            # as the quote's was (the claims do not change in a what-if)
-            estimate = plan_premium(
-                a.base, _exp(log_rel - ctx.neutralised) * a.intensity, a.move.off_balance,
-                a.band, ctx.facts.dq.passed, a.move.floating,
-            )  # fmt: skip
-            return estimate, max(a.final - estimate, Decimal("0.00"))
-
+        priced = _what_if_premium
         out: dict[int, list[tuple[Decimal, Recommendation]]] = {}
         by_site: dict[int, list[recommend.Candidate]] = {}
         for c, r in zip(what_ifs.found, what_ifs.relativity.tolist(), strict=True):
@@ -587,6 +606,62 @@ class QuotePricer:
             )  # fmt: skip
         return answer
 
+    # -- the prevention plan (docs/prevention.md) -------------------------------------------
+    @staticmethod
+    def _prevention_gaps(sites: Sequence[_Site]) -> list[quote_plan.Gap]:
+        """Every site's gaps to its rate book's prevention targets (none without a book)."""
+        out: list[quote_plan.Gap] = []
+        for k, site in enumerate(sites):
+            book = site.rules.book
+            if book is not None and book.prevention:
+                start = site.item.request.policy.start_month
+                out += quote_plan.gaps(k, site.history, start, book.prevention)
+        return out
+
+    @staticmethod
+    def _closing_ifs(
+        gaps: list[quote_plan.Gap],
+        x: np.ndarray,
+        rows: np.ndarray,
+        bundle: ModelBundle,
+        threads: int | None,
+    ) -> _PreventionWhatIfs:
+        """The model's log relativity of each gap closed and of its site as it is, in
+        one prediction, so that a what-if changing nothing removes exactly nothing."""
+        if not gaps:
+            return _PreventionWhatIfs(gaps, np.zeros(0), {})
+        positions = sorted({g.candidate.position for g in gaps})
+        log_rel = (
+            bundle.log_rate(np.vstack([x[positions], rows]), threads=threads) - bundle.base_value
+        )
+        own = dict(zip(positions, log_rel[: len(positions)].tolist(), strict=True))
+        return _PreventionWhatIfs(gaps, log_rel[len(positions) :], own)
+
+    @staticmethod
+    def _prevention_plans(
+        contexts: Sequence[_Context], closing: _PreventionWhatIfs
+    ) -> dict[int, PreventionPlanOut]:
+        """Per item priced by a rate book: its budget and the services it buys, each
+        gap's what-if priced through the whole plan as the recommendations are."""
+        by_site: dict[int, list[prevention.Priced]] = {}
+        for gap, log_rel in zip(closing.found, closing.relativity.tolist(), strict=True):
+            pos = gap.candidate.position
+            ctx = contexts[pos]
+            _, saving = _what_if_premium(ctx, log_rel)
+            removed = -math.expm1(log_rel - closing.own[pos])
+            by_site.setdefault(pos, []).append(
+                prevention.Priced(gap.reach, ctx.facts.risk.expected_loss_cny * removed, saving)
+            )
+        out: dict[int, PreventionPlanOut] = {}
+        for ctx in contexts:
+            book = ctx.facts.rules.book
+            if book is None:
+                continue
+            budget = prevention.budget(ctx.adjustment.final, book.prevention_share)
+            plan = prevention.plan(budget, by_site.get(ctx.position, []))
+            out[ctx.position] = quote_plan.plan_out(book, plan, ctx.facts.risk.expected_loss_cny)
+        return out
+
     # -- the answer -------------------------------------------------------------------------
     def _answer(
         self,
@@ -594,6 +669,7 @@ class QuotePricer:
         advice: list[Recommendation],
         snapshot: ModelSnapshot,
         now: datetime,
+        plan: PreventionPlanOut | None = None,
     ) -> PricedQuote:
         rules = ctx.facts.rules
         req = ctx.facts.item.request
@@ -633,7 +709,7 @@ class QuotePricer:
             prevention_budget_cny=(
                 None
                 if rules.book is None
-                else explain.money(round_cent(a.final * rules.book.prevention_share))
+                else explain.money(prevention.budget(a.final, rules.book.prevention_share))
             ),
         )
         found = explain.factors(a, ctx.facts.values, bundle.meta.peer_medians)
@@ -680,6 +756,7 @@ class QuotePricer:
             incentives=_incentives(incentives),
             data_quality=dq,
             warnings=self._warnings(ctx, snapshot),
+            prevention=plan,
             service_version=service_version(),
         )
         return PricedQuote(
@@ -738,6 +815,19 @@ class QuotePricer:
                 f"{_discount_possible_from(ctx.facts, ctx.facts.rules.band)})"
             )
         return out
+
+
+def _what_if_premium(ctx: _Context, log_rel: float) -> tuple[Decimal, Decimal]:
+    """A what-if's premium through the quote's whole plan (base, exposure intensity,
+    off-balance factor, floating line, gate, band) and what it saves."""
+    a = ctx.adjustment
+    # with the floating schedule on, the what-if's own-claims effect is taken out
+    # as the quote's was (the claims do not change in a what-if)
+    estimate = plan_premium(
+        a.base, _exp(log_rel - ctx.neutralised) * a.intensity, a.move.off_balance,
+        a.band, ctx.facts.dq.passed, a.move.floating,
+    )  # fmt: skip
+    return estimate, max(a.final - estimate, Decimal("0.00"))
 
 
 def _floating(facts: _Facts) -> FloatingMove | None:

@@ -445,6 +445,52 @@ class Recommendation(Struct, frozen=True, kw_only=True, gc=False):
     text: Text | None = None
 
 
+class PreventionItem(Struct, frozen=True, kw_only=True, gc=False):
+    """One accident-prevention service for the site (docs/prevention.md): the group and
+    metric it aims at, the gap to the book's target, what closing it costs and what the
+    model says closing it removes."""
+
+    service: str  # its name in the book's prevention block
+    label: Text
+    group: str  # the 工地画像 group of the metric
+    group_label: Text
+    metric: str
+    metric_label: Text
+    unit: str  # the metric's: "share" or "per 10k worker-hours"
+    current: float  # the site's value (last six months, as recommendations measure it)
+    target: float  # the book's target
+    gap: float  # how far the site is from the target, in the metric's unit
+    units: int  # whole units of the service: enough to close the gap, at most max_units
+    unit_label: Text  # what one unit is (a training session, an inspection, ...)
+    reached: float  # the value those units bring the metric to (target, unless capped)
+    cost_per_unit_cny: Money
+    cost_cny: Money  # units × cost per unit
+    # the site's expected loss over the term less that with the metric at ``reached``,
+    # by the model (the recommendations' what-if), and that over the expected loss
+    risk_reduction_cny: Money
+    risk_reduction_pct: float
+    # the quote's final premium less the what-if's, through the same rating plan
+    premium_saving_cny: Money
+    # None: bought; over_budget: did not fit in what was left; no_risk_reduction: the
+    # model credits closing the gap with nothing
+    not_funded: Literal["over_budget", "no_risk_reduction"] | None = None
+    text: Text
+
+
+class PreventionPlanOut(Struct, frozen=True, kw_only=True, gc=False):
+    """What the quote's prevention budget buys for this site (docs/prevention.md)."""
+
+    budget_cny: Money  # = pricing.prevention_budget_cny
+    share: float  # the book's prevention share
+    rate_book: str  # <insurer>-<version> whose prevention block priced the services
+    cost_cny: Money  # of the items bought
+    remaining_cny: Money  # budget − cost
+    selection: Literal["greedy_risk_reduction_per_yuan"] = "greedy_risk_reduction_per_yuan"
+    items: list[PreventionItem]  # bought, in the order chosen
+    not_funded: list[PreventionItem]  # gaps the budget does not buy, by service name
+    text: Text
+
+
 class CriterionOut(Struct, frozen=True, kw_only=True, gc=False):
     name: str
     label: Text
@@ -526,6 +572,8 @@ class QuoteResponse(Struct, frozen=True, kw_only=True, gc=False):
     incentives: Incentives
     data_quality: DataQuality
     warnings: list[str]
+    # what the prevention budget buys; None without a rate book (docs/prevention.md)
+    prevention: PreventionPlanOut | None = None
     inputs: QuoteInputs | None = None  # set when priced by reference to stored data
     # the release of this service that priced it (quotes stored before it was recorded
     # have none): with the model and rule versions, what an audit needs to replay it
