@@ -33,9 +33,16 @@ from models.incentives.settlement import (
     CriterionOutcome,
     Statement,
     StatementLine,
+    canonical_json,
     settle,
 )
-from models.incentives.terms import AgreementTerms, Amount, terms_from_json, validate_terms
+from models.incentives.terms import (
+    AgreementTerms,
+    Amount,
+    terms_from_json,
+    terms_to_json,
+    validate_terms,
+)
 
 __all__ = [
     "AgreementTerms",
@@ -61,12 +68,14 @@ __all__ = [
     "Tier",
     "TierEvaluation",
     "available_rule_sets",
+    "canonical_json",
     "evaluate_period",
     "load_rule_set",
     "parse_rule_set",
     "period_months",
     "settle",
     "terms_from_json",
+    "terms_to_json",
     "validate_rule_set",
     "validate_terms",
 ]
