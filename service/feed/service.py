@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from models.contract import ContractData
 from service.auth.principal import Principal, Role
-from service.errors import FieldError, InvalidInputError, NotFoundError
+from service.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 from service.feed import intake
 from service.feed.rows import COLUMNS, KEYS, contract_dict
 from service.feed.schemas import (
@@ -54,8 +54,22 @@ class FeedService:
     def add_claims(self, body: Any, principal: Principal) -> FeedResult:
         claims: Any = intake.decode(body, ClaimsIn)
         ids = sorted({c.site_id for c in claims.claims})
-        known = self.store.existing_sites(ids)
-        data = intake.check_rows("claims", claims.claims, known, prefix="claims")
+        # Every rule of the rows first: a broken row is the caller's to fix (422). A claim
+        # on a site the platform has not fed yet is a good row sent too early (409): it
+        # is stored once the site is (docs/api.md).
+        data = intake.check_rows("claims", claims.claims, ids, prefix="claims")
+        known = set(self.store.existing_sites(ids))
+        early = [
+            FieldError(f"claims[{i}].site_id", f"no stored site {claim.site_id!r}")
+            for i, claim in enumerate(claims.claims)
+            if claim.site_id not in known
+        ]
+        if early:
+            raise ConflictError(
+                f"{early[0].field}: {early[0].message}: the platform feeds a site before "
+                "its claims; nothing was stored",
+                fields=early,
+            )
         return self._store(data, ("claims",), principal, rows=True)
 
     # -- files -----------------------------------------------------------------------------
