@@ -27,6 +27,7 @@ from models.settings import Settings, get_settings
 from service.auth.middleware import ApiKeyAuthMiddleware
 from service.auth.resolver import KeyResolver
 from service.controllers.admin import AdminController
+from service.controllers.agreements import AgreementsController
 from service.controllers.explanations import SiteExplanationController
 from service.controllers.feed import FeedController
 from service.controllers.health import HealthController, metrics
@@ -42,7 +43,7 @@ from service.controllers.sites import SitesController
 from service.db import migrate
 from service.db.engine import Database
 from service.dependencies import DEPENDENCIES
-from service.docs import LocalSwaggerPlugin
+from service.docs import LocalSwaggerPlugin, StrictStructSchemaPlugin
 from service.errors import document_errors, error_response
 from service.headers import add_security_headers
 from service.limits import require_json
@@ -103,6 +104,13 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
+def _exact_request_schemas(settings: Settings) -> StrictStructSchemaPlugin:
+    """Request bodies documented as msgspec reads them; a share link's longest life is
+    a setting, so the document states this server's (docs/api.md)."""
+    share_days = {"minimum": 1, "maximum": settings.portal_share_max_days}
+    return StrictStructSchemaPlugin(limits={"ShareRequest.expires_in_days": share_days})
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -160,6 +168,7 @@ def create_app(
             AdminController,
             AdminRateBookController,
             RateBookController,
+            AgreementsController,
             ShareController,
             PortalController,
             portal_static(),
@@ -174,6 +183,7 @@ def create_app(
         cors_config=cors,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=_openapi(),
+        plugins=[_exact_request_schemas(settings)],
         state=State({STATE_KEY: runtime}),
         lifespan=[_lifespan],
         logging_config=None,

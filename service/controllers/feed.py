@@ -10,15 +10,25 @@ all or nothing; a broken file is answered 422 with the loader's problem report.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
 from litestar import Controller, get, post, put
 from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.params import Body, FromPath, JSONBody, SkipValidation
 from sqlmodel import Session
 
+from models.contract import spec
 from service.auth.guards import requires
 from service.auth.principal import Principal, Role
 from service.errors import NotFoundError, error_responses
@@ -31,6 +41,38 @@ BULK_MAX_BODY_BYTES: Final = 512 * 1024 * 1024
 READERS: Final = (Role.platform, Role.insurer, Role.admin)
 
 Upload = Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)]
+FEEDS_BY_ROLE: Final = "sites and site_months: platform keys; claims: insurer keys"
+
+
+@dataclass
+class _BulkOperation(Operation):
+    """The upload documented as the service reads it: one file part per contract table,
+    named after the table, and no other part (Litestar would document the handler's
+    ``dict[str, UploadFile]`` as an array field ``files``)."""
+
+    def __post_init__(self) -> None:
+        parts = {
+            table: Schema(
+                type=OpenAPIType.STRING,
+                format=OpenAPIFormat.BINARY,
+                description=f"The contract's {table} table as a .csv or .parquet file.",
+            )
+            for table in spec.TABLES
+        }
+        self.request_body = RequestBody(
+            required=True,
+            description=f"One file part per table, named after it ({FEEDS_BY_ROLE}).",
+            content={
+                RequestEncodingType.MULTI_PART: OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        properties=dict(parts),
+                        additional_properties=False,
+                        min_properties=1,
+                    )
+                )
+            },
+        )
 
 
 class FeedController(Controller):
@@ -102,6 +144,7 @@ class FeedController(Controller):
         request_max_body_size=BULK_MAX_BODY_BYTES,
         summary="Upload contract files: all checked, then all stored or none",
         responses=error_responses(400, 401, 403, 409, 413, 422, 429),
+        operation_class=_BulkOperation,
     )
     def bulk(
         self,
