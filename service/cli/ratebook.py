@@ -1,6 +1,7 @@
-"""``siterisk ratebook …``: validate, import, diff, activate and list insurers' rate books
-(docs/rate-books.md). ``validate`` reads a file only; the others use the service
-database, which they name on stderr."""
+"""``siterisk ratebook …``: validate, import, diff, impact, activate and list insurers'
+rate books (docs/rate-books.md). ``validate`` reads a file only; the others use the
+service database, which they name on stderr; ``impact``, and ``activate`` when the
+insurer has quotes to balance its book over, load the champion model too."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ if TYPE_CHECKING:
 
     from models.pricing.ratebook import RateBook
     from service.db.tables import RateBookRow
+    from service.model_provider import ModelSnapshot
 
 app = typer.Typer(
-    help="Insurers' rate books: validate, import, diff, activate and list.",
+    help="Insurers' rate books: validate, import, diff, impact, activate and list.",
     no_args_is_help=True,
 )
 
@@ -79,6 +81,26 @@ def _session() -> AbstractContextManager[Session]:
     return opened()
 
 
+def _champion() -> ModelSnapshot:
+    """The model in service (the registry's champion, or its local cache)."""
+    from models.settings import get_settings
+    from service.quotes.replay import ReplayError, load_model
+
+    settings = get_settings()
+    try:
+        return load_model(settings, settings.champion_uri)
+    except ReplayError as exc:
+        _fail(f"no model to re-price the insurer's quotes with: {exc}")
+
+
+def _activate(session: Session, insurer_id: str, version: str, who: str) -> RateBookRow:
+    from service.ratebooks.impact import off_balance_finder
+    from service.ratebooks.store import RateBookStore
+
+    finder = off_balance_finder(session, _champion)
+    return RateBookStore(session).activate(insurer_id, version, by=who, off_balance=finder)
+
+
 def _describe(row: RateBookRow) -> str:
     until = f"{row.effective_to}" if row.effective_to else "open"
     state = (
@@ -86,6 +108,13 @@ def _describe(row: RateBookRow) -> str:
         if row.activated_at
         else "not active"
     )
+    if row.off_balance_method == "insurer_quotes":
+        state += (
+            f", off-balance factor {row.off_balance_factor:.6f} over "
+            f"{row.off_balance_quotes} quote(s)"
+        )
+    elif row.off_balance_method == "model":
+        state += ", the model's off-balance factor"
     return f"{row.insurer_id}@{row.version} ({row.effective_from} to {until}, {state})"
 
 
@@ -115,7 +144,7 @@ def import_(
         store = RateBookStore(session)
         try:
             done = store.import_book(book, by=who)
-            row = store.activate(book.insurer_id, book.version, by=who) if activate else done.row
+            row = _activate(session, book.insurer_id, book.version, who) if activate else done.row
         except ServiceError as exc:
             for field in exc.fields:
                 typer.echo(f"  {field.field}: {field.message}", err=True)
@@ -130,13 +159,14 @@ def activate(
     version: Annotated[str, typer.Argument(help="The book's version.")],
     by: By = None,
 ) -> None:
-    """Let a stored book price quotes from its effective date on; records who and when."""
+    """Let a stored book price quotes from its effective date on; records who and when,
+    and the book's own off-balance factor (found over the insurer's quotes of the last
+    12 months, re-priced with the book and the champion model)."""
     from service.errors import ServiceError
-    from service.ratebooks.store import RateBookStore
 
     with _session() as session:
         try:
-            row = RateBookStore(session).activate(insurer_id, version, by=_by(by))
+            row = _activate(session, insurer_id, version, _by(by))
         except ServiceError as exc:
             for field in exc.fields:
                 typer.echo(f"  {field.field}: {field.message}", err=True)
@@ -183,6 +213,33 @@ def diff(
             f"{path}: {json.dumps(a, ensure_ascii=False)} -> {json.dumps(b, ensure_ascii=False)}"
         )
     typer.echo(f"{len(changes)} difference(s)", err=True)
+
+
+@app.command("impact")
+def impact(
+    insurer_id: Annotated[str, typer.Argument(help="The insurer.")],
+    version: Annotated[str, typer.Argument(help="The stored book's version.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Before activating: the insurer's stored quotes of the last 12 months re-priced
+    with the book; the dislocation of premiums, the change in total premium and the
+    loss ratio by risk decile."""
+    from service.errors import NotFoundError
+    from service.ratebooks import impact as found
+    from service.ratebooks.store import RateBookStore, book_of
+
+    with _session() as session:
+        try:
+            book = book_of(RateBookStore(session).get(insurer_id, version))
+        except NotFoundError as exc:
+            _fail(exc.message)
+        result = found.impact(session, book, _champion())
+    if result.report is None:
+        _fail(f"insurer {insurer_id!r} has no stored quote of the last 12 months to re-price")
+    if as_json:
+        typer.echo(json.dumps(found.as_json(result.report), ensure_ascii=False, indent=2))
+        return
+    typer.echo(found.table(result.report))
 
 
 @app.command("list")

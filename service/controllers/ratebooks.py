@@ -1,7 +1,7 @@
 """Rate books over HTTP (docs/rate-books.md): ``/v1/admin/ratebooks`` for admins (the
-same operations as ``siterisk ratebook …``: validate, import, diff, activate, list) and
-``/v1/ratebooks`` for an insurer's own books, which reads no other insurer's: another's
-book answers the same 404 as a missing one."""
+same operations as ``siterisk ratebook …``: validate, import, diff, impact, activate,
+list) and ``/v1/ratebooks`` for an insurer's own books — read, impact and activate —
+which reaches no other insurer's: another's book answers the same 404 as a missing one."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ from sqlmodel import Session
 from models.pricing.ratebook import ID_PATTERN, VERSION_PATTERN, RateBookError, parse_ratebook
 from service.auth.guards import requires
 from service.auth.principal import Principal, Role
+from service.controllers.quotes import current_snapshot
 from service.db.tables import RateBookRow
 from service.errors import NotFoundError, error_responses
+from service.model_provider import ModelProvider
+from service.ratebooks.impact import ImpactReport, off_balance_finder
+from service.ratebooks.impact import impact as reprice_quotes
 from service.ratebooks.store import RateBookStore, book_of, parse_or_422
 
 InsurerId = Annotated[
@@ -42,6 +46,12 @@ class RateBookInfo(msgspec.Struct, frozen=True, kw_only=True):
     imported_by: str
     activated_at: dt.datetime | None
     activated_by: str | None
+    # the book's own off-balance factor, found at activation: None with method "model"
+    # (the model's own is used), or found over that many of the insurer's quotes
+    off_balance_factor: float | None = None
+    off_balance_method: str | None = None
+    off_balance_quotes: int | None = None
+    off_balance_model: str | None = None
 
 
 class RateBookOut(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,7 +93,34 @@ def _info(row: RateBookRow) -> RateBookInfo:
         imported_by=row.imported_by,
         activated_at=row.activated_at,
         activated_by=row.activated_by,
+        off_balance_factor=row.off_balance_factor,
+        off_balance_method=row.off_balance_method,
+        off_balance_quotes=row.off_balance_quotes,
+        off_balance_model=row.off_balance_model,
     )
+
+
+def _activate(
+    insurer_id: str, version: str, principal: Principal, session: Session, provider: ModelProvider
+) -> RateBookRow:
+    finder = off_balance_finder(session, lambda: current_snapshot(provider))
+    return RateBookStore(session).activate(
+        insurer_id, version, by=_who(principal), off_balance=finder
+    )
+
+
+def _impact(
+    insurer_id: str, version: str, session: Session, provider: ModelProvider
+) -> ImpactReport:
+    book = book_of(RateBookStore(session).get(insurer_id, version))
+    found = reprice_quotes(session, book, current_snapshot(provider))
+    if found.report is None:
+        raise NotFoundError(f"no stored quote of insurer {insurer_id!r} in the last 12 months")
+    return found.report
+
+
+def _own(version: str) -> NotFoundError:
+    return NotFoundError(f"no rate book {version!r}")
 
 
 def _who(principal: Principal) -> str:
@@ -192,9 +229,30 @@ class AdminRateBookController(Controller):
         version: Version,
         principal: NamedDependency[Principal],
         db_session: NamedDependency[Session],
+        model_provider: NamedDependency[ModelProvider],
     ) -> RateBookInfo:
-        row = RateBookStore(db_session).activate(insurer_id, version, by=_who(principal))
-        return _info(row)
+        """Records the book's own off-balance factor too: found over the insurer's
+        quotes of the last 12 months re-priced with the book (503 if there are enough
+        of them and no model is loaded), else the model's."""
+        return _info(_activate(insurer_id, version, principal, db_session, model_provider))
+
+    @get(
+        "/{insurer_id:str}/{version:str}/impact",
+        sync_to_thread=True,
+        summary="Re-price the insurer's quotes of the last 12 months with the book",
+        responses=error_responses(400, 401, 403, 404, 429, 503),
+    )
+    def book_impact(
+        self,
+        insurer_id: InsurerId,
+        version: Version,
+        db_session: NamedDependency[Session],
+        model_provider: NamedDependency[ModelProvider],
+    ) -> ImpactReport:
+        """The dislocation of premiums (new over old, in bands), the change in total
+        premium and the loss ratio (the model's expected loss over premium) old and new
+        by risk decile; 404 when the insurer has no stored quote to re-price."""
+        return _impact(insurer_id, version, db_session, model_provider)
 
 
 class RateBookController(Controller):
@@ -230,5 +288,47 @@ class RateBookController(Controller):
         try:
             row = RateBookStore(db_session).get(principal.insurer_id, version)
         except NotFoundError:
-            raise NotFoundError(f"no rate book {version!r}") from None
+            raise _own(version) from None
         return RateBookOut(info=_info(row), document=dict(row.document))
+
+    @post(
+        "/{version:str}/activate",
+        status_code=200,
+        sync_to_thread=True,
+        summary="Activate one of the calling insurer's books; who and when are kept",
+        responses=error_responses(400, 401, 403, 404, 422, 429, 503),
+    )
+    def activate_own(
+        self,
+        version: Version,
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[Session],
+        model_provider: NamedDependency[ModelProvider],
+    ) -> RateBookInfo:
+        """As the admin's activation, for the key's own insurer only."""
+        assert principal.insurer_id is not None
+        try:
+            row = _activate(principal.insurer_id, version, principal, db_session, model_provider)
+        except NotFoundError:
+            raise _own(version) from None
+        return _info(row)
+
+    @get(
+        "/{version:str}/impact",
+        sync_to_thread=True,
+        summary="Re-price the calling insurer's quotes of the last 12 months with its book",
+        responses=error_responses(400, 401, 403, 404, 429, 503),
+    )
+    def own_impact(
+        self,
+        version: Version,
+        principal: NamedDependency[Principal],
+        db_session: NamedDependency[Session],
+        model_provider: NamedDependency[ModelProvider],
+    ) -> ImpactReport:
+        assert principal.insurer_id is not None
+        try:
+            RateBookStore(db_session).get(principal.insurer_id, version)
+        except NotFoundError:
+            raise _own(version) from None
+        return _impact(principal.insurer_id, version, db_session, model_provider)

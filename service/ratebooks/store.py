@@ -6,6 +6,7 @@ book is the same 404 as a missing one."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -19,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from models.pricing.ratebook import (
     DEFAULT_INSURER,
+    OffBalance,
     Problem,
     RateBook,
     RateBookError,
@@ -41,7 +43,8 @@ def document_hash(document: Mapping[str, Any]) -> str:
 
 
 def book_of(row: RateBookRow) -> RateBook:
-    """The stored book, read once per document (it was valid when imported)."""
+    """The stored book, read once per document (it was valid when imported), with the
+    off-balance factor its activation found."""
     with _cache_lock:
         found = _cache.get(row.document_hash)
     if found is None:
@@ -50,7 +53,15 @@ def book_of(row: RateBookRow) -> RateBook:
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
             _cache[row.document_hash] = found
-    return found
+    if row.off_balance_method is None:
+        return found
+    recorded = OffBalance(
+        row.off_balance_factor,
+        row.off_balance_method,
+        row.off_balance_quotes or 0,
+        row.off_balance_model,
+    )
+    return dataclasses.replace(found, off_balance=recorded)
 
 
 def invalid(error: RateBookError) -> InvalidInputError:
@@ -144,10 +155,18 @@ class RateBookStore:
         return self.session.exec(query).all()
 
     def activate(
-        self, insurer_id: str, version: str, *, by: str, now: dt.datetime | None = None
+        self,
+        insurer_id: str,
+        version: str,
+        *,
+        by: str,
+        now: dt.datetime | None = None,
+        off_balance: Callable[[RateBook], OffBalance] | None = None,
     ) -> RateBookRow:
-        """Let the book price quotes from its effective date on; who and when are kept.
-        Activating an active book changes nothing."""
+        """Let the book price quotes from its effective date on; who and when are kept,
+        and the book's own off-balance factor (``off_balance``, e.g.
+        ``service.ratebooks.impact.off_balance_finder``; without it the book keeps the
+        model's). Activating an active book changes nothing."""
         row = self.get(insurer_id, version)
         book = book_of(row)
         if book.exposure_base != "contract_value":
@@ -164,8 +183,13 @@ class RateBookStore:
                 )
             )
         if row.activated_at is None:
+            found = off_balance(book) if off_balance else OffBalance(None, "model", 0, None)
             row.activated_at = now or utcnow()
             row.activated_by = by
+            row.off_balance_factor = found.factor
+            row.off_balance_method = found.method
+            row.off_balance_quotes = found.quotes
+            row.off_balance_model = found.model_uri
             self.session.add(row)
             self.session.commit()
             self.session.refresh(row)
