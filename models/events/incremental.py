@@ -1,0 +1,325 @@
+"""Incremental aggregation: re-aggregate only the months whose inputs changed.
+
+The platform appends events daily. A month's row of ``site_months`` reads more than
+the month's own events: first attendance over the whole folder, training records
+completed before the month's first day, the 90-day hazards window, tickets due in the
+month, each site's first own or insurer ticket, the site's stage rows and its row of
+``sites``. :func:`month_fingerprints` hashes, per month, exactly those inputs (the
+month's *dependency window*, derived from the event contract's definitions); a run
+compares them with the manifest the last run left in the output folder and computes
+only the months whose fingerprint changed, reading only the events those months can
+see. The rows of every other month are kept as they were written, so a re-run with
+nothing changed rewrites nothing (the output stays byte-identical), and a run after a
+day was appended changes exactly the months that day reaches (docs/events.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from models.contract import spec as contract_spec
+from models.contract.problems import DEFAULT_MAX_PROBLEMS
+from models.events import spec
+from models.events.aggregate import site_months, site_months_sql
+from models.events.load import EventsFolder, load_events
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MANIFEST: Final = "site_months.manifest.json"
+MANIFEST_VERSION: Final = 1
+SITE_MONTHS_FILE: Final = "site_months.parquet"
+
+# Per month m (first day m, last day m_end): each input it reads, as (count, sum of
+# row hashes) so that neither row order nor the file a row sits in matters.
+_FINGERPRINTS: Final = """
+WITH
+att AS (
+    SELECT site_id, worker_id, date AS d, hours, CAST(date_trunc('month', date) AS DATE) AS m
+    FROM attendance
+),
+asked AS (
+    SELECT DISTINCT m, last_day(m) AS m_end FROM att
+    WHERE (? IS NULL OR strftime(m, '%Y-%m') >= ?) AND (? IS NULL OR strftime(m, '%Y-%m') <= ?)
+),
+site_m AS (SELECT DISTINCT site_id, m FROM att),
+worker_m AS (SELECT DISTINCT worker_id, m FROM att),
+stage_rows AS (
+    SELECT *, row_number() OVER (PARTITION BY site_id ORDER BY from_date) AS k FROM site_stages
+),
+first_own AS (
+    SELECT site_id, min(found_on) AS first_found FROM hazard_tickets
+    WHERE source IN ('self', 'insurer') GROUP BY site_id
+),
+parts AS (
+    SELECT m, 'attendance' AS part, count(*) AS n, sum(hash(site_id, worker_id, d, hours)) AS h
+    FROM att GROUP BY m
+    UNION ALL
+    SELECT CAST(date_trunc('month', first_day) AS DATE), 'first attendance', count(*),
+           sum(hash(site_id, worker_id))
+    FROM (SELECT site_id, worker_id, min(d) AS first_day FROM att GROUP BY site_id, worker_id)
+    GROUP BY 1
+    UNION ALL
+    SELECT w.m, 'training', count(*),
+           sum(hash(t.worker_id, t.site_id, t.completed_on, t.valid_until))
+    FROM worker_m w JOIN training_records t
+      ON t.worker_id = w.worker_id AND t.completed_on <= last_day(w.m)
+    GROUP BY w.m
+    UNION ALL
+    SELECT s.m, 'stages', count(*), sum(hash(r.site_id, r.stage, r.from_date))
+    FROM site_m s JOIN stage_rows r
+      ON r.site_id = s.site_id AND (r.from_date <= last_day(s.m) OR r.k = 1)
+    GROUP BY s.m
+    UNION ALL
+    SELECT s.m, 'sites', count(*),
+           sum(hash(x.site_id, x.district, x.tower_cranes, x.hazardous_works))
+    FROM site_m s JOIN sites x ON x.site_id = s.site_id
+    GROUP BY s.m
+    UNION ALL
+    SELECT CAST(date_trunc('month', ts) AS DATE), 'video', count(*),
+           sum(hash(event_id, site_id, device_id, ts, kind, closed_at))
+    FROM video_events GROUP BY 1
+    UNION ALL
+    SELECT CAST(date_trunc('month', ts) AS DATE), 'alarms', count(*),
+           sum(hash(event_id, site_id, device_id, ts, kind))
+    FROM device_events GROUP BY 1
+    UNION ALL
+    SELECT CAST(date_trunc('month', date) AS DATE), 'devices', count(*),
+           sum(hash(site_id, device_id, date, kind, online_minutes))
+    FROM device_days GROUP BY 1
+    UNION ALL
+    SELECT CAST(date_trunc('month', date) AS DATE), 'weather', count(*),
+           sum(hash(district, date, kind))
+    FROM weather_warnings GROUP BY 1
+    UNION ALL
+    -- found in the 90-day window of any day of m, or due in m
+    SELECT a.m, 'tickets', count(*),
+           sum(hash(t.ticket_id, t.site_id, t.found_on, t.source, t.level, t.deadline,
+                    t.rectified_on))
+    FROM asked a JOIN hazard_tickets t
+      ON (t.found_on >= a.m - INTERVAL 89 DAY AND t.found_on <= a.m_end)
+      OR (t.deadline >= a.m AND t.deadline <= a.m_end)
+    GROUP BY a.m
+    UNION ALL
+    -- hazards_found is null until the site's first own or insurer ticket
+    SELECT s.m, 'inspected', count(*), sum(hash(s.site_id))
+    FROM site_m s JOIN first_own f ON f.site_id = s.site_id AND f.first_found <= last_day(s.m)
+    GROUP BY s.m
+)
+SELECT strftime(a.m, '%Y-%m') AS month,
+       md5(string_agg(p.part || ':' || p.n || ':' || p.h, ';' ORDER BY p.part)) AS fingerprint
+FROM asked a JOIN parts p ON p.m = a.m
+GROUP BY a.m
+ORDER BY month
+"""
+
+
+def month_fingerprints(
+    events: EventsFolder, months: tuple[str | None, str | None] | None = None
+) -> dict[str, str]:
+    """A fingerprint per month with attendance (within ``months``) of every input its
+    row of ``site_months`` reads."""
+    first, last = months or (None, None)
+    rows = events.con.execute(_FINGERPRINTS, [first, first, last, last]).fetchall()
+    return {str(m): str(f) for m, f in rows}
+
+
+def definition_hash() -> str:
+    """Changes when the aggregation changes: then every month is computed again."""
+    import duckdb
+
+    text = f"{site_months_sql()}\n{spec.EVENT_CONTRACT_VERSION}\nduckdb {duckdb.__version__}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IncrementalRun:
+    """What :func:`aggregate_incremental` did."""
+
+    out: Path
+    files: dict[str, Path]
+    rows: int
+    months: tuple[str, ...]  # every month in the output
+    computed: tuple[str, ...]  # months aggregated in this run
+    removed: tuple[str, ...]  # months of the last run that have no attendance now
+    written: tuple[str, ...]  # files this run wrote (empty: nothing changed)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_manifest(out: Path) -> dict[str, Any] | None:
+    """The last run's manifest, or None when there is none usable (no manifest, another
+    definition, or its site_months file is gone): then every month is computed."""
+    path = Path(out) / MANIFEST
+    if not path.is_file() or not (Path(out) / SITE_MONTHS_FILE).is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+        return None
+    if manifest.get("definition") != definition_hash():
+        return None
+    if not isinstance(manifest.get("months"), dict):
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(Path(out) / SITE_MONTHS_FILE).names
+    except (OSError, ValueError):
+        return None
+    if names != [c.name for c in contract_spec.SITE_MONTHS]:
+        return None
+    return manifest
+
+
+def aggregate_incremental(
+    events_dir: Path,
+    out: Path,
+    *,
+    months: tuple[str | None, str | None] | None = None,
+    max_problems: int = DEFAULT_MAX_PROBLEMS,
+) -> IncrementalRun:
+    """Check ``events_dir`` (all of it: no bad row is skipped because its month did not
+    change) and bring ``out`` up to date: aggregate the months whose fingerprint is not
+    the manifest's, keep the other months' rows as written, drop months that no longer
+    have attendance, and copy ``sites`` and ``claims`` when they differ. Raise
+    :class:`~models.contract.ContractError` when the events break their contract
+    (nothing is written then)."""
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    events = load_events(Path(events_dir), max_problems=max_problems)
+    try:
+        prints = month_fingerprints(events, months)
+        manifest = read_manifest(out)
+        before: dict[str, str] = dict(manifest["months"]) if manifest else {}
+        changed = [m for m, f in prints.items() if before.get(m) != f]
+        removed = tuple(sorted(set(before) - set(prints)))
+        new: pa.Table | None = None
+        if manifest is None:  # every month, as a full run computes them
+            new = site_months(events, months)
+        elif changed:
+            new = _aggregate_months(events, changed)
+    finally:
+        events.con.close()
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    files: dict[str, Path] = {}
+    for name in ("sites", "claims"):
+        source = events.sources[name][0]
+        target = out / f"{name}{source.suffix}"
+        files[name] = target
+        other = out / f"{name}{'.csv' if source.suffix == '.parquet' else '.parquet'}"
+        if other.exists():
+            other.unlink()
+            written.append(other.name)
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            shutil.copyfile(source, target)
+            written.append(target.name)
+    target = out / SITE_MONTHS_FILE
+    files["site_months"] = target
+    stale_csv = out / "site_months.csv"
+    if stale_csv.exists():
+        stale_csv.unlink()
+        written.append(stale_csv.name)
+    if new is not None or removed or manifest is None:
+        kept = _kept_rows(target, set(prints) - set(changed)) if manifest else None
+        table = _merge(kept, new)
+        pq.write_table(table, target)
+        written.append(target.name)
+        rows = table.num_rows
+    else:
+        rows = pq.ParquetFile(target).metadata.num_rows
+    body = {
+        "version": MANIFEST_VERSION,
+        "definition": definition_hash(),
+        "months": prints,
+    }
+    text = json.dumps(body, indent=1, sort_keys=True) + "\n"
+    manifest_path = out / MANIFEST
+    if not manifest_path.is_file() or manifest_path.read_text("utf-8") != text:
+        manifest_path.write_text(text, "utf-8")
+        written.append(manifest_path.name)
+    return IncrementalRun(
+        out,
+        files,
+        rows,
+        tuple(prints),
+        tuple(changed),
+        removed,
+        tuple(written),
+        events.warnings,
+    )
+
+
+def _aggregate_months(events: EventsFolder, changed: list[str]) -> pa.Table:
+    """The rows of the changed months, from views that hold only the events those
+    months read (their own months, the 90-day windows and deadlines of tickets, each
+    worker's first attendance at each site, each site's first own or insurer ticket;
+    training records, stages and sites whole)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    con = events.con
+    values = ", ".join(f"(DATE '{m}-01')" for m in changed)
+    con.execute("CREATE SCHEMA IF NOT EXISTS changed_months")
+    con.execute(
+        f"CREATE OR REPLACE TABLE changed_months.asked AS SELECT * FROM (VALUES {values}) v(m)"
+    )
+    month_of = "CAST(date_trunc('month', {}) AS DATE) IN (SELECT m FROM changed_months.asked)"
+    views = {
+        "attendance": (
+            f"SELECT * FROM main.attendance WHERE {month_of.format('date')} "
+            "UNION SELECT a.* FROM main.attendance a SEMI JOIN (SELECT site_id, worker_id, "
+            "min(date) AS first_day FROM main.attendance GROUP BY site_id, worker_id) f "
+            "ON a.site_id = f.site_id AND a.worker_id = f.worker_id AND a.date = f.first_day"
+        ),
+        "video_events": f"SELECT * FROM main.video_events WHERE {month_of.format('ts')}",
+        "device_events": f"SELECT * FROM main.device_events WHERE {month_of.format('ts')}",
+        "device_days": f"SELECT * FROM main.device_days WHERE {month_of.format('date')}",
+        "weather_warnings": f"SELECT * FROM main.weather_warnings WHERE {month_of.format('date')}",
+        "hazard_tickets": (
+            "SELECT * FROM main.hazard_tickets t WHERE "
+            f"{month_of.format('t.deadline')} OR EXISTS (SELECT 1 FROM changed_months.asked a "
+            "WHERE t.found_on >= a.m - INTERVAL 89 DAY AND t.found_on <= last_day(a.m)) "
+            "OR t.ticket_id IN (SELECT arg_min(ticket_id, found_on) FROM main.hazard_tickets "
+            "WHERE source IN ('self', 'insurer') GROUP BY site_id)"
+        ),
+    }
+    for name, query in views.items():
+        con.execute(f"CREATE OR REPLACE VIEW changed_months.{name} AS {query}")
+    con.execute("SET search_path = 'changed_months,main'")
+    try:
+        table = site_months(events, (min(changed), max(changed)))
+    finally:
+        con.execute("RESET search_path")
+    keep = pc.is_in(table.column("month"), value_set=pa.array(changed, type=pa.string()))
+    return table.filter(keep)
+
+
+def _kept_rows(path: Path, months: set[str]) -> pa.Table | None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        return None
+    table = pq.read_table(path)
+    keep = pc.is_in(table.column("month"), value_set=pa.array(sorted(months), type=pa.string()))
+    return table.filter(keep)
+
+
+def _merge(kept: pa.Table | None, new: pa.Table | None) -> pa.Table:
+    import pyarrow as pa
+
+    parts = [t for t in (kept, new) if t is not None]
+    assert parts, "a run with no manifest computes every month"
+    schema = (new if new is not None else parts[0]).schema
+    table = pa.concat_tables([t.cast(schema) for t in parts])
+    return table.sort_by([("site_id", "ascending"), ("month", "ascending")]).combine_chunks()
