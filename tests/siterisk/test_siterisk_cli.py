@@ -29,6 +29,7 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
     tree = _tree(typer.main.get_command(app))
     assert list(tree) == [
         "train", "score", "serve", "data", "model", "keys", "db", "quotes", "ratebook",
+        "agreements",
     ]  # fmt: skip
     assert list(tree["data"]) == ["validate", "generate", "aggregate", "push", "export"]
     assert tree == {
@@ -41,6 +42,7 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
         "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
+        "agreements": {"replay": {}},
     }
 
 
@@ -60,6 +62,7 @@ def test_each_side_holds_only_its_own_commands() -> None:
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
         "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
+        "agreements": {"replay": {}},
     }
 
 
