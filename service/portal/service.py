@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 
 from service.db.tables import Quote
 from service.errors import NotFoundError
+from service.quotes.contractor_view import PreventionView, contractor_prevention
 from service.quotes.schemas import (
     DataQuality,
     Explanation,
@@ -54,6 +55,8 @@ class SiteQuote(Struct, frozen=True, kw_only=True):
     recommendations: list[Recommendation]
     incentives: Incentives
     data_quality: DataQuality
+    # the prevention plan as a contractor may see it, by language (None: no rate book)
+    prevention: dict[str, PreventionView] | None = None
 
 
 class QuotePoint(Struct, frozen=True, kw_only=True):
@@ -99,6 +102,11 @@ def site_quote(answer: QuoteResponse, district: str | None) -> SiteQuote:
         recommendations=answer.recommendations,
         incentives=answer.incentives,
         data_quality=answer.data_quality,
+        prevention=(
+            None
+            if answer.prevention is None
+            else {lang: contractor_prevention(answer.prevention, lang) for lang in ("zh", "en")}
+        ),
     )
 
 

@@ -15,6 +15,7 @@ from models.contract import spec
 from service.portal import charts
 from service.portal.i18n import Translator
 from service.portal.service import SiteSummary, SiteView
+from service.quotes.contractor_view import PreventionItemView, PreventionView
 from service.quotes.explain import BY_NAME, format_value, metric_key
 from service.quotes.schemas import CriterionOut, Factor, Metric, Recommendation
 
@@ -68,6 +69,31 @@ class RecommendationView:
     source: str
     saving: str
     premium: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreventionRow:
+    service: str
+    label: str
+    group: str
+    now: str
+    target: str
+    gap: str
+    units: str
+    cost: str
+    reduction: str
+    saving: str
+    sentence: str
+
+
+@dataclass(frozen=True, slots=True)
+class PreventionSection:
+    summary: str
+    budget: str
+    cost: str
+    remaining: str
+    items: list[PreventionRow]
+    not_funded: list[PreventionRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +154,7 @@ class SitePage:
     final_row: GroupRow
     factors: list[FactorView]
     recommendations: list[RecommendationView]
+    prevention: PreventionSection | None
     incentives_intro: str
     tiers: list[TierView]
     quality: QualityView
@@ -270,6 +297,7 @@ def site_page(t: Translator, view: SiteView) -> SitePage:
         recommendations=[
             _recommendation(t, r) for r in q.recommendations if r.estimated_saving_cny > 0
         ],
+        prevention=_prevention(t, q.prevention),
         incentives_intro=t("incentives.intro", version=q.incentives.rule_set_version),
         tiers=[
             TierView(
@@ -366,6 +394,37 @@ def _recommendation(t: Translator, r: Recommendation) -> RecommendationView:
         source=t(f"recs.source_{r.target_source}"),
         saving=t.money(r.estimated_saving_cny),
         premium=t.money(r.estimated_premium_cny),
+    )
+
+
+def _prevention(t: Translator, plans: dict[str, PreventionView] | None) -> PreventionSection | None:
+    plan = None if plans is None else plans.get(t.lang)
+    if plan is None:
+        return None
+
+    def row(i: PreventionItemView) -> PreventionRow:
+        shown = _rate_format(t, i.unit)
+        return PreventionRow(
+            service=i.service,
+            label=i.label,
+            group=i.group_label,
+            now=shown(i.current),
+            target=shown(i.target),
+            gap=shown(i.gap),
+            units=f"{t.number(i.units)} {i.unit_label}".strip(),
+            cost=t.money(i.cost_cny),
+            reduction=t.percent(i.risk_reduction_pct),
+            saving=t.money(i.premium_saving_cny),
+            sentence=i.text,
+        )
+
+    return PreventionSection(
+        summary=plan.text,
+        budget=t.money(plan.budget_cny),
+        cost=t.money(plan.cost_cny),
+        remaining=t.money(plan.remaining_cny),
+        items=[row(i) for i in plan.items],
+        not_funded=[row(i) for i in plan.not_funded],
     )
 
 

@@ -69,14 +69,14 @@ def _item(
     zh = (
         f"{group['zh']}：{col.zh}为{cur}{per_zh}，费率表目标{tgt}{per_zh}。"
         f"建议{s.label_zh}{r.units}{s.unit_zh}{reach_zh}，费用约{cost:,.2f}元；"
-        f"模型估算可降低预期损失{reduction:,.2f}元（{pct:.1f}%），保费可节省"
+        f"模型估算可使预期损失降低{pct:.1f}%，保费可节省"
         f"{p.premium_saving_cny:,.2f}元。"
     )
     en = (
         f"{group['en']}: {col.meaning} is {cur}{per_en} against the book's target of "
         f"{tgt}{per_en}. {s.label_en}: {r.units} {s.unit_en}(s){reach_en}, costing about "
-        f"CNY {cost:,.2f}; the model estimates the expected loss falls by CNY "
-        f"{reduction:,.2f} ({pct:.1f}%) and the premium by CNY {p.premium_saving_cny:,.2f}."
+        f"CNY {cost:,.2f}; the model estimates the expected loss falls by {pct:.1f}% "
+        f"and the premium by CNY {p.premium_saving_cny:,.2f}."
     )
     if why == "over_budget":
         zh += "超出剩余预算，本期未安排。"

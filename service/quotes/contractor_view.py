@@ -16,7 +16,7 @@ from typing import Literal
 from msgspec import Struct
 
 from service.quotes.explain import BY_NAME
-from service.quotes.schemas import QuoteResponse, Text
+from service.quotes.schemas import PreventionItem, PreventionPlanOut, QuoteResponse, Text
 
 Lang = Literal["zh", "en"]
 
@@ -113,6 +113,39 @@ class DataQualityView(Struct, frozen=True, kw_only=True):
     discount_possible_from: str | None
 
 
+class PreventionItemView(Struct, frozen=True, kw_only=True):
+    """One prevention service planned for the site: the group, the gap and its cost."""
+
+    service: str
+    label: str
+    group: str
+    group_label: str
+    metric: str
+    metric_label: str
+    unit: str
+    current: float
+    target: float
+    gap: float
+    units: int
+    unit_label: str
+    cost_cny: float
+    risk_reduction_pct: float  # of the site's expected loss, by the model
+    premium_saving_cny: float
+    funded: bool
+    text: str
+
+
+class PreventionView(Struct, frozen=True, kw_only=True):
+    """What the insurer's prevention budget buys for the site (docs/prevention.md)."""
+
+    budget_cny: float
+    cost_cny: float
+    remaining_cny: float
+    items: list[PreventionItemView]  # bought
+    not_funded: list[PreventionItemView]
+    text: str
+
+
 class SiteExplanation(Struct, frozen=True, kw_only=True):
     """The latest explanation of one of the caller's sites."""
 
@@ -134,6 +167,8 @@ class SiteExplanation(Struct, frozen=True, kw_only=True):
     incentive_rule_set_version: str
     incentives: list[TierView]
     data_quality: DataQualityView
+    # None: the quote was not priced by a rate book, so it has no prevention plan
+    prevention: PreventionView | None = None
 
 
 def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
@@ -244,6 +279,44 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
             reasons=list(dq.reasons),
             discount_possible_from=dq.discount_possible_from,
         ),
+        prevention=(
+            None if quote.prevention is None else contractor_prevention(quote.prevention, lang)
+        ),
+    )
+
+
+def contractor_prevention(plan: PreventionPlanOut, lang: Lang) -> PreventionView:
+    """The plan without what is the insurer's alone: the expected loss in yuan (only
+    the share a service removes) and the rate book's name."""
+
+    def item(i: PreventionItem) -> PreventionItemView:
+        return PreventionItemView(
+            service=i.service,
+            label=_pick(i.label, lang) or i.service,
+            group=i.group,
+            group_label=_pick(i.group_label, lang) or i.group,
+            metric=i.metric,
+            metric_label=_pick(i.metric_label, lang) or i.metric,
+            unit=i.unit,
+            current=i.current,
+            target=i.target,
+            gap=i.gap,
+            units=i.units,
+            unit_label=_pick(i.unit_label, lang) or "",
+            cost_cny=i.cost_cny,
+            risk_reduction_pct=i.risk_reduction_pct,
+            premium_saving_cny=i.premium_saving_cny,
+            funded=i.not_funded is None,
+            text=_pick(i.text, lang) or "",
+        )
+
+    return PreventionView(
+        budget_cny=plan.budget_cny,
+        cost_cny=plan.cost_cny,
+        remaining_cny=plan.remaining_cny,
+        items=[item(i) for i in plan.items],
+        not_funded=[item(i) for i in plan.not_funded],
+        text=_pick(plan.text, lang) or "",
     )
 
 
