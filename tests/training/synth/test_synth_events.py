@@ -128,9 +128,9 @@ def test_the_world_behaviour_comes_out_of_the_events(
     assert 0.8 < ratio.median() < 1.2
     # a hazard or monitor count reported by the world is what its tickets and alarms give
     for column in ("hazards_found", "major_hazards", "crane_warnings", "structural_alarms"):
-        both = m[column].notna() & m[f"{column}_w"].notna()
-        assert both.sum() > 100, column
-        assert (m.loc[both, column] == m.loc[both, f"{column}_w"]).all(), column
+        reported = m[column].notna() & m[f"{column}_w"].notna()
+        assert reported.sum() > 100, column
+        assert (m.loc[reported, column] == m.loc[reported, f"{column}_w"]).all(), column
     # shares follow the world's intended rates
     for column, tolerance in (
         ("device_online_rate", 0.02),
@@ -138,13 +138,12 @@ def test_the_world_behaviour_comes_out_of_the_events(
         ("training_coverage", 0.1),
         ("new_worker_share", 0.1),
     ):
-        both = m[[column, f"{column}_w"]].astype(float).dropna()
-        assert len(both) > 300, column
-        assert abs(both[column].mean() - both[f"{column}_w"].mean()) < tolerance, column
-        assert both.corr().iloc[0, 1] > 0.3, column
+        pair = m[[column, f"{column}_w"]].astype(float).dropna()
+        assert len(pair) > 300, column
+        assert abs(pair[column].mean() - pair[f"{column}_w"].mean()) < tolerance, column
+        assert pair[column].corr(pair[f"{column}_w"]) > 0.3, column
     # a month without anyone on site has no row
-    suspended = m["avg_daily_workers_w"] == 0
-    assert not suspended.any()
+    assert not (m["avg_daily_workers_w"] == 0).any()
 
 
 def test_events_of_the_same_world_are_the_same(tmp_path: Path) -> None:
