@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.contract import spec
+from models.pricing.premium import base_premium, project_premium, round_cent
 from models.pricing.rulesets import (
     RULES_PACKAGE,
     Band,
@@ -280,15 +281,15 @@ class RateBook:
         return self.effective_from <= day and not ended
 
     def tariff(self, project_type: str | None = None) -> Tariff:
-        """The book's tariff for one project type as the premium arithmetic reads it.
-
-        Only a contract-value book has one: its per-mille rates are the rate per CNY
-        of the contract value times 1000 (``TariffBand.rate_per_mille``)."""
-        if self.exposure_base != "contract_value":
-            raise RuleError(
-                f"rate book {self.name}: the {self.exposure_base} exposure base is not priced yet"
-            )
+        """The book's tariff for one project type as the premium arithmetic reads it:
+        marginal rates on the exposure, "per mille" of it. A contract-value book's rates
+        are per mille already; a floor-area (CNY per m²) or headcount book's (CNY per
+        worker-month) are times 1000, so the same arithmetic gives exposure × rate."""
         bands = self.project_type_bands.get(project_type or "", self.bands)
+        if self.exposure_base != "contract_value":
+            bands = tuple(
+                TariffBand(b.lower_cny, b.upper_cny, b.rate_per_mille * 1000) for b in bands
+            )
         return Tariff(
             version=self.name,
             label=self.label,
@@ -298,6 +299,32 @@ class RateBook:
             min_months=self.min_months,
             bands=bands,
         )
+
+
+def tariff_premiums(
+    exposure_base: ExposureBase,
+    exposure: float,
+    term_months: float,
+    duration_months: float,
+    tariff: Tariff,
+) -> tuple[Decimal, Decimal]:
+    """(the term's base premium, the whole project's premium) on a book's exposure base
+    (docs/rate-books.md, "Exposure bases"):
+
+    - contract value and floor area price the whole project once, and a term pays its
+      share, term ÷ planned duration (both floored at the tariff's ``min_months``);
+    - headcount prices each month of cover: the marginal rates on the headcount give the
+      premium of one month, the term pays it for each of its months (floored at
+      ``min_months``) and the project for each month of its planned duration."""
+    if exposure_base != "headcount":
+        return (
+            base_premium(exposure, term_months, duration_months, tariff),
+            project_premium(exposure, tariff),
+        )
+    monthly = project_premium(exposure, tariff)
+    term = max(Decimal(repr(float(term_months))), tariff.min_months)
+    duration = max(Decimal(repr(float(duration_months))), tariff.min_months)
+    return round_cent(monthly * term), round_cent(monthly * duration)
 
 
 # ------------------------------------------------------------------------ reading

@@ -169,19 +169,6 @@ class RateBookStore:
         model's). Activating an active book changes nothing."""
         row = self.get(insurer_id, version)
         book = book_of(row)
-        if book.exposure_base != "contract_value":
-            raise invalid(
-                RateBookError(
-                    "rate book",
-                    [
-                        Problem(
-                            "$.tariff.exposure_base",
-                            f"{book.exposure_base} books are not priced yet: only "
-                            "contract_value books can be activated",
-                        )
-                    ],
-                )
-            )
         if row.activated_at is None:
             found = off_balance(book) if off_balance else OffBalance(None, "model", 0, None)
             row.activated_at = now or utcnow()

@@ -28,6 +28,7 @@ from models.pricing.ratebook import (
     load_ratebook,
     parse_ratebook,
     read_ratebook_text,
+    tariff_premiums,
 )
 from models.pricing.rulesets import RuleError
 
@@ -170,8 +171,49 @@ def test_the_rate_key_follows_the_exposure_base() -> None:
     book = parse_ratebook(doc)
     assert book.exposure_base == "floor_area"
     assert book.bands[1].lower_cny == Decimal(10_000)
-    with pytest.raises(RuleError, match="floor_area exposure base is not priced yet"):
-        book.tariff()
+
+
+def test_a_floor_area_book_prices_the_project_once_and_the_term_its_share() -> None:
+    doc = _book()
+    doc["tariff"]["exposure_base"] = "floor_area"
+    doc["tariff"]["bands"] = [
+        {"up_to": 10_000, "rate_cny_per_m2": 6.0},
+        {"up_to": None, "rate_cny_per_m2": 4.5},
+    ]
+    book = parse_ratebook(doc)
+    # 25,000 m²: 10,000 × 6 + 15,000 × 4.5 = 127,500 for the project; 12 of 30 months
+    base, project = tariff_premiums("floor_area", 25_000.0, 12, 30, book.tariff("residential"))
+    assert project == Decimal("127500.00")
+    assert base == Decimal("51000.00")
+    # inside the first band only
+    assert tariff_premiums("floor_area", 2_000.5, 6, 6, book.tariff())[0] == Decimal("12003.00")
+
+
+def test_a_headcount_book_prices_each_month_of_cover() -> None:
+    doc = _book()
+    doc["tariff"]["exposure_base"] = "headcount"
+    doc["tariff"]["min_months"] = 3
+    doc["tariff"]["bands"] = [
+        {"up_to": 50, "rate_cny_per_worker_month": 20.0},
+        {"up_to": None, "rate_cny_per_worker_month": 12.5},
+    ]
+    book = parse_ratebook(doc)
+    # 80 workers: 50 × 20 + 30 × 12.5 = 1,375 a month; 12 months; a 24-month project
+    assert tariff_premiums("headcount", 80.0, 12, 24, book.tariff()) == (
+        Decimal("16500.00"),
+        Decimal("33000.00"),
+    )
+    # a term (and a project) shorter than min_months pays min_months
+    assert tariff_premiums("headcount", 80.0, 1, 2, book.tariff()) == (
+        Decimal("4125.00"),
+        Decimal("4125.00"),
+    )
+    # the contract value's arithmetic is unchanged: per mille, pro rata over the project
+    shipped = load_ratebook()
+    assert tariff_premiums("contract_value", 5e7, 12, 24, shipped.tariff()) == (
+        base_premium(5e7, 12, 24, shipped.tariff()),
+        project_premium(5e7, shipped.tariff()),
+    )
 
 
 def test_a_project_type_has_its_own_bands() -> None:

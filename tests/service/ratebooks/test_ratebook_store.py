@@ -92,18 +92,22 @@ def test_a_diff_of_two_stored_books(store: RateBookStore) -> None:
     assert changes["$.version"] == ("2025.1", "2026.1")
 
 
-def test_a_book_on_another_exposure_base_is_stored_but_not_activated(
+def test_a_book_on_another_exposure_base_is_activated_and_priced_on_it(
     store: RateBookStore,
 ) -> None:
     doc = book_document("acme", "2026.1")
     doc["tariff"]["exposure_base"] = "floor_area"
     doc["tariff"]["bands"] = [{"up_to": None, "rate_cny_per_m2": 5.0}]
     store.import_book(parse_ratebook(doc), by="ops")
-    with pytest.raises(InvalidInputError) as caught:
-        store.activate("acme", "2026.1", by="ops")
-    assert [f.field for f in caught.value.fields] == ["$.tariff.exposure_base"]
-    assert store.get("acme", "2026.1").activated_at is None
-    assert store.in_force("acme", dt.date(2026, 3, 1)) is None
+    row = store.activate("acme", "2026.1", by="ops")
+    assert row.activated_at is not None
+    # no quote to balance it over: it keeps the model's off-balance factor
+    assert (row.off_balance_method, row.off_balance_factor) == ("model", None)
+    found = store.in_force("acme", dt.date(2026, 3, 1))
+    assert found is not None
+    assert found.exposure_base == "floor_area"
+    assert found.off_balance is not None
+    assert found.off_balance.method == "model"
 
 
 def test_two_imports_of_one_version_at_once_store_it_once(
