@@ -87,7 +87,11 @@ class Item:
 
 
 # (path, field) of optional fields added after requests were first stored and hashed.
-_LATER_FIELDS: Final = ((), "other_claims"), (("policy",), "safety_awards")
+_LATER_FIELDS: Final = (
+    ((), "other_claims"),
+    (("policy",), "safety_awards"),
+    (("policy",), "planned_headcount"),
+)
 
 
 def _without_later_empties(req: QuoteRequest) -> dict[str, Any]:

@@ -53,7 +53,6 @@ from models.pricing import (
     PlanPrice,
     RatingPlan,
     Tariff,
-    base_premium,
     expected_term_loss,
     exposure_intensity,
     load_band,
@@ -63,13 +62,12 @@ from models.pricing import (
     plan_premium,
     prevention,
     price,
-    project_premium,
     round_cent,
 )
 from models.pricing.floating import Award, FloatingMove, floating_move, incidents
+from models.pricing.incentives import quote_incentives
 from models.pricing.ratebook import RateBook
 from models.pricing.site_history import SiteHistory, data_quality, history_of
-from models.pricing.site_history import incentives as site_incentives
 from service.errors import FieldError, InvalidInputError, ServiceError
 from service.limits import Deadline
 from service.model_provider import ModelSnapshot
@@ -98,6 +96,7 @@ from service.quotes.schemas import (
     Text,
     TierOut,
 )
+from service.ratebooks.exposure import exposure_problems, premiums
 from service.release import service_version
 
 CURRENCY: Final = "CNY"
@@ -387,10 +386,20 @@ class QuotePricer:
         if pending:
             deadline.check("reading the request")
             valid = [items[i] for i in pending]
-            priced = self._price_valid(
-                valid, self._rules_for(valid, books), snapshot, when, deadline
-            )
-            outcomes.update(zip(pending, priced, strict=True))
+            rules = self._rules_for(valid, books)
+            # the book's exposure base may need what the request lacks (docs/rate-books.md)
+            kept = []
+            for i, item, r in zip(pending, valid, rules, strict=True):
+                problems = exposure_problems(item, r.book)
+                if problems:
+                    outcomes[i] = FailedQuote(item.index, _invalid(problems))
+                else:
+                    kept.append((i, item, r))
+            if kept:
+                priced = self._price_valid(
+                    [k[1] for k in kept], [k[2] for k in kept], snapshot, when, deadline
+                )
+                outcomes.update(zip([k[0] for k in kept], priced, strict=True))
         return [outcomes[i] for i in range(len(items))]
 
     # -- the valid items -------------------------------------------------------------------
@@ -486,8 +495,13 @@ class QuotePricer:
             risk=answer,
             term_factor=trend * season,
             percentile=percentile,
-            incentives=site_incentives(
-                site.rules.incentives, history, policy.start_month, percentile
+            # the evaluation agreements are settled with (docs/contract-incentives.md)
+            incentives=quote_incentives(
+                site.rules.incentives,
+                site.item.request.months,
+                site.item.request.claims,
+                policy.start_month,
+                percentile,
             ),
         )
 
@@ -495,7 +509,6 @@ class QuotePricer:
         band, tariff = facts.rules.band, facts.rules.tariff
         bundle = snapshot.bundle
         req = facts.item.request
-        site: Any = req.site
         policy = req.policy
         phi = dict(
             zip(fdef.FEATURE_NAMES, contrib[: len(fdef.FEATURE_NAMES)].tolist(), strict=True)
@@ -507,9 +520,9 @@ class QuotePricer:
         else:
             duration = facts.values["planned_duration_months"]
             duration = max(duration if math.isfinite(duration) else 0.0, float(tariff.min_months))
-            value = float(site.contract_value_cny)
-            base = base_premium(value, policy.term_months, duration, tariff)
-            project, tariff_version = project_premium(value, tariff), tariff.version
+            # on the book's exposure base: contract value, floor area or headcount
+            base, project = premiums(facts.item, facts.rules.book, tariff, duration)
+            tariff_version = tariff.version
         floating, neutralised = _floating(facts), 0.0
         if floating is not None:
             neutralised = math.fsum(phi[name] for name in OWN_CLAIMS_FEATURES)

@@ -119,6 +119,7 @@ else:
 
 
 MAX_AWARDS: Final = 50
+MAX_HEADCOUNT: Final = 100_000  # workers planned on one site
 
 
 class SafetyAwardIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
@@ -156,6 +157,19 @@ class PolicyIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
             "when the insurer's rate book turns its floating schedule on.",
         ),
     ] = msgspec.field(default_factory=list)
+    planned_headcount: (
+        Annotated[
+            int,
+            Meta(
+                ge=1,
+                le=MAX_HEADCOUNT,
+                description="Workers planned on site; read only when the insurer's rate "
+                "book prices on headcount and the site has no month of data with workers "
+                "(a quote before works start).",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ContractorRecordIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
