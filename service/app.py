@@ -36,6 +36,7 @@ from service.controllers.identity import IdentityController
 from service.controllers.incentives import IncentivesController
 from service.controllers.model import ModelController
 from service.controllers.portal import PortalController
+from service.controllers.prevention import PreventionController
 from service.controllers.quotes import QuotesController
 from service.controllers.ratebooks import AdminRateBookController, RateBookController
 from service.controllers.share import ShareController
@@ -169,6 +170,7 @@ def create_app(
             AdminRateBookController,
             RateBookController,
             AgreementsController,
+            PreventionController,
             ShareController,
             PortalController,
             portal_static(),
