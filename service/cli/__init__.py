@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from service.cli import agreements, data, quotes, ratebook, server
+from service.cli import agreements, data, prevention, quotes, ratebook, server
 from service.release import service_version
 
 __all__ = ["app", "service_version"]  # the release, for the entry package's --version
@@ -24,5 +24,6 @@ app.add_typer(server.keys_app, name="keys")
 app.add_typer(server.db_app, name="db")
 app.add_typer(quotes.app, name="quotes")
 app.add_typer(ratebook.app, name="ratebook")
+app.add_typer(prevention.app, name="prevention")
 app.add_typer(agreements.app, name="agreements")
 app.command()(server.serve)
