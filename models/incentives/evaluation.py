@@ -12,6 +12,10 @@ The rules of evidence (docs/contract-incentives.md):
 - percentiles rank the site only among peers of its own class (project type and
   stage), month by month among the peers' rows of that month in that class;
 - every figure names the months and the row revisions it used.
+
+Figures are computed as the quote's pricing modules compute them (numpy's sums over the
+months in order), so a quote's eligibility evaluated here equals what it was before
+(tests/service/quotes/test_quotes_invariants.py holds the two to each other).
 """
 
 from __future__ import annotations
@@ -20,11 +24,20 @@ import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import numpy as np
 
 from models.contract import spec
-from models.incentives.rule_set import Criterion, Means, Metric, Operator, Ranking, RuleSet
+from models.incentives.rule_set import (
+    AnyMetric,
+    Criterion,
+    Means,
+    Operator,
+    Ranking,
+    RuleSet,
+)
 from models.pricing.history import meets, month_number
 
 Outcome = Literal["met", "not_met", "not_evaluable"]
@@ -39,6 +52,8 @@ Reason = Literal[
     "no_exposure",  # a per-10k figure over months without worker-hours
     "no_claims_data",  # the feed has no claims data for the site
     "too_few_peers",  # fewer class peers with a figure than the ranking needs
+    "no_class",  # the site's class is unknown, so it has no peers to rank among
+    "no_model_percentile",  # a 2025.1 rule on the model's percentile, and none was given
 ]
 
 
@@ -100,7 +115,7 @@ class CriterionEvaluation:
     name: str
     zh: str
     en: str
-    metric: Metric
+    metric: AnyMetric
     column: str | None
     operator: Operator
     threshold: float
@@ -143,7 +158,7 @@ class BreachEvaluation:
 @dataclass(frozen=True, slots=True)
 class PeriodEvaluation:
     rule_set_version: str
-    site_class: SiteClass
+    site_class: SiteClass | None
     months: tuple[str, ...]  # the period evaluated, oldest first
     claims_data: bool
     tiers: tuple[TierEvaluation, ...]
@@ -175,7 +190,7 @@ _RATES: Final = ("per_10k_worker_hours", "unrectified_hazards_per_10k_worker_hou
 
 def _number(values: Mapping[str, float | None], column: str) -> float | None:
     value = values.get(column)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value != value:  # None or NaN: not reported
         return None
     return float(value)
 
@@ -202,19 +217,26 @@ def _parts(metric: str, column: str | None, values: Mapping[str, float | None]) 
     return value, 0.0
 
 
+_add = np.add.reduce  # numpy's own sum (pairwise), as models.pricing.site_history sums
+
+
+def _total(values: Sequence[float]) -> float:
+    return float(_add(np.asarray(values, dtype=np.float64)))
+
+
 def _figure(metric: str, parts: Sequence[Parts]) -> float | None:
     """The figure over the months whose parts are given; None when there is none."""
     if not parts:
         return None
     values = [p[0] for p in parts]
     if metric in _RATES:
-        hours = math.fsum(p[1] for p in parts)
-        return math.fsum(values) / hours * _PER_10K if hours > 0 else None
+        hours = _total([p[1] for p in parts])
+        return _total(values) / hours * _PER_10K if hours > 0 else None
     if metric == "months_min":
         return min(values)
     if metric == "months_sum":
-        return math.fsum(values)
-    return math.fsum(values) / len(values)  # months_mean
+        return _total(values)
+    return _total(values) / len(values)  # months_mean
 
 
 def _percentile(value: float, others: Sequence[float], safer: str) -> float:
@@ -230,9 +252,13 @@ def _percentile(value: float, others: Sequence[float], safer: str) -> float:
 @dataclass(frozen=True, slots=True)
 class _Inputs:
     rows: Mapping[str, MonthRow]
-    peers: Mapping[str, Sequence[PeerRow]]  # month -> the class's peer rows that month
+    peers: Mapping[str, Sequence[PeerRow]] | None  # month -> the class's rows; None: no class
     claims: Sequence[SiteClaim]
     claims_data: bool
+    model_percentile: float | None
+    monthly: bool
+    # one window's parts per (metric, column, months): tiers repeat the same figure
+    memo: dict[tuple[Any, ...], _Window] = field(default_factory=dict)
 
 
 def _met(value: float | None, c: Criterion) -> Literal["met", "not_met"]:
@@ -265,10 +291,12 @@ def _claims(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
     figures: list[MonthFigure] = []
     running = 0
     for month in window:
+        running += per_month[month]
+        if not data.monthly:
+            continue
         if not data.claims_data:
             figures.append(MonthFigure(month, None, None, "not_reported", None))
             continue
-        running += per_month[month]
         value = float(per_month[month])
         figures.append(MonthFigure(month, value, float(running), _status(value, c), None))
     evaluable = data.claims_data
@@ -286,35 +314,68 @@ def _claims(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
     )
 
 
+@dataclass(slots=True)
+class _Window:
+    """One figure's months: each month's parts (None: not reported) and what follows."""
+
+    each: list[Parts | None]
+    used: tuple[str, ...]
+    missing: tuple[str, ...]
+    revisions: Mapping[str, int]
+    value: float | None
+
+
+def _window(metric: str, column: str | None, window: Sequence[str], data: _Inputs) -> _Window:
+    key = (metric, column, len(window))  # every window ends with the period's last month
+    found = data.memo.get(key)
+    if found is None:
+        each: list[Parts | None] = []
+        parts: list[Parts] = []
+        used: list[str] = []
+        missing: list[str] = []
+        revisions: dict[str, int] = {}
+        for month in window:
+            row = data.rows.get(month)
+            p = None if row is None else _parts(metric, column, row.values)
+            each.append(p)
+            if p is None:
+                missing.append(month)
+            else:
+                assert row is not None
+                parts.append(p)
+                used.append(month)
+                revisions[month] = row.revision
+        found = _Window(each, tuple(used), tuple(missing), revisions, _figure(metric, parts))
+        data.memo[key] = found
+    return found
+
+
 def _months_figure(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
-    parts: list[Parts] = []
-    used: list[str] = []
-    missing: list[str] = []
+    w = _window(c.metric, c.column, window, data)
+    each, used, missing = w.each, w.used, w.missing
     figures: list[MonthFigure] = []
-    for month in window:
-        row = data.rows.get(month)
-        p = None if row is None else _parts(c.metric, c.column, row.values)
-        revision = None if row is None else row.revision
-        if p is None:
-            missing.append(month)
-            figures.append(
-                MonthFigure(month, None, _figure(c.metric, parts), "not_reported", revision)
-            )
-            continue
-        parts.append(p)
-        used.append(month)
-        value = _figure(c.metric, [p])
-        status: MonthStatus = "no_exposure" if value is None else _status(value, c)
-        figures.append(MonthFigure(month, value, _figure(c.metric, parts), status, revision))
-    value = _figure(c.metric, parts)
-    reason: Reason | None = "no_exposure" if parts and value is None else None
+    if data.monthly:
+        so_far: list[Parts] = []
+        for month, p in zip(window, each, strict=True):
+            row = data.rows.get(month)
+            revision = None if row is None else row.revision
+            if p is None:
+                cumulative = _figure(c.metric, so_far)
+                figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
+                continue
+            so_far.append(p)
+            value = _figure(c.metric, [p])
+            status: MonthStatus = "no_exposure" if value is None else _status(value, c)
+            figures.append(MonthFigure(month, value, _figure(c.metric, so_far), status, revision))
+    value = w.value
+    reason: Reason | None = "no_exposure" if used and value is None else None
     outcome, reason = _outcome(c, value, len(missing), len(used), reason)
     return _criterion(
         c,
         window,
-        used=tuple(used),
-        missing=tuple(missing),
-        revisions={m: data.rows[m].revision for m in used},
+        used=used,
+        missing=missing,
+        revisions=w.revisions,
         value=value,
         outcome=outcome,
         reason=reason,
@@ -322,9 +383,28 @@ def _months_figure(c: Criterion, window: Sequence[str], data: _Inputs) -> Criter
     )
 
 
+def _model_percentile(c: Criterion, data: _Inputs) -> CriterionEvaluation:
+    """Rule set 2025.1's percentile: the model's, among all its training peers (whatever
+    their class), given by the caller. Kept so quotes priced with 2025.1 replay; new rule
+    sets rank within the class (class_percentile)."""
+    pct = data.model_percentile
+    value: float | None
+    outcome: Outcome
+    reason: Reason | None
+    if pct is None or math.isnan(pct):
+        value, outcome, reason = None, "not_evaluable", "no_model_percentile"
+    else:
+        value, outcome, reason = float(pct), _met(float(pct), c), None
+    return _criterion(
+        c, (), used=(), missing=(), revisions={}, value=value, outcome=outcome, reason=reason,
+        figures=(),
+    )  # fmt: skip
+
+
 def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
     ranking = c.ranking
     assert ranking is not None  # the schema requires it
+    class_peers = data.peers if data.peers is not None else {}
     parts: list[Parts] = []
     used: list[str] = []
     missing: list[str] = []
@@ -333,7 +413,7 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
     last: tuple[float | None, Reason | None] = (None, None)
     for month in window:
         month_peers: list[float] = []
-        for peer in data.peers.get(month, ()):
+        for peer in class_peers.get(month, ()):
             p = _parts(ranking.metric, ranking.column, peer.values)
             if p is None:
                 continue
@@ -352,7 +432,8 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
         last = _rank(ranking, _figure(ranking.metric, parts), _peer_figures(ranking, peer_parts))
         cumulative = last[0]
         if own is None:
-            figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
+            if data.monthly:
+                figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
             continue
         mine = _figure(ranking.metric, [own])
         value, why = _rank(ranking, mine, month_peers)
@@ -363,10 +444,13 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
             status = "too_few_peers"
         else:
             status = _status(value, c)
-        figures.append(
-            MonthFigure(month, value, cumulative, status, revision, peers=len(month_peers))
-        )
+        if data.monthly:
+            figures.append(
+                MonthFigure(month, value, cumulative, status, revision, peers=len(month_peers))
+            )
     value, reason = last
+    if data.peers is None:
+        value, reason = None, "no_class"
     outcome, reason = _outcome(c, value, len(missing), len(used), reason)
     return _criterion(
         c,
@@ -424,7 +508,7 @@ def _criterion(
         months=tuple(window),
         months_used=tuple(used),
         missing_months=tuple(missing),
-        revisions=dict(revisions),
+        revisions=revisions,  # built for this evaluation, shared read-only
         value=value,
         outcome=outcome,
         reason=reason,
@@ -432,10 +516,12 @@ def _criterion(
     )
 
 
-def _evaluate(c: Criterion, period: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+def _evaluate(c: Criterion, period: tuple[str, ...], data: _Inputs) -> CriterionEvaluation:
     window = period[-c.window_months :] if c.window_months is not None else period
     if c.metric == "claims_count":
         return _claims(c, window, data)
+    if c.metric == "model_percentile":
+        return _model_percentile(c, data)
     if c.metric == "class_percentile":
         return _ranked(c, window, data)
     return _months_figure(c, window, data)
@@ -480,8 +566,10 @@ def _site_rows(rows: Sequence[MonthRow], period: Sequence[str]) -> dict[str, Mon
 
 
 def _class_peers(
-    peers: Sequence[PeerRow], site_class: SiteClass, period: Sequence[str]
-) -> dict[str, list[PeerRow]]:
+    peers: Sequence[PeerRow], site_class: SiteClass | None, period: Sequence[str]
+) -> dict[str, list[PeerRow]] | None:
+    if site_class is None:
+        return None
     inside = set(period)
     out: dict[str, list[PeerRow]] = defaultdict(list)
     seen: set[tuple[str, str]] = set()
@@ -498,13 +586,15 @@ def _class_peers(
 
 def evaluate_period(
     rule_set: RuleSet,
-    site_class: SiteClass,
+    site_class: SiteClass | None,
     months: Sequence[str],
     rows: Sequence[MonthRow],
     peers: Sequence[PeerRow],
     claims: Sequence[SiteClaim],
     *,
     claims_data: bool,
+    monthly: bool = True,
+    model_percentile: float | None = None,
 ) -> PeriodEvaluation:
     """Evaluate every tier and breach of ``rule_set`` over ``months`` (consecutive,
     oldest first; for a running agreement, its months so far).
@@ -513,18 +603,28 @@ def evaluate_period(
     ``peers``: other sites' rows, of any class (only the site's class is ranked
     against); ``claims``: the feed's claims on the site; ``claims_data``: whether the
     feed holds claims data for the site at all (False: claims criteria are not
-    evaluable). Raises ValueError for a bad month, duplicate rows or an unknown
-    severity."""
-    if site_class.project_type not in spec.PROJECT_TYPES:
+    evaluable). ``site_class`` None: the class is unknown and class percentiles are not
+    evaluable. ``monthly`` False leaves ``by_month`` empty (a quote needs only the
+    window's figures). ``model_percentile``: the model's percentile, read only by rule
+    set 2025.1's criteria (:mod:`models.incentives.legacy`). Raises ValueError for a bad
+    month, duplicate rows or an unknown severity."""
+    if site_class is not None and site_class.project_type not in spec.PROJECT_TYPES:
         raise ValueError(f"unknown project type {site_class.project_type!r}")
-    if site_class.stage not in spec.STAGES:
+    if site_class is not None and site_class.stage not in spec.STAGES:
         raise ValueError(f"unknown stage {site_class.stage!r}")
     period = _period(months)
     for claim in claims:
         if claim.severity not in spec.SEVERITIES:
             raise ValueError(f"unknown claim severity {claim.severity!r}")
     site_rows = _site_rows(rows, period)
-    data = _Inputs(site_rows, _class_peers(peers, site_class, period), tuple(claims), claims_data)
+    data = _Inputs(
+        site_rows,
+        _class_peers(peers, site_class, period),
+        tuple(claims),
+        claims_data,
+        model_percentile,
+        monthly,
+    )
     tiers = []
     for tier in rule_set.tiers:
         criteria = tuple(_evaluate(c, period, data) for c in tier.criteria)

@@ -50,12 +50,17 @@ Metric = Literal[
     # the feed's claims on the site (all insurers) of the listed severities
     "claims_count",
 ]
+# Rule set 2025.1's percentile, the model's among all its training peers: read only when a
+# quote priced with 2025.1 is evaluated (models.incentives.legacy); no schema accepts it.
+LegacyMetric = Literal["model_percentile"]
+AnyMetric = Metric | LegacyMetric
 RankedMetric = Literal[
     "months_mean", "per_10k_worker_hours", "unrectified_hazards_per_10k_worker_hours"
 ]
 Operator = Literal[">=", "<="]
 Means = Literal[
     "contract_money",  # money written into the contract (合同奖惩)
+    "premium_rebate",  # part of the premium returned by the insurer (rule set 2025.1)
     "civilised_site_priority",  # priority in the civilised model-site review (文明示范工地)
     "safety_standard_points",  # points in the safety-standard assessment (安标考核)
     "merit_competition_points",  # points in labour / merit competitions (立功竞赛)
@@ -108,7 +113,7 @@ class Criterion:
     name: str
     zh: str
     en: str
-    metric: Metric
+    metric: AnyMetric
     operator: Operator
     threshold: float
     window_months: int | None

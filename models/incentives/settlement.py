@@ -89,7 +89,7 @@ def _criterion_document(c: CriterionOutcome) -> dict[str, Any]:
 @dataclass(frozen=True, slots=True)
 class Statement:
     rule_set_version: str
-    site_class: SiteClass
+    site_class: SiteClass | None
     months: tuple[str, ...]
     currency: str
     contract_sum_cny: Decimal | None
@@ -115,10 +115,9 @@ class Statement:
         return {
             "schema": SCHEMA,
             "rule_set_version": self.rule_set_version,
-            "site_class": {
-                "project_type": self.site_class.project_type,
-                "stage": self.site_class.stage,
-            },
+            "site_class": None
+            if self.site_class is None
+            else {"project_type": self.site_class.project_type, "stage": self.site_class.stage},
             "period": {"first_month": self.first_month, "last_month": self.last_month},
             "currency": self.currency,
             "contract_sum_cny": None if total is None else _money(total),

@@ -1,31 +1,37 @@
-"""Which contract rewards a site has earned, criterion by criterion.
+"""Which contract rewards a site has earned, criterion by criterion: the quote's
+eligibility section.
 
 Every tier of the rule set is listed, eligible or not, with each criterion's actual
 figure, threshold and gap, so a site can see what it is missing. A metric the site
 did not report (or reported in fewer than ``min_months`` months of the window) is
 ``None`` and is not met: missing data never earns a reward.
+
+The figures come from :func:`models.incentives.evaluate_period`, the evaluation
+agreements are settled with (docs/contract-incentives.md): the rule set (2025.1 format)
+is read as a :class:`models.incentives.RuleSet` (:mod:`models.incentives.legacy`) and
+the period is the longest window before the policy start. This module only turns that
+evaluation into the quote's answer.
 """
 
 from __future__ import annotations
 
-import math
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 
-from models.pricing.history import (
-    claims_window,
-    gap,
-    meets,
-    month_number,
-    months_window,
-    values,
-)
-from models.pricing.rulesets import Criterion, IncentiveRuleSet, Metric, Operator
+from models.pricing.history import gap, month_number, values
+from models.pricing.rulesets import IncentiveRuleSet, Metric, Operator
 
-_PER_10K = 1e4
+if TYPE_CHECKING:
+    from models.incentives.evaluation import MonthRow, PeriodEvaluation, SiteClaim
+    from models.incentives.rule_set import RuleSet
+
+# models.incentives reads models.pricing (rule errors, month windows) and models.pricing
+# exports this module: models.incentives is imported where it is called, not above, so
+# either package may be imported first.
 
 
 class CriterionResult(NamedTuple):
@@ -77,77 +83,58 @@ def _single_site(frame: pd.DataFrame, table: str) -> None:
         raise ValueError(f"{table} holds rows of several sites; pass one site's rows")
 
 
-def _measure(
-    c: Criterion, months: pd.DataFrame, claims: pd.DataFrame, start: str, pct: float | None
-) -> tuple[float | None, int | None]:
-    if c.metric == "risk_percentile":
-        return (None if pct is None or math.isnan(pct) else float(pct)), None
-    assert c.window_months is not None  # the loader requires it for every other metric
-    if c.metric == "claims_count":
-        window = claims_window(claims, start, c.window_months)
-        if window.empty:
-            return 0.0, None
-        if "severity" not in window.columns:
-            raise ValueError("claims rows need a 'severity' column")
-        return float(window["severity"].isin(c.severities).sum()), None
-
-    assert c.column is not None
-    window = months_window(months, start, c.window_months)
-    v = values(window, c.column)
-    seen = ~np.isnan(v)
-    n = int(seen.sum())
-    if n < c.min_months or n == 0:
-        return None, n
-    reported = v[seen]
-    match c.metric:
-        case "months_mean":
-            return float(reported.mean()), n
-        case "months_min":
-            return float(reported.min()), n
-        case "months_sum":
-            return float(reported.sum()), n
-        case "per_10k_worker_hours":
-            hours = values(window, "worker_hours")[seen]
-            total = float(np.nansum(hours))
-            if total <= 0:
-                return None, n
-            return float(reported.sum()) / total * _PER_10K, n
-    raise ValueError(f"unknown metric {c.metric!r}")  # pragma: no cover - loader checks
+# A quote reads the same rule set for every site of a portfolio: converted once.
+_CONVERTED: dict[int, tuple[IncentiveRuleSet, RuleSet, tuple[str, ...]]] = {}
 
 
-def evaluate_incentives(
+def _converted(rule_set: IncentiveRuleSet) -> tuple[RuleSet, tuple[str, ...]]:
+    """The rule set as models.incentives reads it, and the columns its criteria read."""
+    from models.incentives.legacy import from_legacy
+
+    found = _CONVERTED.get(id(rule_set))
+    if found is None or found[0] is not rule_set:
+        columns = {c.column for t in rule_set.tiers for c in t.criteria if c.column}
+        found = (rule_set, from_legacy(rule_set), ("worker_hours", *sorted(columns)))
+        _CONVERTED[id(rule_set)] = found
+    return found[1], found[2]
+
+
+def _period(rule_set: IncentiveRuleSet, start_month: str) -> tuple[str, ...]:
+    from models.incentives.legacy import window_months
+
+    start = month_number(start_month)
+    first = start - window_months(rule_set)
+    return tuple(f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(first, start))
+
+
+def _result(
     rule_set: IncentiveRuleSet,
-    months: pd.DataFrame,
-    claims: pd.DataFrame,
+    evaluation: PeriodEvaluation,
     start_month: str,
     risk_percentile: float | None,
 ) -> IncentiveResult:
-    """Hold one site's history before ``start_month`` against every tier's criteria.
+    from models.incentives.legacy import LEGACY_NAMES
 
-    ``months`` and ``claims`` are the site's rows in the contract's columns;
-    ``risk_percentile`` is the model's peer percentile (0 = safest), None if unknown.
-    """
-    month_number(start_month)  # a bad month fails here, whatever the criteria
-    _single_site(months, "site_months")
-    _single_site(claims, "claims")
     tiers: list[TierResult] = []
-    for tier in rule_set.tiers:
+    for tier, evaluated in zip(rule_set.tiers, evaluation.tiers, strict=True):
         results: list[CriterionResult] = []
-        for c in tier.criteria:
-            actual, n = _measure(c, months, claims, start_month, risk_percentile)
+        for c, e in zip(tier.criteria, evaluated.criteria, strict=True):
+            # not evaluable (too few months, no worker-hours): not reported, as before
+            actual = None if e.outcome == "not_evaluable" else e.value
+            month_based = c.column is not None
             results.append(
                 CriterionResult(
                     name=c.name,
                     zh=c.zh,
                     en=c.en,
-                    metric=c.metric,
+                    metric=LEGACY_NAMES.get(e.metric, e.metric),  # type: ignore[arg-type]
                     column=c.column,
                     window_months=c.window_months,
                     operator=c.operator,
                     threshold=c.threshold,
                     actual=actual,
-                    months_reported=n,
-                    met=meets(actual, c.operator, c.threshold),
+                    months_reported=len(e.months_used) if month_based else None,
+                    met=e.outcome == "met",
                     gap=gap(actual, c.operator, c.threshold),
                 )
             )
@@ -168,3 +155,106 @@ def evaluate_incentives(
         risk_percentile=risk_percentile,
         tiers=tuple(tiers),
     )
+
+
+def _evaluate(
+    rule_set: IncentiveRuleSet,
+    rows: Sequence[MonthRow],
+    claims: Sequence[SiteClaim],
+    start_month: str,
+    risk_percentile: float | None,
+) -> IncentiveResult:
+    from models.incentives.evaluation import evaluate_period
+
+    converted, _ = _converted(rule_set)
+    evaluation = evaluate_period(
+        converted,
+        None,  # 2025.1 ranks no class
+        _period(rule_set, start_month),
+        rows,
+        (),
+        claims,
+        # 2025.1 counts the claims the quote was given, as it always did
+        claims_data=True,
+        monthly=False,
+        model_percentile=risk_percentile,
+    )
+    return _result(rule_set, evaluation, start_month, risk_percentile)
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def quote_incentives(
+    rule_set: IncentiveRuleSet,
+    months: Sequence[Any],
+    claims: Sequence[Any],
+    start_month: str,
+    risk_percentile: float | None,
+) -> IncentiveResult:
+    """:func:`evaluate_incentives` for one site's decoded rows (objects with the
+    contract's columns as attributes, missing values as None), as a quote holds them."""
+    from models.incentives.evaluation import MonthRow, SiteClaim
+
+    _, columns = _converted(rule_set)
+    inside = set(_period(rule_set, start_month))
+    rows = [
+        MonthRow(
+            m.month,
+            getattr(m, "stage", ""),
+            getattr(m, "version", 0),
+            {c: getattr(m, c, None) for c in columns},
+        )
+        for m in months
+        if m.month in inside  # the rest are read by no criterion
+    ]
+    found = [SiteClaim(_date(c.incident_date), c.severity) for c in claims]
+    return _evaluate(rule_set, rows, found, start_month, risk_percentile)
+
+
+def evaluate_incentives(
+    rule_set: IncentiveRuleSet,
+    months: pd.DataFrame,
+    claims: pd.DataFrame,
+    start_month: str,
+    risk_percentile: float | None,
+) -> IncentiveResult:
+    """Hold one site's history before ``start_month`` against every tier's criteria.
+
+    ``months`` and ``claims`` are the site's rows in the contract's columns;
+    ``risk_percentile`` is the model's peer percentile (0 = safest), None if unknown.
+    """
+    from models.incentives.evaluation import MonthRow, SiteClaim
+
+    month_number(start_month)  # a bad month fails here, whatever the criteria
+    _single_site(months, "site_months")
+    _single_site(claims, "claims")
+    _, columns = _converted(rule_set)
+    rows: list[MonthRow] = []
+    if not months.empty:
+        if "month" not in months.columns:
+            raise ValueError("site_months rows need a 'month' column")
+        table = {c: values(months, c) for c in columns}
+        stages = months["stage"].astype(str).tolist() if "stage" in months.columns else None
+        for i, month in enumerate(months["month"].tolist()):
+            if not isinstance(month, str):
+                raise ValueError(f"site_months.month must look like YYYY-MM, got {month!r}")
+            numbers = {c: (None if v[i] != v[i] else float(v[i])) for c, v in table.items()}
+            rows.append(MonthRow(month, stages[i] if stages else "", 0, numbers))
+    found: list[SiteClaim] = []
+    if not claims.empty:
+        if "incident_date" not in claims.columns:
+            raise ValueError("claims rows need an 'incident_date' column")
+        if "severity" not in claims.columns:
+            raise ValueError("claims rows need a 'severity' column")
+        days = pd.to_datetime(claims["incident_date"])
+        found = [
+            SiteClaim(day.date(), str(severity))
+            for day, severity in zip(days, claims["severity"], strict=True)
+        ]
+    return _evaluate(rule_set, rows, found, start_month, risk_percentile)
