@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import json
 import math
 from collections.abc import Callable
 from decimal import Decimal
@@ -17,12 +18,14 @@ import pytest
 from litestar.testing import TestClient
 from quote_helpers import request_for, sites_with_history
 from sqlmodel import col, select
-from svc_helpers import bearer
+from svc_helpers import PEPPER, bearer
+from typer.testing import CliRunner
 
 from models.pricing import round_cent
 from models.pricing.ratebook import OffBalance, load_ratebook, parse_ratebook
-from models.settings import Settings
+from models.settings import Settings, get_settings
 from service.auth.store import IssuedKey
+from service.cli import app as cli
 from service.db.engine import Database
 from service.db.tables import Quote
 from service.quotes.intake import read_item
@@ -35,6 +38,7 @@ pytestmark = pytest.mark.xdist_group("model")
 
 ADMIN = "/v1/admin/ratebooks"
 STARTS = ("2025-07", "2025-10")
+runner = CliRunner()
 
 
 def _book(version: str, *, factor: float, pct: float, effective_from: str) -> dict[str, Any]:
@@ -171,3 +175,58 @@ def test_impact_totals_are_the_quotes_repriced_one_by_one_and_the_factor_balance
     # the factor is not the model's: the candidate's rates are 40% higher
     model_factor = float(snapshot.bundle.meta.rating["off_balance_factor"])
     assert not math.isclose(info["off_balance_factor"], model_factor, rel_tol=1e-3)
+
+
+def test_the_command_line_reports_the_same_impact_and_activates_with_the_factor(
+    client: TestClient[Any],
+    quote_settings: Settings,
+    issue_key: Callable[..., IssuedKey],
+    unseen_world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin = bearer(issue_key("admin").key)
+    acme = bearer(issue_key("insurer", insurer_id="acme").key)
+    bodies = [
+        request_for(unseen_world, site, start)
+        for start in STARTS
+        for site in sites_with_history(unseen_world, start)
+    ]
+    assert client.post("/v1/quotes/batch", json={"items": bodies}, headers=acme).status_code == 200
+    candidate = _book("2025.2", factor=0.7, pct=25, effective_from="2025-06-01")
+    assert client.post(f"{ADMIN}/", json=candidate, headers=admin).status_code == 201
+    api = client.get(f"{ADMIN}/acme/2025.2/impact", headers=admin).json()
+    env = {
+        "SITERISK_HOME": str(quote_settings.home),
+        "DATABASE_URL": quote_settings.db_url,
+        "MLFLOW_TRACKING_URI": quote_settings.tracking_uri,
+        "SITERISK_MODEL_CACHE_DIR": str(quote_settings.model_cache),
+        "SITERISK_KEY_PEPPER": PEPPER,
+        "SITERISK_ENV": "dev",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SITERISK_MODEL_URI", raising=False)
+    get_settings.cache_clear()
+    try:
+        as_json = runner.invoke(cli, ["ratebook", "impact", "acme", "2025.2", "--json"])
+        assert as_json.exit_code == 0, as_json.output
+        printed = json.loads(as_json.stdout)
+        table = runner.invoke(cli, ["ratebook", "impact", "acme", "2025.2"])
+        assert table.exit_code == 0, table.output
+        missing = runner.invoke(cli, ["ratebook", "impact", "zenith", "2025.2"])
+        activated = runner.invoke(cli, ["ratebook", "activate", "acme", "2025.2", "--by", "ops"])
+    finally:
+        get_settings.cache_clear()
+    same = ("quotes", "old_premium_cny", "new_premium_cny", "change_cny", "off_balance")
+    assert {k: printed[k] for k in same} == {k: api[k] for k in same}
+    assert printed["deciles"] == api["deciles"]
+    assert printed["dislocation"] == api["dislocation"]
+    text = table.stdout
+    assert f"{api['old_premium_cny']:,.2f}" in text
+    assert f"{api['new_premium_cny']:,.2f}" in text
+    assert "Dislocation" in text
+    assert "Loss ratio by risk decile" in text
+    assert missing.exit_code != 0
+    assert activated.exit_code == 0, activated.output
+    assert f"off-balance factor {api['off_balance']['factor']:.6f}" in activated.stdout
+    assert f"over {len(bodies)} quote(s)" in activated.stdout
