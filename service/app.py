@@ -50,6 +50,7 @@ from service.headers import add_security_headers
 from service.limits import require_json
 from service.metrics import HttpMetrics
 from service.model_provider import ManagedModelProvider, ModelProvider, NoModelProvider
+from service.portal.agreement_pages import AgreementPortalController
 from service.portal.web import static_router as portal_static
 from service.portal.web import template_config as portal_templates
 from service.rate_limit import RateLimitMiddleware, TokenBucketLimiter
@@ -173,6 +174,7 @@ def create_app(
             PreventionController,
             ShareController,
             PortalController,
+            AgreementPortalController,
             portal_static(),
             *route_handlers,
         ],
