@@ -113,3 +113,38 @@ def quote_body(world: World, site_id: str, start: str = START) -> dict[str, Any]
         "claims": rows(claims, "claims"),
         "policy": {"start_month": start, "term_months": 12},
     }
+
+
+def write_events(
+    folder: Path, world: World, site_ids: list[str], tickets: list[dict[str, Any]]
+) -> Path:
+    """An events folder (the event contract) for ``site_ids`` as the world has them:
+    a stage and one day's attendance each, ``tickets`` as the hazard tickets, nothing
+    else happened."""
+    import csv
+
+    from models.contract import spec as contract_spec
+    from models.events import spec as events_spec
+
+    sites = world.sites[world.sites["site_id"].isin(site_ids)]
+    tables: dict[str, list[dict[str, Any]]] = {
+        "sites": rows(sites, "sites"),
+        "claims": [],
+        "site_stages": [
+            {"site_id": s, "stage": "structure", "from_date": "2024-01-01"} for s in site_ids
+        ],
+        "attendance": [
+            {"site_id": s, "worker_id": "W1", "date": "2025-03-02", "hours": 8.0} for s in site_ids
+        ],
+        "hazard_tickets": tickets,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    for table in (*events_spec.PASSED_THROUGH, *events_spec.TABLES):
+        columns = contract_spec.TABLES.get(table) or events_spec.TABLES[table]
+        names = [c.name for c in columns]
+        with (folder / f"{table}.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=names)
+            writer.writeheader()
+            for record in tables.get(table, []):
+                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+    return folder
