@@ -4,6 +4,11 @@ definition (``site_months.sql``), ``sites`` and ``claims`` passed through.
 The SQL reads the whole events folder and the months asked for are filtered from its
 answer, so every look-back (first attendance, training validity, the 90-day hazards
 window, tickets due later) sees every event whatever months are asked for.
+
+Two engines run it: DuckDB, embedded, by default; Apache Spark SQL (``spark``, see
+:mod:`models.events.spark_engine`) for the city and beyond. Either way the folder is
+checked first by :mod:`models.events.load`, and both write the same table
+(docs/events-engines.md).
 """
 
 from __future__ import annotations
@@ -21,14 +26,23 @@ from models.events.load import EventsFolder, load_events
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql import SparkSession
 
-ENGINES: Final = ("duckdb",)
+ENGINES: Final = ("duckdb", "spark")
 _MONTH: Final = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 def site_months_sql() -> str:
     """The aggregation, as the engines run it."""
     return resources.files("models.events").joinpath("site_months.sql").read_text("utf-8")
+
+
+def site_months_schema() -> pa.Schema:
+    """The Arrow types of ``site_months`` as both engines write it."""
+    import pyarrow as pa
+
+    types = {"str": pa.string(), "month": pa.string(), "float": pa.float64(), "int": pa.int64()}
+    return pa.schema([(c.name, types[c.kind]) for c in contract_spec.SITE_MONTHS])
 
 
 def parse_months(text: str) -> tuple[str | None, str | None]:
@@ -81,10 +95,12 @@ def aggregate_folder(
     engine: str = "duckdb",
     months: tuple[str | None, str | None] | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    spark: SparkSession | None = None,
 ) -> Aggregated:
     """Check ``events_dir`` and write ``sites``, ``site_months`` (Parquet) and
     ``claims`` into ``out``; raise :class:`~models.contract.ContractError` when the
-    events break their contract (nothing is written then)."""
+    events break their contract (nothing is written then). ``engine`` runs the SQL;
+    Spark runs in ``spark`` when given (or already active), else in a local session."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -92,9 +108,17 @@ def aggregate_folder(
         raise ValueError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     events = load_events(Path(events_dir), max_problems=max_problems)
     try:
-        table = site_months(events, months)
+        if engine == "duckdb":
+            table = site_months(events, months)
     finally:
         events.con.close()
+    if engine == "spark":
+        from models.events.spark_engine import spark_site_months
+
+        sources = {t: [str(p) for p in files] for t, files in events.sources.items()}
+        table = spark_site_months(
+            sources, site_months_sql(), site_months_schema(), months, spark=spark
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}

@@ -6,12 +6,15 @@
 -- Every look-back (first attendance, training, the 90-day hazards window, tickets due
 -- later) reads the whole folder; the caller filters the months asked for afterwards.
 -- Counts and day counts are exact integers; a share is one division of two integers,
--- so engines agree on it to the last bit. Standard SQL where it can be: window
--- functions, FILTER, CASE; date arithmetic is the one dialect-bound part.
+-- so engines agree on it to the last bit. Written in the SQL that DuckDB and Spark SQL
+-- both run (window functions, FILTER, CASE, INTERVAL n DAY, last_day, date_trunc, no
+-- quoted identifiers): DuckDB runs this text as it is, Spark after the one mechanical
+-- rewrite of models/events/spark_dialect.py (date_diff('day', a, b), which Spark spells
+-- datediff(DAY, a, b)); docs/events-engines.md.
 WITH
 att AS (
-    SELECT site_id, worker_id, "date" AS d, hours,
-           CAST(date_trunc('month', "date") AS DATE) AS m
+    SELECT site_id, worker_id, date AS d, hours,
+           CAST(date_trunc('month', date) AS DATE) AS m
     FROM attendance
 ),
 -- a row exists when the site has attendance in the month
@@ -101,18 +104,18 @@ video_month AS (
 ),
 -- device registry by month: which kinds a site had, and uptime
 device_month AS (
-    SELECT site_id, CAST(date_trunc('month', "date") AS DATE) AS m,
+    SELECT site_id, CAST(date_trunc('month', date) AS DATE) AS m,
            count(*) AS device_days,
            sum(online_minutes) AS online_minutes,
            max(CASE WHEN kind = 'camera' THEN 1 ELSE 0 END) AS has_camera,
            max(CASE WHEN kind = 'crane_monitor' THEN 1 ELSE 0 END) AS has_crane_monitor,
            max(CASE WHEN kind = 'structural_monitor' THEN 1 ELSE 0 END) AS has_structural_monitor
     FROM device_days
-    GROUP BY site_id, CAST(date_trunc('month', "date") AS DATE)
+    GROUP BY site_id, CAST(date_trunc('month', date) AS DATE)
 ),
 alarm_month AS (
     SELECT site_id, CAST(date_trunc('month', ts) AS DATE) AS m,
-           count(*) FILTER (WHERE kind LIKE 'crane\_%' ESCAPE '\') AS crane,
+           count(*) FILTER (WHERE substr(kind, 1, 6) = 'crane_') AS crane,
            count(*) FILTER (WHERE kind IN ('deep_excavation', 'high_formwork')) AS structural
     FROM device_events
     GROUP BY site_id, CAST(date_trunc('month', ts) AS DATE)
@@ -144,14 +147,14 @@ attendance_day AS (
     SELECT DISTINCT site_id, m, d FROM att
 ),
 device_day AS (
-    SELECT site_id, "date" AS d,
+    SELECT site_id, date AS d,
            1 AS devices,
            max(CASE WHEN kind = 'camera' AND online_minutes > 0 THEN 1 ELSE 0 END) AS video,
            max(CASE WHEN kind = 'crane_monitor' AND online_minutes > 0 THEN 1 ELSE 0 END) AS crane,
            max(CASE WHEN kind = 'structural_monitor' AND online_minutes > 0
                     THEN 1 ELSE 0 END) AS structural
     FROM device_days
-    GROUP BY site_id, "date"
+    GROUP BY site_id, date
 ),
 hazard_day AS (
     SELECT DISTINCT a.site_id, a.d
@@ -191,15 +194,15 @@ completeness AS (
     JOIN sites s ON s.site_id = f.site_id
 ),
 weather_month AS (
-    SELECT s.site_id, CAST(date_trunc('month', w."date") AS DATE) AS m,
-           count(DISTINCT w."date") AS severe_days
+    SELECT s.site_id, CAST(date_trunc('month', w.date) AS DATE) AS m,
+           count(DISTINCT w.date) AS severe_days
     FROM weather_warnings w
     JOIN sites s ON s.district = w.district
-    GROUP BY s.site_id, CAST(date_trunc('month', w."date") AS DATE)
+    GROUP BY s.site_id, CAST(date_trunc('month', w.date) AS DATE)
 )
 SELECT
     sm.site_id,
-    strftime(sm.m, '%Y-%m') AS "month",
+    substr(CAST(sm.m AS STRING), 1, 7) AS month,
     st.stage,
     CAST(sm.worker_hours AS DOUBLE) AS worker_hours,
     CAST(sm.attendance_rows AS DOUBLE) / sm.attendance_days AS avg_daily_workers,
