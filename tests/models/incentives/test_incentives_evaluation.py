@@ -19,6 +19,7 @@ from models.incentives import (
     SiteClaim,
     SiteClass,
     evaluate_period,
+    load_rule_set,
     parse_rule_set,
     period_months,
 )
@@ -290,3 +291,26 @@ def test_bad_inputs_fail_loudly() -> None:
     with pytest.raises(ValueError, match="before it starts"):
         period_months("2026-02", "2026-01")
     assert period_months("2025-11", "2026-02") == ("2025-11", "2025-12", "2026-01", "2026-02")
+
+
+def test_without_monthly_detail_the_figures_and_outcomes_are_the_same() -> None:
+    rules = load_rule_set("sample-plan-2026.1")
+    kw: dict[str, Any] = {"rows": _rows(), "peers": _peers(), "claims": [], "claims_data": True}
+    full = evaluate_period(rules, CLASS, PERIOD, **kw)
+    quick = evaluate_period(rules, CLASS, PERIOD, **kw, monthly=False)
+    assert [t.outcome for t in full.tiers] == [t.outcome for t in quick.tiers]
+    assert [b.outcome for b in full.breaches] == [b.outcome for b in quick.breaches]
+    pairs = [
+        (x, y)
+        for t, u in zip(full.tiers, quick.tiers, strict=True)
+        for x, y in zip(t.criteria, u.criteria, strict=True)
+    ]
+    assert all(x.value == y.value for x, y in pairs)
+    assert all(x.by_month for x, _ in pairs)
+    assert not any(y.by_month for _, y in pairs)
+
+
+def test_an_unknown_class_ranks_nobody() -> None:
+    c = _only(evaluate_period(_percentile_rules(), None, PERIOD, _rows(), _peers(), [],
+                              claims_data=True))  # fmt: skip
+    assert (c.outcome, c.reason, c.value) == ("not_evaluable", "no_class", None)
