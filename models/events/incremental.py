@@ -27,6 +27,7 @@ from models.contract.problems import DEFAULT_MAX_PROBLEMS
 from models.events import spec
 from models.events.aggregate import site_months, site_months_sql
 from models.events.load import EventsFolder, load_events
+from models.events.unaggregated import unaggregated_months
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -201,6 +202,7 @@ def aggregate_incremental(
         before: dict[str, str] = dict(manifest["months"]) if manifest else {}
         changed = [m for m, f in prints.items() if before.get(m) != f]
         removed = tuple(sorted(set(before) - set(prints)))
+        warnings = [*events.warnings, *unaggregated_months(events, months)]
         new: pa.Table | None = None
         if manifest is None:  # every month, as a full run computes them
             new = site_months(events, months)
@@ -254,7 +256,7 @@ def aggregate_incremental(
         tuple(changed),
         removed,
         tuple(written),
-        events.warnings,
+        warnings,
     )
 
 

@@ -204,7 +204,7 @@ def aggregate(
     if incremental:
         _report_incremental(run, time.perf_counter() - began)
         return
-    for warning in done.warnings:
+    for warning in [*done.warnings, *_unaggregated(events, asked)]:
         typer.echo(f"! {warning}")
     try:
         load_folder(out, max_problems=max_problems)
@@ -250,3 +250,16 @@ def _report_incremental(run: IncrementalRun, seconds: float) -> None:
     )
     for name in run.written:
         typer.echo(f"  {name}")
+
+
+def _unaggregated(events: Path, months: tuple[str | None, str | None] | None) -> list[str]:
+    """Site-months with events but no attendance (read again: the engine's run does not
+    keep the checked folder open)."""
+    from models.events.load import load_events
+    from models.events.unaggregated import unaggregated_months
+
+    folder = load_events(events)
+    try:
+        return unaggregated_months(folder, months)
+    finally:
+        folder.con.close()
