@@ -19,7 +19,7 @@ DEMO_ENV   ?= $(SITERISK_HOME)/demo.env
 DEMO_HOST  ?= 127.0.0.1
 DEMO_PORT  ?= 8000
 
-.PHONY: help setup test lint typecheck unit demo clean bench-train bench-feed pg pg-stop browser notebooks bench bench-profile wrk
+.PHONY: help setup test lint typecheck unit demo clean bench-train bench-feed pg pg-stop browser notebooks bench bench-profile wrk java bench-events
 
 help:
 	@echo "make demo   - set up, generate a synthetic world, train and promote a model, feed the world to the service, serve it"
@@ -31,13 +31,15 @@ help:
 	@echo "make bench-feed - 20,000 sites x 36 months pushed through the feed, regulator profiles"
 	@echo "make pg     - start the throwaway PostgreSQL the tests use (make pg-stop ends it)"
 	@echo "make browser - install the headless chromium the portal tests drive (apt, as root)"
+	@echo "make java   - install the Java 17 runtime Spark needs (apt, as root)"
+	@echo "make bench-events - a Shanghai-sized month of events aggregated by DuckDB and by Spark local[2]"
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
 	  test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV) || \
 	  { echo "python3-venv missing: run 'apt-get update && apt-get install -y python3-venv'"; exit 1; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,spark]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
@@ -69,10 +71,19 @@ BROWSER := scripts/ensure-chromium
 browser:
 	@$(BROWSER) >/dev/null
 
-unit: setup pg browser wrk
+# Spark (siterisk data aggregate --engine spark) runs on Debian's Java 17: `make java`
+# installs openjdk-17-jre-headless if missing (apt, as root); pyspark comes with the
+# [spark] extra above. Under make a missing Java or pyspark fails the Spark tests.
+JAVA := scripts/ensure-java
+
+java:
+	@$(JAVA) >/dev/null
+
+unit: setup pg browser wrk java
 	pg_url=$$($(PG_SERVER) url) && \
 	  SITERISK_TEST_POSTGRES_URL=$$pg_url SITERISK_REQUIRE_POSTGRES=1 SITERISK_REQUIRE_WRK=1 \
 	  SITERISK_CHROMIUM=$$($(BROWSER) path) SITERISK_REQUIRE_BROWSER=1 \
+	  SITERISK_REQUIRE_SPARK=1 \
 	  $(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck unit
@@ -163,6 +174,14 @@ bench-profile: setup
 
 bench-feed: setup
 	$(BIN)/python -m bench.feed
+
+# A Shanghai-sized month of raw events (5,000 sites, 30 million attendance rows, 5 million
+# device and video events) generated as Parquet in $(SITERISK_HOME)/bench-events, then
+# aggregated by DuckDB and by Spark local[2], each on 2 cores: time and peak memory.
+# BENCH_EVENTS_ARGS passes options, e.g. BENCH_EVENTS_ARGS="--engines duckdb".
+BENCH_EVENTS_ARGS ?=
+bench-events: setup java
+	$(BIN)/python -m bench.events $(BENCH_EVENTS_ARGS)
 
 clean: pg-stop
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
