@@ -6,7 +6,7 @@ quote pricer with the candidate book (``service/ratebooks/impact.py``), the one 
 path there is. This module takes what that gives, quote by quote, and
 
 - finds the book's revenue-neutral off-balance factor f: Σ base × multiplier(r·f·φ) =
-  Σ base, the plan's own condition (docs/rating-plan.md §6) over these quotes, with the
+  Σ base, the plan's own condition (docs/rating-plan.md §7) over these quotes, with the
   book's band and gate and each quote's floating factor φ;
 - sums the old and new premiums, bands their dislocation (``models.pricing.dislocation``,
   the bands training reports) and gives the loss ratio (the model's expected loss over
@@ -172,8 +172,15 @@ def summarise(quotes: Sequence[QuoteImpact]) -> ImpactSummary:
         [float(q.old_premium) for q in quotes], [float(q.new_premium) for q in quotes]
     )
     bands = tuple(
-        DislocationBand(str(r.direction), str(r.band), str(r.label), int(r.count), float(r.share))
-        for r in table.itertuples(index=False)
+        DislocationBand(str(d), str(b), str(label), int(c), float(share))
+        for d, b, label, c, share in zip(
+            table["direction"],
+            table["band"],
+            table["label"],
+            table["count"].tolist(),
+            table["share"].tolist(),
+            strict=True,
+        )
     )
     return ImpactSummary(
         quotes=len(quotes),
