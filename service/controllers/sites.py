@@ -56,10 +56,21 @@ class SitesController(Controller):
         principal: NamedDependency[Principal],
         db_session: NamedDependency[Session],
         model_provider: NamedDependency[ModelProvider],
+        # The allowed values are documented (the service checks them and names the field).
         district: Annotated[
-            str | None, QueryParameter(description=f"One of {', '.join(DISTRICTS)}.")
+            str | None,
+            QueryParameter(
+                description=f"One of {', '.join(DISTRICTS)}.",
+                schema_extra={"enum": list(DISTRICTS)},
+            ),
         ] = None,
-        grade: Annotated[str | None, QueryParameter(description="A to E.")] = None,
+        grade: Annotated[
+            str | None,
+            QueryParameter(
+                description="A to E.",
+                schema_extra={"enum": [g.grade for g in _rules()[0].grades]},
+            ),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=PAGE_LIMIT_MAX)] = 100,
         offset: Annotated[int, QueryParameter(ge=0, le=10**9)] = 0,
     ) -> SitePage:
