@@ -258,7 +258,7 @@ class _Inputs:
     model_percentile: float | None
     monthly: bool
     # one window's parts per (metric, column, months): tiers repeat the same figure
-    memo: dict[tuple[Any, ...], _Window] = field(default_factory=dict)
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
 def _met(value: float | None, c: Criterion) -> Literal["met", "not_met"]:
@@ -401,15 +401,58 @@ def _model_percentile(c: Criterion, data: _Inputs) -> CriterionEvaluation:
     )  # fmt: skip
 
 
-def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
-    ranking = c.ranking
-    assert ranking is not None  # the schema requires it
+@dataclass(slots=True)
+class _Running:
+    """A figure over the months so far, kept as running sums (ranks need no more)."""
+
+    metric: str
+    total: float = 0.0
+    hours: float = 0.0
+    months: int = 0
+
+    def add(self, parts: Parts) -> None:
+        self.total += parts[0]
+        self.hours += parts[1]
+        self.months += 1
+
+    def figure(self) -> float | None:
+        if self.months == 0:
+            return None
+        if self.metric in _RATES:
+            return self.total / self.hours * _PER_10K if self.hours > 0 else None
+        return self.total / self.months  # months_mean, the other ranked figure
+
+
+@dataclass(frozen=True, slots=True)
+class _RankedMonth:
+    month: str
+    revision: int | None
+    reported: bool
+    value: float | None  # the month's percentile
+    why: Reason | None  # why it has none
+    peers: int
+    cumulative: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ranks:
+    months: tuple[_RankedMonth, ...]
+    used: tuple[str, ...]
+    missing: tuple[str, ...]
+    revisions: Mapping[str, int]
+    value: float | None
+    reason: Reason | None
+
+
+def _ranks(ranking: Ranking, window: Sequence[str], data: _Inputs) -> _Ranks:
+    """The site's percentiles in its class over ``window``, month by month and so far."""
     class_peers = data.peers if data.peers is not None else {}
-    parts: list[Parts] = []
+    mine = _Running(ranking.metric)
+    theirs: dict[str, _Running] = {}
+    months: list[_RankedMonth] = []
     used: list[str] = []
     missing: list[str] = []
-    figures: list[MonthFigure] = []
-    peer_parts: dict[str, list[Parts]] = defaultdict(list)  # site -> parts so far
+    revisions: dict[str, int] = {}
     last: tuple[float | None, Reason | None] = (None, None)
     for month in window:
         month_peers: list[float] = []
@@ -417,7 +460,7 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
             p = _parts(ranking.metric, ranking.column, peer.values)
             if p is None:
                 continue
-            peer_parts[peer.site_id].append(p)
+            theirs.setdefault(peer.site_id, _Running(ranking.metric)).add(p)
             f = _figure(ranking.metric, [p])
             if f is not None:
                 month_peers.append(f)
@@ -427,51 +470,57 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
         if own is None:
             missing.append(month)
         else:
-            parts.append(own)
+            assert row is not None
+            mine.add(own)
             used.append(month)
-        last = _rank(ranking, _figure(ranking.metric, parts), _peer_figures(ranking, peer_parts))
-        cumulative = last[0]
+            revisions[month] = row.revision
+        so_far = [f for f in (r.figure() for r in theirs.values()) if f is not None]
+        last = _rank(ranking, mine.figure(), so_far)
         if own is None:
-            if data.monthly:
-                figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
+            months.append(_RankedMonth(month, revision, False, None, None, 0, last[0]))
             continue
-        mine = _figure(ranking.metric, [own])
-        value, why = _rank(ranking, mine, month_peers)
-        status: MonthStatus
-        if why == "no_exposure":
-            status = "no_exposure"
-        elif why == "too_few_peers":
-            status = "too_few_peers"
-        else:
-            status = _status(value, c)
-        if data.monthly:
-            figures.append(
-                MonthFigure(month, value, cumulative, status, revision, peers=len(month_peers))
-            )
+        value, why = _rank(ranking, _figure(ranking.metric, [own]), month_peers)
+        months.append(_RankedMonth(month, revision, True, value, why, len(month_peers), last[0]))
     value, reason = last
     if data.peers is None:
         value, reason = None, "no_class"
-    outcome, reason = _outcome(c, value, len(missing), len(used), reason)
+    return _Ranks(tuple(months), tuple(used), tuple(missing), revisions, value, reason)
+
+
+def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+    ranking = c.ranking
+    assert ranking is not None  # the schema requires it
+    key = ("rank", ranking, len(window))
+    ranks = data.memo.get(key)
+    if ranks is None:
+        ranks = data.memo[key] = _ranks(ranking, window, data)
+    figures: list[MonthFigure] = []
+    for m in ranks.months if data.monthly else ():
+        if not m.reported:
+            figures.append(MonthFigure(m.month, None, m.cumulative, "not_reported", m.revision))
+            continue
+        status: MonthStatus
+        if m.why == "no_exposure":
+            status = "no_exposure"
+        elif m.why == "too_few_peers":
+            status = "too_few_peers"
+        else:
+            status = _status(m.value, c)
+        figures.append(
+            MonthFigure(m.month, m.value, m.cumulative, status, m.revision, peers=m.peers)
+        )
+    outcome, reason = _outcome(c, ranks.value, len(ranks.missing), len(ranks.used), ranks.reason)
     return _criterion(
         c,
         window,
-        used=tuple(used),
-        missing=tuple(missing),
-        revisions={m: data.rows[m].revision for m in used},
-        value=value,
+        used=ranks.used,
+        missing=ranks.missing,
+        revisions=ranks.revisions,
+        value=ranks.value,
         outcome=outcome,
         reason=reason,
         figures=figures,
     )
-
-
-def _peer_figures(ranking: Ranking, peer_parts: Mapping[str, Sequence[Parts]]) -> list[float]:
-    out = []
-    for parts in peer_parts.values():
-        f = _figure(ranking.metric, parts)
-        if f is not None:
-            out.append(f)
-    return out
 
 
 def _rank(
