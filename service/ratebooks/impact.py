@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 from sqlalchemy import func
+from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from models.pricing import plan_premium, round_cent
@@ -42,6 +43,7 @@ LOOKBACK_MONTHS: Final = 12
 # at training over the whole book of sites): a handful of quotes cannot balance a book.
 MIN_QUOTES_FOR_OFF_BALANCE: Final = 30
 CHUNK: Final = 256  # stored quotes read and priced at once
+_READ: Final = ("id", "created_at", "request", "final_premium", "model_uri")
 
 OffBalanceMethod = Literal["insurer_quotes", "model"]
 
@@ -81,6 +83,8 @@ def _quotes(session: Session, insurer_id: str, start: dt.datetime) -> Iterator[l
     """The insurer's stored quotes created from ``start`` on, oldest first, in chunks."""
     query = (
         select(Quote)
+        # the stored answers are not read: only what re-pricing needs
+        .options(load_only(*(getattr(Quote, name) for name in _READ)))
         .where(Quote.insurer_id == insurer_id, col(Quote.created_at) >= start)
         .order_by(col(Quote.created_at), col(Quote.id))
     )
@@ -228,7 +232,8 @@ def found_off_balance(book: RateBook, priced: Sequence[Repriced], model_uri: str
     if book.off_balance is not None:
         return book.off_balance
     if len(priced) < MIN_QUOTES_FOR_OFF_BALANCE:
-        return OffBalance(None, "model", 0, model_uri)
+        # the model's own: whichever model prices, so no model is recorded
+        return OffBalance(None, "model", 0, None)
     found = revenue_neutral_factor(
         [float(q.base) for q in priced],
         [q.risk_factor for q in priced],
