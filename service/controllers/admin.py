@@ -26,7 +26,7 @@ from service.quotes.pricing_service import PricingRules
 
 # A key's id is an INTEGER column: anything beyond it is a 422, not a driver overflow.
 KeyId = Annotated[int, PathParameter(ge=1, le=2**31 - 1, description="The key's id.")]
-RoleName = Literal["insurer", "contractor", "admin", "platform", "regulator"]
+RoleName = Literal["insurer", "contractor", "admin", "platform", "regulator", "owner"]
 KINDS: Final[tuple[Kind, ...]] = ("tariff", "band", "incentives")
 
 
@@ -36,6 +36,7 @@ class KeyRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     contractor_id: str | None = None
     districts: list[str] = msgspec.field(default_factory=list)
     label: str | None = None
+    owner_id: str | None = None
 
 
 class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,6 +52,7 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     created_at: dt.datetime
     revoked_at: dt.datetime | None
     rotated_from_id: int | None
+    owner_id: str | None = None
 
 
 class NewKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,6 +80,7 @@ def _info(row: ApiKey) -> KeyInfo:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         rotated_from_id=row.rotated_from_id,
+        owner_id=row.owner_id,
     )
 
 
@@ -122,6 +125,7 @@ class AdminController(Controller):
             contractor_id=data.contractor_id,
             districts=data.districts,
             label=data.label,
+            owner_id=data.owner_id,
         )
         store = ApiKeyStore(db_session, settings.key_pepper.get_secret_value())
         return _new(store.create(spec))

@@ -68,3 +68,18 @@ def test_a_rotated_owner_key_keeps_its_owner(settings: Settings, issue_key: Any)
         old = client.get("/v1/whoami", headers=bearer(issued.key))
     assert me["owner_id"] == "OWN-2"
     assert old.status_code == 401
+
+
+def test_an_admin_issues_owner_keys_through_the_api(settings: Settings, issue_key: Any) -> None:
+    admin = issue_key("admin")
+    with TestClient(create_app(settings)) as client:
+        made = client.post(
+            "/v1/admin/keys", json={"role": "owner", "owner_id": "OWN-9"}, headers=bearer(admin.key)
+        )
+        refused = client.post("/v1/admin/keys", json={"role": "owner"}, headers=bearer(admin.key))
+        assert made.status_code == 201, made.text
+        assert (made.json()["info"]["role"], made.json()["info"]["owner_id"]) == ("owner", "OWN-9")
+        me = client.get("/v1/whoami", headers=bearer(made.json()["key"])).json()
+    assert me["owner_id"] == "OWN-9"
+    assert refused.status_code == 422
+    assert [f["field"] for f in refused.json()["error"]["fields"]] == ["owner_id"]
