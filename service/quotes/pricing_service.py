@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 
@@ -542,6 +542,13 @@ class QuotePricer:
         )  # fmt: skip
         return _Context(facts, adjustment, project, tariff_version, c, floating, neutralised)
 
+    def _off_balance_source(self, book: RateBook | None) -> Literal["model", "rate_book", "plan"]:
+        if self.rules.plan.off_balance.method == "fixed":
+            return "plan"
+        if book is not None and book.off_balance is not None and book.off_balance.factor:
+            return "rate_book"
+        return "model"
+
     def _off_balance(self, bundle: ModelBundle, book: RateBook | None = None) -> float:
         """The model's factor, found at training, or the rate book's own, found when it
         was activated (docs/rate-books.md); a plan with a fixed factor keeps it."""
@@ -708,6 +715,7 @@ class QuotePricer:
             book_loss_ratio=ctx.book_loss_ratio,
             exposure_intensity=a.intensity,
             off_balance_factor=a.move.off_balance,
+            off_balance_source=self._off_balance_source(rules.book),
             layers=explain.layers(
                 a,
                 model_version=snapshot.version,

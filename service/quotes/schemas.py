@@ -383,6 +383,11 @@ class Pricing(Struct, frozen=True, kw_only=True, gc=False):
     # the book's prevention share × the final premium, to the cent: what the insurer
     # sets aside for accident-prevention services (事故预防服务); None without a book
     prevention_budget_cny: Money | None = None
+    # where off_balance_factor comes from: "model" (found at training), "rate_book"
+    # (the insurer's book's own, found over its quotes when it was activated; the book's
+    # row says over how many) or "plan" (the plan's fixed factor); None: stored before
+    # books had their own (docs/rate-books.md)
+    off_balance_source: Literal["model", "rate_book", "plan"] | None = None
 
 
 class Factor(Struct, frozen=True, kw_only=True, gc=False):
