@@ -85,6 +85,8 @@ def test_impact_totals_are_the_quotes_repriced_one_by_one_and_the_factor_balance
     answer = client.post("/v1/quotes/batch", json={"items": bodies}, headers=acme)
     assert answer.status_code == 200, answer.text
     assert all(item["status"] == 201 for item in answer.json()["items"])
+    sources = {item["quote"]["pricing"]["off_balance_source"] for item in answer.json()["items"]}
+    assert sources == {"model"}
     assert client.post(f"{ADMIN}/", json=candidate, headers=admin).status_code == 201
 
     # the same report for the admin and the insurer; none for another insurer
@@ -169,6 +171,7 @@ def test_impact_totals_are_the_quotes_repriced_one_by_one_and_the_factor_balance
     quote = client.post("/v1/quotes", json=bodies[0], headers=acme).json()
     assert quote["pricing"]["rate_book"]["version"] == "2025.2"
     assert quote["pricing"]["off_balance_factor"] == info["off_balance_factor"]
+    assert quote["pricing"]["off_balance_source"] == "rate_book"
     same = next(r for r in rows if r.request == quote_request(bodies[0]))
     assert quote["pricing"]["final_premium_cny"] == float(finals[same.id])
     assert replay(quote_settings, quote["quote_id"]).matched
