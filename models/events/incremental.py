@@ -185,11 +185,14 @@ def aggregate_incremental(
     *,
     months: tuple[str | None, str | None] | None = None,
     max_problems: int = DEFAULT_MAX_PROBLEMS,
+    full: bool = False,
 ) -> IncrementalRun:
     """Check ``events_dir`` (all of it: no bad row is skipped because its month did not
     change) and bring ``out`` up to date: aggregate the months whose fingerprint is not
     the manifest's, keep the other months' rows as written, drop months that no longer
-    have attendance, and copy ``sites`` and ``claims`` when they differ. Raise
+    have attendance, and copy ``sites`` and ``claims`` when they differ. ``full``
+    aggregates every month whatever the manifest says (a full run that leaves the
+    manifest for the next incremental one). Raise
     :class:`~models.contract.ContractError` when the events break their contract
     (nothing is written then)."""
     import pyarrow.parquet as pq
@@ -198,7 +201,7 @@ def aggregate_incremental(
     events = load_events(Path(events_dir), max_problems=max_problems)
     try:
         prints = month_fingerprints(events, months)
-        manifest = read_manifest(out)
+        manifest = None if full else read_manifest(out)
         before: dict[str, str] = dict(manifest["months"]) if manifest else {}
         changed = [m for m, f in prints.items() if before.get(m) != f]
         removed = tuple(sorted(set(before) - set(prints)))

@@ -174,7 +174,7 @@ def aggregate(
     import time
 
     from models.contract import ContractError, load_folder
-    from models.events.aggregate import ENGINES, aggregate_folder, parse_months
+    from models.events.aggregate import ENGINES, Aggregated, aggregate_folder, parse_months
     from models.events.incremental import MANIFEST, aggregate_incremental
 
     engine = engine.lower()
@@ -188,13 +188,19 @@ def aggregate(
         raise typer.BadParameter(str(err), param_hint="--months") from None
     began = time.perf_counter()
     try:
-        if incremental:
-            run = aggregate_incremental(events, out, months=asked, max_problems=max_problems)
+        if engine == "duckdb":
+            # a full run is an incremental one that computes every month: it checks the
+            # folder once, names the months it cannot aggregate and leaves the manifest
+            run = aggregate_incremental(
+                events, out, months=asked, max_problems=max_problems, full=not incremental
+            )
+            done = Aggregated(run.out, run.files, run.rows, run.months, run.warnings)
         else:
             done = aggregate_folder(
                 events, out, engine=engine, months=asked, max_problems=max_problems
             )
-            # a full run leaves no manifest: the next --incremental run starts afresh
+            done.warnings.extend(_unaggregated(events, asked))
+            # no manifest of an engine's run: the next --incremental run starts afresh
             (out / MANIFEST).unlink(missing_ok=True)
     except ContractError as err:
         noun = "problem" if err.report.total == 1 else "problems"
@@ -204,7 +210,7 @@ def aggregate(
     if incremental:
         _report_incremental(run, time.perf_counter() - began)
         return
-    for warning in [*done.warnings, *_unaggregated(events, asked)]:
+    for warning in done.warnings:
         typer.echo(f"! {warning}")
     try:
         load_folder(out, max_problems=max_problems)

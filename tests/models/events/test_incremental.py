@@ -179,7 +179,7 @@ def test_bad_events_write_nothing(first_run: tuple[Rows, Path, Path]) -> None:
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
-def test_the_cli_runs_incrementally_and_a_full_run_drops_the_manifest(tmp_path: Path) -> None:
+def test_the_cli_runs_incrementally_after_a_full_run(tmp_path: Path) -> None:
     from training.cli import app
 
     rows = _world()
@@ -198,9 +198,13 @@ def test_the_cli_runs_incrementally_and_a_full_run_drops_the_manifest(tmp_path: 
     result = runner.invoke(app, args)
     assert "aggregated 1 of 6 months (2025-08)" in result.output
     assert load_folder(out).site_months["month"].nunique() == 6
+    # a full run computes every month again and leaves the manifest it would write
+    (out / MANIFEST).write_text("{}", "utf-8")
     result = runner.invoke(app, [*args[:-1]])
     assert result.exit_code == 0, result.output
-    assert not (out / MANIFEST).exists()
+    assert "✓ wrote 6 site-months (2025-03..2025-08) with sites and claims" in result.output
+    result = runner.invoke(app, args)
+    assert "is up to date" in result.output
     result = runner.invoke(app, [*args, "--engine", "spark"])
     assert result.exit_code == 2
     assert "--incremental runs on duckdb" in result.output
