@@ -217,7 +217,7 @@ class IncentiveAgreement(SQLModel, table=True):
     last_month: str = Field(max_length=7)
     ruleset_version: str = Field(max_length=64)
     terms: dict[str, Any] = Field(sa_type=JSONType)
-    document_hash: str = Field(max_length=64)
+    document_hash: str = Field(max_length=80)  # sha256:<hex>
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     created_by_key: int = Field(foreign_key="api_key.id")
 
@@ -240,15 +240,19 @@ class AgreementAcceptance(SQLModel, table=True):
 
 class IncentiveStatement(SQLModel, table=True):
     """The settlement of one agreement: the statement's canonical JSON exactly as issued
-    (``body``) and its SHA-256 (``content_hash``). Written once, never updated."""
+    (``body``), its hash (``content_hash``, ``sha256:…``) and the inputs it was computed
+    from. Written once, never updated."""
 
     __tablename__ = "incentive_statement"
     __table_args__ = (UniqueConstraint("agreement_id", name="uq_incentive_statement_agreement"),)
 
     id: str = Field(default_factory=lambda: str(uuid4()), primary_key=True, max_length=36)
     agreement_id: str = Field(max_length=36, foreign_key="incentive_agreement.id")
-    content_hash: str = Field(max_length=64)
+    content_hash: str = Field(max_length=80)
     body: str = Field(sa_type=Text())
+    # what was evaluated (the rows, peers and claims read from the feed), so a replay
+    # recomputes the same bytes however the feed changed since
+    inputs: dict[str, Any] = Field(sa_type=JSONType)
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
     issued_by_key: int = Field(foreign_key="api_key.id")
 

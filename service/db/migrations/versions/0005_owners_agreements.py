@@ -60,7 +60,7 @@ def upgrade() -> None:
         sa.Column("last_month", sa.String(length=7), nullable=False),
         sa.Column("ruleset_version", sa.String(length=64), nullable=False),
         sa.Column("terms", JSON, nullable=False),
-        sa.Column("document_hash", sa.String(length=64), nullable=False),
+        sa.Column("document_hash", sa.String(length=80), nullable=False),
         sa.Column("created_at", AWARE, nullable=False),
         sa.Column("created_by_key", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -101,8 +101,9 @@ def upgrade() -> None:
         "incentive_statement",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("agreement_id", sa.String(length=36), nullable=False),
-        sa.Column("content_hash", sa.String(length=64), nullable=False),
+        sa.Column("content_hash", sa.String(length=80), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("inputs", JSON, nullable=False),
         sa.Column("issued_at", AWARE, nullable=False),
         sa.Column("issued_by_key", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
