@@ -198,10 +198,16 @@ def aggregate_incremental(
     import pyarrow.parquet as pq
 
     out = Path(out)
+    digest = events_digest(Path(events_dir))
+    asked = list(months or (None, None))
+    manifest = None if full else read_manifest(out)
+    if manifest and manifest.get("inputs") == digest and manifest.get("asked") == asked:
+        unchanged = _unchanged(out, manifest)
+        if unchanged is not None:
+            return unchanged
     events = load_events(Path(events_dir), max_problems=max_problems)
     try:
         prints = month_fingerprints(events, months)
-        manifest = None if full else read_manifest(out)
         before: dict[str, str] = dict(manifest["months"]) if manifest else {}
         changed = [m for m, f in prints.items() if before.get(m) != f]
         removed = tuple(sorted(set(before) - set(prints)))
@@ -244,7 +250,10 @@ def aggregate_incremental(
     body = {
         "version": MANIFEST_VERSION,
         "definition": definition_hash(),
+        "inputs": digest,
+        "asked": asked,
         "months": prints,
+        "warnings": warnings,
     }
     text = json.dumps(body, indent=1, sort_keys=True) + "\n"
     manifest_path = out / MANIFEST
@@ -261,6 +270,39 @@ def aggregate_incremental(
         tuple(written),
         warnings,
     )
+
+
+def events_digest(events_dir: Path) -> str:
+    """SHA-256 of every file under the events folder (path and bytes): when it is the
+    last run's, nothing can have changed and the folder is not even read again."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in events_dir.rglob("*") if p.is_file()):
+        name = path.relative_to(events_dir).as_posix().encode("utf-8")
+        digest.update(len(name).to_bytes(8, "big") + name)
+        digest.update(path.stat().st_size.to_bytes(8, "big"))
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _unchanged(out: Path, manifest: dict[str, Any]) -> IncrementalRun | None:
+    """The last run's result, when its files are all still in ``out``."""
+    import pyarrow.parquet as pq
+
+    files: dict[str, Path] = {}
+    for name in ("sites", "claims"):
+        found = [
+            out / f"{name}{ext}" for ext in (".csv", ".parquet") if (out / f"{name}{ext}").is_file()
+        ]
+        if len(found) != 1:
+            return None
+        files[name] = found[0]
+    files["site_months"] = out / SITE_MONTHS_FILE
+    rows = pq.ParquetFile(files["site_months"]).metadata.num_rows
+    warnings = [str(w) for w in manifest.get("warnings", [])]
+    months = tuple(sorted(manifest["months"]))
+    return IncrementalRun(out, files, rows, months, (), (), (), warnings)
 
 
 def _aggregate_months(events: EventsFolder, changed: list[str]) -> pa.Table:

@@ -78,6 +78,28 @@ def test_a_rerun_with_nothing_changed_writes_nothing(
     _same_as_full(events, out, tmp_path)
 
 
+def test_unchanged_events_are_not_read_again(
+    first_run: tuple[Rows, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import models.events.incremental as incremental
+
+    _, events, out = first_run
+    (events / "attendance.csv").touch()  # a new time, the same bytes
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the events were read again")
+
+    monkeypatch.setattr(incremental, "load_events", fail)
+    run = aggregate_incremental(events, out)
+    assert (run.computed, run.written, run.rows) == ((), (), 6)
+    assert run.months == ("2025-03", "2025-04", "2025-05", "2025-06", "2025-07", "2025-08")
+    monkeypatch.undo()
+    # another file in the folder: read and fingerprinted again, but no month changed
+    (events / "README.txt").write_text("exported 2025-09-01", "utf-8")
+    run = aggregate_incremental(events, out)
+    assert (run.computed, run.written) == ((), (MANIFEST,))
+
+
 @pytest.mark.parametrize(
     ("append", "reached"),
     [
