@@ -141,7 +141,7 @@ class StatementInfo(Struct, frozen=True, kw_only=True):
     agreement_id: str
     content_hash: str
     issued_at: dt.datetime
-    issued_by_key: int
+    issued_by_key: int | None  # None: issued at the end of the period by the service
     created: bool  # false: the statement had been issued before
 
 

@@ -13,7 +13,8 @@ Decisions the issue leaves open, made here:
   site (how far the platform has reported), so a site that stops reporting shows its
   months as not reported rather than as not yet due;
 - a period is closed once its last month is over on the Shanghai calendar; a statement
-  is issued on demand by the owner or the contractor of an agreement in effect, once.
+  is issued once, on demand by the owner or the contractor of an agreement in effect, or
+  by ``siterisk agreements settle-due`` (run daily) for every one whose period closed.
 """
 
 from __future__ import annotations
@@ -222,12 +223,28 @@ class AgreementService:
                 f"agreement {row.id} is {state.status.replace('_', ' ')}; only an agreement "
                 "in effect is settled"
             )
-        today = self.clock().astimezone(SHANGHAI).strftime("%Y-%m")
-        if today <= row.last_month:
+        if self._month() <= row.last_month:
             raise ConflictError(
                 f"the period runs through {row.last_month}; it can be settled once that "
                 "month is over (Shanghai time)"
             )
+        return self._issue(row, principal.key_id)
+
+    def settle_due(self) -> list[StatementInfo]:
+        """Issue the statement of every agreement in effect whose period is over and
+        that has none yet: what the end of a period does (``siterisk agreements
+        settle-due``, run daily). Statements issued this way name no key."""
+        issued = []
+        for row in self.store.unsettled_before(self._month()):
+            if self.store.state(row).status == "in_effect":
+                issued.append(self._issue(row, None))
+        return issued
+
+    def _month(self) -> str:
+        """The current month on the Shanghai calendar."""
+        return self.clock().astimezone(SHANGHAI).strftime("%Y-%m")
+
+    def _issue(self, row: IncentiveAgreement, key_id: int | None) -> StatementInfo:
         rule_set = _rule_set(row.ruleset_version, field="rule_set_version")
         inputs = read_inputs(
             self.session, row, rule_set, period_months(row.first_month, row.last_month)
@@ -239,7 +256,7 @@ class AgreementService:
                 content_hash=statement.content_hash,
                 body=statement.canonical_json().decode(),
                 inputs=inputs.to_json(),
-                issued_by_key=principal.key_id,
+                issued_by_key=key_id,
             )
         )
         return _info(stored, created=created)

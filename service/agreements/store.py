@@ -155,6 +155,19 @@ class AgreementStore:
             select(IncentiveStatement).where(IncentiveStatement.agreement_id == agreement_id)
         ).first()
 
+    def unsettled_before(self, month: str) -> Sequence[IncentiveAgreement]:
+        """Agreements whose period ends before ``month`` and that have no statement,
+        oldest first."""
+        settled = select(IncentiveStatement.agreement_id)
+        return self.session.exec(
+            select(IncentiveAgreement)
+            .where(
+                col(IncentiveAgreement.last_month) < month,
+                col(IncentiveAgreement.id).not_in(settled),
+            )
+            .order_by(col(IncentiveAgreement.created_at), col(IncentiveAgreement.id))
+        ).all()
+
     def statement(self, statement_id: str) -> IncentiveStatement | None:
         return self.session.get(IncentiveStatement, statement_id)
 

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Incentive agreements: replay settlement statements.", no_args_is_help=True)
+app = typer.Typer(
+    help="Incentive agreements: settle closed periods, replay statements.", no_args_is_help=True
+)
 
 
 @app.command("replay")
@@ -44,3 +46,23 @@ def replay(
         typer.echo(f"the site's rows it used and the feed's versions {rows}")
     if not (report.same_bytes and report.feed_rows_match):
         raise typer.Exit(1)
+
+
+@app.command("settle-due")
+def settle_due() -> None:
+    """Issue the statement of every agreement in effect whose period is over (on the
+    Shanghai calendar) and that has none yet; run it daily. Prints one line per
+    statement issued."""
+    from models.settings import get_settings
+    from service.agreements.service import AgreementService
+    from service.cli.stores import connect_database
+
+    database = connect_database(get_settings())
+    try:
+        with database.session() as session:
+            issued = AgreementService(session).settle_due()
+    finally:
+        database.dispose()
+    for info in issued:
+        typer.echo(f"{info.agreement_id} {info.id} {info.content_hash}")
+    typer.echo(f"{len(issued)} statement(s) issued", err=True)

@@ -254,7 +254,8 @@ class IncentiveStatement(SQLModel, table=True):
     # recomputes the same bytes however the feed changed since
     inputs: dict[str, Any] = Field(sa_type=JSONType)
     issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime())
-    issued_by_key: int = Field(foreign_key="api_key.id")
+    # None: issued by the service at the end of the period (siterisk agreements settle-due)
+    issued_by_key: int | None = Field(default=None, foreign_key="api_key.id")
 
 
 class QuoteImmutableError(RuntimeError):

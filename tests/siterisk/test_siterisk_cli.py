@@ -42,7 +42,7 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
         "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
-        "agreements": {"replay": {}},
+        "agreements": {"replay": {}, "settle-due": {}},
     }
 
 
@@ -62,7 +62,7 @@ def test_each_side_holds_only_its_own_commands() -> None:
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
         "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
-        "agreements": {"replay": {}},
+        "agreements": {"replay": {}, "settle-due": {}},
     }
 
 

@@ -105,7 +105,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("inputs", JSON, nullable=False),
         sa.Column("issued_at", AWARE, nullable=False),
-        sa.Column("issued_by_key", sa.Integer(), nullable=False),
+        sa.Column("issued_by_key", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["agreement_id"],
             ["incentive_agreement.id"],
