@@ -58,7 +58,7 @@ def _expected(world: World, site_id: str, first: str, last: str) -> Any:
         PeerRow(
             r["site_id"],
             r["month"],
-            site["project_type"],
+            str(site["project_type"]),
             r["stage"],
             {c: _number(r[c]) for c in columns},
         )
