@@ -54,8 +54,9 @@ def _next(value: str | None) -> str:
     """Back to an agreement page of ours after sign-in, never elsewhere."""
     if (
         value
-        and value.startswith(AGREEMENTS_PATH)
+        and (value == AGREEMENTS_PATH or value.startswith(f"{AGREEMENTS_PATH}/"))
         and "//" not in value
+        and ".." not in value
         and "\\" not in value
         and all(c.isprintable() and not c.isspace() for c in value)
         and not value.startswith(f"{AGREEMENTS_PATH}/login")
