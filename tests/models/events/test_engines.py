@@ -429,3 +429,34 @@ def test_the_cli_runs_spark(spark: SparkSession, tmp_path: Path) -> None:
     assert [r["worker_hours"] for r in _table(tmp_path / "o").to_pylist()] == [24.0]
     # the CLI used the session it found and left it running for the other tests
     assert spark.sparkContext._jsc is not None
+
+
+# --- spark-submit ------------------------------------------------------------------------
+
+
+def test_the_spark_submit_job_writes_the_same_table(
+    spark: SparkSession, generated: tuple[Rows, Path], tmp_path: Path
+) -> None:
+    from models.events.spark_job import run
+
+    _, events = generated
+    duck = _table(aggregate_folder(events, tmp_path / "duckdb").out)
+    rows = run(spark, str(events), str(tmp_path / "site_months"))
+    assert rows == duck.num_rows
+    parts = pq.read_table(tmp_path / "site_months")
+    got = parts.select(duck.schema.names).cast(duck.schema)
+    assert_same_table(duck, got.sort_by([("site_id", "ascending"), ("month", "ascending")]))
+
+
+def test_the_job_names_tables_missing_or_found_twice(spark: SparkSession, tmp_path: Path) -> None:
+    from models.events.spark_job import locate
+
+    events = write(tmp_path / "events", baseline())
+    (events / "device_days.csv").unlink()
+    (events / "attendance").mkdir()
+    with pytest.raises(FileNotFoundError) as raised:
+        locate(spark, str(events))
+    message = str(raised.value)
+    assert "device_days: none" in message
+    assert "attendance.csv and " in message
+    assert "video_events" not in message
