@@ -17,7 +17,7 @@ from service.auth.keys import hash_key, new_key
 from service.auth.principal import Principal, Role
 from service.auth.revocation import announce, announce_committed
 from service.db.tables import ApiKey, utcnow
-from service.errors import FieldError, InvalidInputError, NotFoundError
+from service.errors import ConflictError, FieldError, InvalidInputError, NotFoundError
 
 ALL_DISTRICTS = "all"
 
@@ -177,7 +177,8 @@ class ApiKeyStore:
         """A new key with the same rights; the old one is revoked in the same transaction."""
         old = self.get(key_id)
         if old.revoked_at is not None:
-            raise InvalidInputError(
+            # the request is well formed; the key's state refuses it
+            raise ConflictError(
                 f"API key {key_id} is revoked; create a new key instead",
                 fields=[FieldError("id", "revoked keys cannot be rotated")],
             )

@@ -197,7 +197,7 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
     """Issue a new key with the same rights, revoke the old one; print only the new key."""
     from models.settings import get_settings
     from service.auth.store import ApiKeyStore
-    from service.errors import InvalidInputError, NotFoundError
+    from service.errors import ConflictError, NotFoundError
 
     settings = get_settings()
     _require_pepper(settings)
@@ -205,7 +205,7 @@ def keys_rotate(key_id: Annotated[int, typer.Argument(help="The key to replace."
     try:
         with database.session() as session:
             issued = ApiKeyStore(session, settings.key_pepper.get_secret_value()).rotate(key_id)
-    except (NotFoundError, InvalidInputError) as exc:
+    except (NotFoundError, ConflictError) as exc:
         _fail(exc.message)
     except _key_store_errors() as exc:
         _fail(f"cannot rotate in {mask_url(settings.db_url)}: {exc.__class__.__name__}")

@@ -145,7 +145,7 @@ class AdminController(Controller):
         status_code=201,
         sync_to_thread=True,
         summary="A new key with the same rights; the old one stops working at once",
-        responses=error_responses(401, 403, 404, 422, 429),
+        responses=error_responses(401, 403, 404, 409, 422, 429),
     )
     def rotate_key(
         self,

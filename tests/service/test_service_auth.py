@@ -26,7 +26,7 @@ from service.auth.resolver import KeyResolver
 from service.auth.store import ApiKeyStore, KeySpec
 from service.db.engine import Database
 from service.db.tables import ApiKey
-from service.errors import InvalidInputError
+from service.errors import ConflictError, InvalidInputError
 
 
 @get("/v1/admin-only", guards=[requires(Role.admin)], sync_to_thread=False)
@@ -177,7 +177,7 @@ def test_rotation_replaces_the_key(settings: Settings, issue_key: Any) -> None:
     database = Database(settings.db_url)
     with database.session() as session:
         new = ApiKeyStore(session, PEPPER).rotate(old.row.id)
-        with pytest.raises(InvalidInputError):
+        with pytest.raises(ConflictError, match="is revoked"):
             ApiKeyStore(session, PEPPER).rotate(old.row.id)
     database.dispose()
     assert new.row.rotated_from_id == old.row.id
