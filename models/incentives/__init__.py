@@ -6,16 +6,13 @@ from models.incentives.evaluation import (
     BreachEvaluation,
     CriterionEvaluation,
     MonthFigure,
-    MonthRow,
     Outcome,
-    PeerRow,
     PeriodEvaluation,
-    SiteClaim,
-    SiteClass,
     TierEvaluation,
     evaluate_period,
     period_months,
 )
+from models.incentives.inputs import MonthRow, PeerRow, SiteClaim, SiteClass
 from models.incentives.rule_set import (
     Breach,
     Criterion,

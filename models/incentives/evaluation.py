@@ -20,22 +20,21 @@ months in order), so a quote's eligibility evaluated here equals what it was bef
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-import numpy as np
-
 from models.contract import spec
+from models.incentives.figures import Parts, figure, parts
+from models.incentives.inputs import MonthRow, PeerRow, SiteClaim, SiteClass
+from models.incentives.percentile import Ranks, ranks
 from models.incentives.rule_set import (
     AnyMetric,
     Criterion,
     Means,
     Operator,
-    Ranking,
     RuleSet,
 )
 from models.pricing.history import meets, month_number
@@ -55,46 +54,6 @@ Reason = Literal[
     "no_class",  # the site's class is unknown, so it has no peers to rank among
     "no_model_percentile",  # a 2025.1 rule on the model's percentile, and none was given
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class SiteClass:
-    """What a site is compared with: its project type and construction stage."""
-
-    project_type: str
-    stage: str
-
-
-@dataclass(frozen=True, slots=True)
-class MonthRow:
-    """One site_months row of the site, as the feed holds it.
-
-    ``values`` maps site_months columns to numbers (None: not reported); ``revision``
-    is the feed's version of the row, recorded as evidence."""
-
-    month: str  # YYYY-MM
-    stage: str
-    revision: int
-    values: Mapping[str, float | None]
-
-
-@dataclass(frozen=True, slots=True)
-class PeerRow:
-    """One site_months row of another site, for class percentiles."""
-
-    site_id: str
-    month: str
-    project_type: str
-    stage: str
-    values: Mapping[str, float | None]
-
-
-@dataclass(frozen=True, slots=True)
-class SiteClaim:
-    """A claim on the site from the feed: when and how serious, nothing else."""
-
-    incident_date: dt.date
-    severity: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,75 +139,6 @@ def period_months(first: str, last: str) -> tuple[str, ...]:
     return tuple(_month_text(n) for n in range(lo, hi + 1))
 
 
-_PER_10K: Final = 1e4
-_HOURS: Final = "worker_hours"
-# A figure's parts in one month: (value, worker-hours). Rates are sums of values over
-# sums of hours; means, minima and sums read the values alone.
-Parts = tuple[float, float]
-_RATES: Final = ("per_10k_worker_hours", "unrectified_hazards_per_10k_worker_hours")
-
-
-def _number(values: Mapping[str, float | None], column: str) -> float | None:
-    value = values.get(column)
-    if value is None or value != value:  # None or NaN: not reported
-        return None
-    return float(value)
-
-
-def _parts(metric: str, column: str | None, values: Mapping[str, float | None]) -> Parts | None:
-    """One row's parts for a month figure; None: not reported."""
-    if metric == "unrectified_hazards_per_10k_worker_hours":
-        found = _number(values, "hazards_found")
-        if found is None:
-            return None
-        # A null share means no ticket fell due that month (docs/events.md): nothing was
-        # left open, so none of the month's hazards count as unrectified yet.
-        share = _number(values, "hazard_rectification_rate")
-        value = 0.0 if found == 0 or share is None else found * (1.0 - share)
-    else:
-        assert column is not None  # the schema requires it
-        found = _number(values, column)
-        if found is None:
-            return None
-        value = found
-    if metric in _RATES:
-        hours = _number(values, _HOURS)
-        return None if hours is None else (value, hours)
-    return value, 0.0
-
-
-_add = np.add.reduce  # numpy's own sum (pairwise), as models.pricing.site_history sums
-
-
-def _total(values: Sequence[float]) -> float:
-    return float(_add(np.asarray(values, dtype=np.float64)))
-
-
-def _figure(metric: str, parts: Sequence[Parts]) -> float | None:
-    """The figure over the months whose parts are given; None when there is none."""
-    if not parts:
-        return None
-    values = [p[0] for p in parts]
-    if metric in _RATES:
-        hours = _total([p[1] for p in parts])
-        return _total(values) / hours * _PER_10K if hours > 0 else None
-    if metric == "months_min":
-        return min(values)
-    if metric == "months_sum":
-        return _total(values)
-    return _total(values) / len(values)  # months_mean
-
-
-def _percentile(value: float, others: Sequence[float], safer: str) -> float:
-    """The share of peers safer than the site, ties counted half, in percent (0 = safest)."""
-    if safer == "lower":
-        better = sum(1 for o in others if o < value)
-    else:
-        better = sum(1 for o in others if o > value)
-    ties = sum(1 for o in others if o == value)
-    return 100.0 * (better + 0.5 * ties) / len(others)
-
-
 @dataclass(frozen=True, slots=True)
 class _Inputs:
     rows: Mapping[str, MonthRow]
@@ -330,22 +220,22 @@ def _window(metric: str, column: str | None, window: Sequence[str], data: _Input
     found = data.memo.get(key)
     if found is None:
         each: list[Parts | None] = []
-        parts: list[Parts] = []
+        reported: list[Parts] = []
         used: list[str] = []
         missing: list[str] = []
         revisions: dict[str, int] = {}
         for month in window:
             row = data.rows.get(month)
-            p = None if row is None else _parts(metric, column, row.values)
+            p = None if row is None else parts(metric, column, row.values)
             each.append(p)
             if p is None:
                 missing.append(month)
             else:
                 assert row is not None
-                parts.append(p)
+                reported.append(p)
                 used.append(month)
                 revisions[month] = row.revision
-        found = _Window(each, tuple(used), tuple(missing), revisions, _figure(metric, parts))
+        found = _Window(each, tuple(used), tuple(missing), revisions, figure(metric, reported))
         data.memo[key] = found
     return found
 
@@ -360,13 +250,13 @@ def _months_figure(c: Criterion, window: Sequence[str], data: _Inputs) -> Criter
             row = data.rows.get(month)
             revision = None if row is None else row.revision
             if p is None:
-                cumulative = _figure(c.metric, so_far)
+                cumulative = figure(c.metric, so_far)
                 figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
                 continue
             so_far.append(p)
-            value = _figure(c.metric, [p])
+            value = figure(c.metric, [p])
             status: MonthStatus = "no_exposure" if value is None else _status(value, c)
-            figures.append(MonthFigure(month, value, _figure(c.metric, so_far), status, revision))
+            figures.append(MonthFigure(month, value, figure(c.metric, so_far), status, revision))
     value = w.value
     reason: Reason | None = "no_exposure" if used and value is None else None
     outcome, reason = _outcome(c, value, len(missing), len(used), reason)
@@ -401,101 +291,16 @@ def _model_percentile(c: Criterion, data: _Inputs) -> CriterionEvaluation:
     )  # fmt: skip
 
 
-@dataclass(slots=True)
-class _Running:
-    """A figure over the months so far, kept as running sums (ranks need no more)."""
-
-    metric: str
-    total: float = 0.0
-    hours: float = 0.0
-    months: int = 0
-
-    def add(self, parts: Parts) -> None:
-        self.total += parts[0]
-        self.hours += parts[1]
-        self.months += 1
-
-    def figure(self) -> float | None:
-        if self.months == 0:
-            return None
-        if self.metric in _RATES:
-            return self.total / self.hours * _PER_10K if self.hours > 0 else None
-        return self.total / self.months  # months_mean, the other ranked figure
-
-
-@dataclass(frozen=True, slots=True)
-class _RankedMonth:
-    month: str
-    revision: int | None
-    reported: bool
-    value: float | None  # the month's percentile
-    why: Reason | None  # why it has none
-    peers: int
-    cumulative: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Ranks:
-    months: tuple[_RankedMonth, ...]
-    used: tuple[str, ...]
-    missing: tuple[str, ...]
-    revisions: Mapping[str, int]
-    value: float | None
-    reason: Reason | None
-
-
-def _ranks(ranking: Ranking, window: Sequence[str], data: _Inputs) -> _Ranks:
-    """The site's percentiles in its class over ``window``, month by month and so far."""
-    class_peers = data.peers if data.peers is not None else {}
-    mine = _Running(ranking.metric)
-    theirs: dict[str, _Running] = {}
-    months: list[_RankedMonth] = []
-    used: list[str] = []
-    missing: list[str] = []
-    revisions: dict[str, int] = {}
-    last: tuple[float | None, Reason | None] = (None, None)
-    for month in window:
-        month_peers: list[float] = []
-        for peer in class_peers.get(month, ()):
-            p = _parts(ranking.metric, ranking.column, peer.values)
-            if p is None:
-                continue
-            theirs.setdefault(peer.site_id, _Running(ranking.metric)).add(p)
-            f = _figure(ranking.metric, [p])
-            if f is not None:
-                month_peers.append(f)
-        row = data.rows.get(month)
-        own = None if row is None else _parts(ranking.metric, ranking.column, row.values)
-        revision = None if row is None else row.revision
-        if own is None:
-            missing.append(month)
-        else:
-            assert row is not None
-            mine.add(own)
-            used.append(month)
-            revisions[month] = row.revision
-        so_far = [f for f in (r.figure() for r in theirs.values()) if f is not None]
-        last = _rank(ranking, mine.figure(), so_far)
-        if own is None:
-            months.append(_RankedMonth(month, revision, False, None, None, 0, last[0]))
-            continue
-        value, why = _rank(ranking, _figure(ranking.metric, [own]), month_peers)
-        months.append(_RankedMonth(month, revision, True, value, why, len(month_peers), last[0]))
-    value, reason = last
-    if data.peers is None:
-        value, reason = None, "no_class"
-    return _Ranks(tuple(months), tuple(used), tuple(missing), revisions, value, reason)
-
-
 def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
     ranking = c.ranking
     assert ranking is not None  # the schema requires it
     key = ("rank", ranking, len(window))
-    ranks = data.memo.get(key)
-    if ranks is None:
-        ranks = data.memo[key] = _ranks(ranking, window, data)
+    found: Ranks | None = data.memo.get(key)
+    if found is None:
+        found = data.memo[key] = ranks(ranking, window, data.rows, data.peers)
+    ranked = found
     figures: list[MonthFigure] = []
-    for m in ranks.months if data.monthly else ():
+    for m in ranked.months if data.monthly else ():
         if not m.reported:
             figures.append(MonthFigure(m.month, None, m.cumulative, "not_reported", m.revision))
             continue
@@ -509,28 +314,20 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
         figures.append(
             MonthFigure(m.month, m.value, m.cumulative, status, m.revision, peers=m.peers)
         )
-    outcome, reason = _outcome(c, ranks.value, len(ranks.missing), len(ranks.used), ranks.reason)
+    outcome, reason = _outcome(
+        c, ranked.value, len(ranked.missing), len(ranked.used), ranked.reason
+    )
     return _criterion(
         c,
         window,
-        used=ranks.used,
-        missing=ranks.missing,
-        revisions=ranks.revisions,
-        value=ranks.value,
+        used=ranked.used,
+        missing=ranked.missing,
+        revisions=ranked.revisions,
+        value=ranked.value,
         outcome=outcome,
         reason=reason,
         figures=figures,
     )
-
-
-def _rank(
-    ranking: Ranking, mine: float | None, others: Sequence[float]
-) -> tuple[float | None, Reason | None]:
-    if mine is None:
-        return None, "no_exposure"
-    if len(others) < ranking.min_peers:
-        return None, "too_few_peers"
-    return _percentile(mine, others, ranking.safer), None
 
 
 def _criterion(

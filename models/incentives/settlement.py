@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
-from models.incentives.evaluation import CriterionEvaluation, Outcome, PeriodEvaluation, SiteClass
+from models.incentives.evaluation import CriterionEvaluation, Outcome, PeriodEvaluation
+from models.incentives.inputs import SiteClass
 from models.incentives.rule_set import Means
 from models.incentives.terms import AgreementTerms, Amount
 

@@ -26,7 +26,8 @@ from models.pricing.history import gap, month_number, values
 from models.pricing.rulesets import IncentiveRuleSet, Metric, Operator
 
 if TYPE_CHECKING:
-    from models.incentives.evaluation import MonthRow, PeriodEvaluation, SiteClaim
+    from models.incentives.evaluation import PeriodEvaluation
+    from models.incentives.inputs import MonthRow, SiteClaim
     from models.incentives.rule_set import RuleSet
 
 # models.incentives reads models.pricing (rule errors, month windows) and models.pricing
@@ -199,7 +200,7 @@ def quote_incentives(
 ) -> IncentiveResult:
     """:func:`evaluate_incentives` for one site's decoded rows (objects with the
     contract's columns as attributes, missing values as None), as a quote holds them."""
-    from models.incentives.evaluation import MonthRow, SiteClaim
+    from models.incentives.inputs import MonthRow, SiteClaim
 
     _, columns = _converted(rule_set)
     inside = set(_period(rule_set, start_month))
@@ -229,7 +230,7 @@ def evaluate_incentives(
     ``months`` and ``claims`` are the site's rows in the contract's columns;
     ``risk_percentile`` is the model's peer percentile (0 = safest), None if unknown.
     """
-    from models.incentives.evaluation import MonthRow, SiteClaim
+    from models.incentives.inputs import MonthRow, SiteClaim
 
     month_number(start_month)  # a bad month fails here, whatever the criteria
     _single_site(months, "site_months")
