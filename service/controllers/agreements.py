@@ -5,15 +5,16 @@ role, an agreement answers the same 404 as a missing one. Only owner keys regist
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, PathParameter, QueryParameter
+from litestar.params import JSONBody, PathParameter, QueryParameter, SkipValidation
 from sqlmodel import Session
 
 from models.contract.spec import ID_PATTERN, MONTH_PATTERN
 from service.agreements.schemas import (
+    AgreementIn,
     AgreementOut,
     AgreementPage,
     EvaluationOut,
@@ -42,7 +43,8 @@ class AgreementsController(Controller):
     )
     def register(
         self,
-        data: JSONBody[dict[str, Any]],
+        # documented as AgreementIn; read (strictly, fields named) by the service
+        data: SkipValidation[JSONBody[AgreementIn]],
         principal: NamedDependency[Principal],
         db_session: NamedDependency[Session],
     ) -> AgreementOut:
