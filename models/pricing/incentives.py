@@ -16,6 +16,7 @@ evaluation into the quote's answer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -84,28 +85,42 @@ def _single_site(frame: pd.DataFrame, table: str) -> None:
         raise ValueError(f"{table} holds rows of several sites; pass one site's rows")
 
 
+@dataclass(frozen=True, slots=True)
+class _Converted:
+    """A rule set as models.incentives reads it: the rule set, the columns its criteria
+    read and its longest window."""
+
+    source: IncentiveRuleSet
+    rules: RuleSet
+    columns: tuple[str, ...]
+    window: int
+
+
 # A quote reads the same rule set for every site of a portfolio: converted once.
-_CONVERTED: dict[int, tuple[IncentiveRuleSet, RuleSet, tuple[str, ...]]] = {}
+_CONVERTED: dict[int, _Converted] = {}
 
 
-def _converted(rule_set: IncentiveRuleSet) -> tuple[RuleSet, tuple[str, ...]]:
-    """The rule set as models.incentives reads it, and the columns its criteria read."""
-    from models.incentives.legacy import from_legacy
+def _converted(rule_set: IncentiveRuleSet) -> _Converted:
+    from models.incentives.legacy import from_legacy, window_months
 
     found = _CONVERTED.get(id(rule_set))
-    if found is None or found[0] is not rule_set:
+    if found is None or found.source is not rule_set:
         columns = {c.column for t in rule_set.tiers for c in t.criteria if c.column}
-        found = (rule_set, from_legacy(rule_set), ("worker_hours", *sorted(columns)))
+        found = _Converted(
+            rule_set,
+            from_legacy(rule_set),
+            ("worker_hours", *sorted(columns)),
+            window_months(rule_set),
+        )
         _CONVERTED[id(rule_set)] = found
-    return found[1], found[2]
+    return found
 
 
-def _period(rule_set: IncentiveRuleSet, start_month: str) -> tuple[str, ...]:
-    from models.incentives.legacy import window_months
-
+@functools.lru_cache(maxsize=256)
+def _period(window: int, start_month: str) -> tuple[str, ...]:
+    """The ``window`` months before ``start_month``: a portfolio asks for few."""
     start = month_number(start_month)
-    first = start - window_months(rule_set)
-    return tuple(f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(first, start))
+    return tuple(f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(start - window, start))
 
 
 def _result(
@@ -167,11 +182,11 @@ def _evaluate(
 ) -> IncentiveResult:
     from models.incentives.evaluation import evaluate_period
 
-    converted, _ = _converted(rule_set)
+    converted = _converted(rule_set)
     evaluation = evaluate_period(
-        converted,
+        converted.rules,
         None,  # 2025.1 ranks no class
-        _period(rule_set, start_month),
+        _period(converted.window, start_month),
         rows,
         (),
         claims,
@@ -202,8 +217,9 @@ def quote_incentives(
     contract's columns as attributes, missing values as None), as a quote holds them."""
     from models.incentives.inputs import MonthRow, SiteClaim
 
-    _, columns = _converted(rule_set)
-    inside = set(_period(rule_set, start_month))
+    converted = _converted(rule_set)
+    columns = converted.columns
+    inside = set(_period(converted.window, start_month))
     rows = [
         MonthRow(
             m.month,
@@ -235,7 +251,7 @@ def evaluate_incentives(
     month_number(start_month)  # a bad month fails here, whatever the criteria
     _single_site(months, "site_months")
     _single_site(claims, "claims")
-    _, columns = _converted(rule_set)
+    columns = _converted(rule_set).columns
     rows: list[MonthRow] = []
     if not months.empty:
         if "month" not in months.columns:
