@@ -4,13 +4,15 @@ The platform appends events daily. A month's row of ``site_months`` reads more t
 the month's own events: first attendance over the whole folder, training records
 completed before the month's first day, the 90-day hazards window, tickets due in the
 month, each site's first own or insurer ticket, the site's stage rows and its row of
-``sites``. :func:`month_fingerprints` hashes, per month, exactly those inputs (the
-month's *dependency window*, derived from the event contract's definitions); a run
+``sites``. :func:`month_fingerprints` hashes, per site and month, exactly those inputs
+(the row's *dependency window*, derived from the event contract's definitions); a run
 compares them with the manifest the last run left in the output folder and computes
-only the months whose fingerprint changed, reading only the events those months can
-see. The rows of every other month are kept as they were written, so a re-run with
-nothing changed rewrites nothing (the output stays byte-identical), and a run after a
-day was appended changes exactly the months that day reaches (docs/events.md).
+only the months where a fingerprint changed, reading only the events those months can
+see. Every other row is kept as it was written, including the rows of a recomputed
+month whose own inputs did not change (a float sum computed again may differ in its
+last bits, and the service would store that as a correction). So a re-run with nothing
+changed rewrites nothing (the output stays byte-identical), and a run after a day was
+appended changes exactly the rows that day reaches (docs/events.md).
 """
 
 from __future__ import annotations
@@ -33,23 +35,23 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MANIFEST: Final = "site_months.manifest.json"
-MANIFEST_VERSION: Final = 1
+MANIFEST_VERSION: Final = 2
 SITE_MONTHS_FILE: Final = "site_months.parquet"
 
-# Per month m (first day m, last day m_end): each input it reads, as (count, sum of
-# row hashes) so that neither row order nor the file a row sits in matters.
+# Per site s and month m (first day m, last day m_end): each input the row of (s, m)
+# reads, as (count, sum of row hashes) so that neither row order nor the file a row
+# sits in matters.
 _FINGERPRINTS: Final = """
 WITH
 att AS (
     SELECT site_id, worker_id, date AS d, hours, CAST(date_trunc('month', date) AS DATE) AS m
     FROM attendance
 ),
-asked AS (
-    SELECT DISTINCT m, last_day(m) AS m_end FROM att
+site_m AS (
+    SELECT DISTINCT site_id, m, last_day(m) AS m_end FROM att
     WHERE (? IS NULL OR strftime(m, '%Y-%m') >= ?) AND (? IS NULL OR strftime(m, '%Y-%m') <= ?)
 ),
-site_m AS (SELECT DISTINCT site_id, m FROM att),
-worker_m AS (SELECT DISTINCT worker_id, m FROM att),
+site_worker_m AS (SELECT DISTINCT site_id, worker_id, m FROM att),
 stage_rows AS (
     SELECT *, row_number() OVER (PARTITION BY site_id ORDER BY from_date) AS k FROM site_stages
 ),
@@ -58,76 +60,82 @@ first_own AS (
     WHERE source IN ('self', 'insurer') GROUP BY site_id
 ),
 parts AS (
-    SELECT m, 'attendance' AS part, count(*) AS n, sum(hash(site_id, worker_id, d, hours)) AS h
-    FROM att GROUP BY m
+    SELECT site_id, m, 'attendance' AS part, count(*) AS n, sum(hash(worker_id, d, hours)) AS h
+    FROM att GROUP BY site_id, m
     UNION ALL
-    SELECT CAST(date_trunc('month', first_day) AS DATE), 'first attendance', count(*),
-           sum(hash(site_id, worker_id))
+    SELECT site_id, CAST(date_trunc('month', first_day) AS DATE), 'first attendance', count(*),
+           sum(hash(worker_id))
     FROM (SELECT site_id, worker_id, min(d) AS first_day FROM att GROUP BY site_id, worker_id)
-    GROUP BY 1
+    GROUP BY site_id, 2
     UNION ALL
-    SELECT w.m, 'training', count(*),
+    SELECT w.site_id, w.m, 'training', count(*),
            sum(hash(t.worker_id, t.site_id, t.completed_on, t.valid_until))
-    FROM worker_m w JOIN training_records t
+    FROM site_worker_m w JOIN training_records t
       ON t.worker_id = w.worker_id AND t.completed_on <= last_day(w.m)
-    GROUP BY w.m
+    GROUP BY w.site_id, w.m
     UNION ALL
-    SELECT s.m, 'stages', count(*), sum(hash(r.site_id, r.stage, r.from_date))
+    SELECT s.site_id, s.m, 'stages', count(*), sum(hash(r.stage, r.from_date))
     FROM site_m s JOIN stage_rows r
-      ON r.site_id = s.site_id AND (r.from_date <= last_day(s.m) OR r.k = 1)
-    GROUP BY s.m
+      ON r.site_id = s.site_id AND (r.from_date <= s.m_end OR r.k = 1)
+    GROUP BY s.site_id, s.m
     UNION ALL
-    SELECT s.m, 'sites', count(*),
-           sum(hash(x.site_id, x.district, x.tower_cranes, x.hazardous_works))
+    SELECT s.site_id, s.m, 'sites', count(*),
+           sum(hash(x.district, x.tower_cranes, x.hazardous_works))
     FROM site_m s JOIN sites x ON x.site_id = s.site_id
-    GROUP BY s.m
+    GROUP BY s.site_id, s.m
     UNION ALL
-    SELECT CAST(date_trunc('month', ts) AS DATE), 'video', count(*),
-           sum(hash(event_id, site_id, device_id, ts, kind, closed_at))
-    FROM video_events GROUP BY 1
+    SELECT site_id, CAST(date_trunc('month', ts) AS DATE), 'video', count(*),
+           sum(hash(event_id, device_id, ts, kind, closed_at))
+    FROM video_events GROUP BY site_id, 2
     UNION ALL
-    SELECT CAST(date_trunc('month', ts) AS DATE), 'alarms', count(*),
-           sum(hash(event_id, site_id, device_id, ts, kind))
-    FROM device_events GROUP BY 1
+    SELECT site_id, CAST(date_trunc('month', ts) AS DATE), 'alarms', count(*),
+           sum(hash(event_id, device_id, ts, kind))
+    FROM device_events GROUP BY site_id, 2
     UNION ALL
-    SELECT CAST(date_trunc('month', date) AS DATE), 'devices', count(*),
-           sum(hash(site_id, device_id, date, kind, online_minutes))
-    FROM device_days GROUP BY 1
+    SELECT site_id, CAST(date_trunc('month', date) AS DATE), 'devices', count(*),
+           sum(hash(device_id, date, kind, online_minutes))
+    FROM device_days GROUP BY site_id, 2
     UNION ALL
-    SELECT CAST(date_trunc('month', date) AS DATE), 'weather', count(*),
-           sum(hash(district, date, kind))
-    FROM weather_warnings GROUP BY 1
+    SELECT s.site_id, s.m, 'weather', count(*), sum(hash(w.date, w.kind))
+    FROM site_m s JOIN sites x ON x.site_id = s.site_id
+    JOIN weather_warnings w ON w.district = x.district AND w.date >= s.m AND w.date <= s.m_end
+    GROUP BY s.site_id, s.m
     UNION ALL
     -- found in the 90-day window of any day of m, or due in m
-    SELECT a.m, 'tickets', count(*),
-           sum(hash(t.ticket_id, t.site_id, t.found_on, t.source, t.level, t.deadline,
-                    t.rectified_on))
-    FROM asked a JOIN hazard_tickets t
-      ON (t.found_on >= a.m - INTERVAL 89 DAY AND t.found_on <= a.m_end)
-      OR (t.deadline >= a.m AND t.deadline <= a.m_end)
-    GROUP BY a.m
+    SELECT s.site_id, s.m, 'tickets', count(*),
+           sum(hash(t.ticket_id, t.found_on, t.source, t.level, t.deadline, t.rectified_on))
+    FROM site_m s JOIN hazard_tickets t
+      ON t.site_id = s.site_id
+     AND ((t.found_on >= s.m - INTERVAL 89 DAY AND t.found_on <= s.m_end)
+          OR (t.deadline >= s.m AND t.deadline <= s.m_end))
+    GROUP BY s.site_id, s.m
     UNION ALL
     -- hazards_found is null until the site's first own or insurer ticket
-    SELECT s.m, 'inspected', count(*), sum(hash(s.site_id))
-    FROM site_m s JOIN first_own f ON f.site_id = s.site_id AND f.first_found <= last_day(s.m)
-    GROUP BY s.m
+    SELECT s.site_id, s.m, 'inspected', 1, 0
+    FROM site_m s JOIN first_own f ON f.site_id = s.site_id AND f.first_found <= s.m_end
 )
-SELECT strftime(a.m, '%Y-%m') AS month,
+SELECT strftime(s.m, '%Y-%m') AS month, s.site_id,
        md5(string_agg(p.part || ':' || p.n || ':' || p.h, ';' ORDER BY p.part)) AS fingerprint
-FROM asked a JOIN parts p ON p.m = a.m
-GROUP BY a.m
-ORDER BY month
+FROM site_m s JOIN parts p ON p.site_id = s.site_id AND p.m = s.m
+GROUP BY s.site_id, s.m
+ORDER BY month, s.site_id
 """
+
+Prints = dict[str, dict[str, str]]  # month -> site -> fingerprint
 
 
 def month_fingerprints(
     events: EventsFolder, months: tuple[str | None, str | None] | None = None
-) -> dict[str, str]:
-    """A fingerprint per month with attendance (within ``months``) of every input its
-    row of ``site_months`` reads."""
+) -> Prints:
+    """Per month with attendance (within ``months``), a fingerprint per site of every
+    input its row of ``site_months`` reads."""
     first, last = months or (None, None)
-    rows = events.con.execute(_FINGERPRINTS, [first, first, last, last]).fetchall()
-    return {str(m): str(f) for m, f in rows}
+    prints: Prints = {}
+    for month, site, fingerprint in events.con.execute(
+        _FINGERPRINTS, [first, first, last, last]
+    ).fetchall():
+        prints.setdefault(str(month), {})[str(site)] = str(fingerprint)
+    return prints
 
 
 def definition_hash() -> str:
@@ -208,9 +216,17 @@ def aggregate_incremental(
     events = load_events(Path(events_dir), max_problems=max_problems)
     try:
         prints = month_fingerprints(events, months)
-        before: dict[str, str] = dict(manifest["months"]) if manifest else {}
+        before: Prints = dict(manifest["months"]) if manifest else {}
         changed = [m for m, f in prints.items() if before.get(m) != f]
         removed = tuple(sorted(set(before) - set(prints)))
+        # rows of a changed month whose own inputs did not change keep their bytes (a
+        # float sum computed again may differ in its last bits)
+        same = {
+            f"{site}|{m}"
+            for m in changed
+            for site, f in prints[m].items()
+            if before.get(m, {}).get(site) == f
+        }
         warnings = [*events.warnings, *unaggregated_months(events, months)]
         new: pa.Table | None = None
         if manifest is None:  # every month, as a full run computes them
@@ -240,8 +256,8 @@ def aggregate_incremental(
         stale_csv.unlink()
         written.append(stale_csv.name)
     if new is not None or removed or manifest is None:
-        kept = _kept_rows(target, set(prints) - set(changed)) if manifest else None
-        table = _merge(kept, new)
+        kept = _kept_rows(target, set(prints) - set(changed), same) if manifest else None
+        table = _merge(kept, new, same)
         pq.write_table(table, target)
         written.append(target.name)
         rows = table.num_rows
@@ -350,7 +366,17 @@ def _aggregate_months(events: EventsFolder, changed: list[str]) -> pa.Table:
     return table.filter(keep)
 
 
-def _kept_rows(path: Path, months: set[str]) -> pa.Table | None:
+def _keys(table: pa.Table) -> pa.ChunkedArray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    site, month = (table.column(c).cast(pa.string()) for c in ("site_id", "month"))
+    return pc.binary_join_element_wise(site, month, "|")
+
+
+def _kept_rows(path: Path, months: set[str], same: set[str]) -> pa.Table | None:
+    """The written rows of the unchanged months, and of the site-months in changed
+    months whose inputs did not change."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -358,13 +384,21 @@ def _kept_rows(path: Path, months: set[str]) -> pa.Table | None:
     if not path.is_file():
         return None
     table = pq.read_table(path)
-    keep = pc.is_in(table.column("month"), value_set=pa.array(sorted(months), type=pa.string()))
+    keep = pc.or_(
+        pc.is_in(table.column("month"), value_set=pa.array(sorted(months), type=pa.string())),
+        pc.is_in(_keys(table), value_set=pa.array(sorted(same), type=pa.string())),
+    )
     return table.filter(keep)
 
 
-def _merge(kept: pa.Table | None, new: pa.Table | None) -> pa.Table:
+def _merge(kept: pa.Table | None, new: pa.Table | None, same: set[str]) -> pa.Table:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    if new is not None and kept is not None and same:
+        # a site-month kept as written is not taken again from the new rows
+        written = pa.array(sorted(set(_keys(kept).to_pylist())), type=pa.string())
+        new = new.filter(pc.invert(pc.is_in(_keys(new), value_set=written)))
     parts = [t for t in (kept, new) if t is not None]
     assert parts, "a run with no manifest computes every month"
     schema = (new if new is not None else parts[0]).schema

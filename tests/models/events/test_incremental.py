@@ -155,6 +155,35 @@ def test_an_append_aggregates_exactly_the_months_it_reaches(
     assert aggregate_incremental(events, out).computed == ()
 
 
+def test_in_a_month_computed_again_the_other_sites_keep_their_rows(tmp_path: Path) -> None:
+    rows = _world()
+    rows["sites"].append(site("S2"))
+    rows["site_stages"].append({"site_id": "S2", "stage": "civil", "from_date": "2024-01-01"})
+    rows["attendance"] += days("S2", "V1", "2025-08-01", "2025-08-09", hours=7.3)
+    events = write(tmp_path / "events", rows)
+    out = tmp_path / "monthly"
+    aggregate_incremental(events, out)
+    # mark S2's August sum in its last bit, as another order of summing could have
+    # written it: a row kept as written keeps the mark, a row computed again loses it
+    before = pd.read_parquet(out / "site_months.parquet")
+    s2 = (before["site_id"] == "S2") & (before["month"] == "2025-08")
+    before.loc[s2, "worker_hours"] = np.nextafter(before.loc[s2, "worker_hours"], np.inf)
+    before.to_parquet(out / "site_months.parquet", index=False)
+    before = pd.read_parquet(out / "site_months.parquet")
+    rows["attendance"] += days("S1", "W1", "2025-08-20", "2025-08-20")
+    write(events, rows)
+    run = aggregate_incremental(events, out)
+    assert run.computed == ("2025-08",)
+    after = pd.read_parquet(out / "site_months.parquet")
+    s1 = (after["site_id"] == "S1") & (after["month"] == "2025-08")
+    assert after.loc[s1, "worker_hours"].item() == before.loc[s1, "worker_hours"].item() + 8.0
+    # S2's August row is the one written before, to the last bit
+    pd.testing.assert_frame_equal(after[~s1], before[~s1], check_exact=True)
+    manifest = json.loads((out / MANIFEST).read_text("utf-8"))
+    assert sorted(manifest["months"]["2025-08"]) == ["S1", "S2"]
+    _same_as_full(events, out, tmp_path)  # the mark is within 1e-12
+
+
 def test_months_without_attendance_are_removed_and_sites_are_copied_when_changed(
     first_run: tuple[Rows, Path, Path], tmp_path: Path
 ) -> None:
