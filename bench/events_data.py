@@ -1,6 +1,6 @@
 """A Shanghai-sized month of raw events, written fast by DuckDB SQL as Parquet.
 
-Sizes follow the event contract's scale (``../shared/event-contract.md``): thousands of
+Sizes follow the event contract's scale (docs/events.md): thousands of
 sites, 30 million and more attendance rows, millions of device and video events. Every
 value comes from ``hash`` of its row's numbers, so a folder is the same on every run
 and needs no random state shared between DuckDB's threads. The folder passes the event
