@@ -3,11 +3,12 @@
 
 The events (``bench/events_data.py``) are generated once into
 ``$SITERISK_HOME/bench-events`` and reused while their scale is the same. Each engine
-runs in a child process of its own, as ``siterisk data aggregate`` would: the folder is
-checked by ``models.events.load`` (DuckDB), then the one SQL definition runs in DuckDB
-or in Spark. The parent samples the resident memory of the child and of everything it
-starts (Spark's JVM included) and reports time per phase and peak memory; then checks
-that the two engines wrote the same table. Figures and method: docs/performance.md.
+runs in a child process of its own: the folder is checked by ``models.events.load``
+(DuckDB), then the one SQL definition runs in DuckDB or in Spark (the incremental
+manifest's fingerprints of a DuckDB ``siterisk data aggregate`` are left out). The
+parent samples the resident memory of the child and of everything it starts (Spark's
+JVM included) and reports time per phase and peak memory; then checks that the two
+engines wrote the same table. Figures and method: docs/performance.md.
 """
 
 from __future__ import annotations
