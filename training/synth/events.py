@@ -265,7 +265,7 @@ def _attendance(
     attendance = _table(
         "attendance",
         {
-            "site_id": pa.array(site_ids[rows.site[row]], type=pa.string()),
+            "site_id": _site_ids(site_ids, rows.site[row]),
             "worker_id": _worker_ids(worker),
             "date": _dates(day),
             "hours": pa.array(hours, type=pa.float64()),
@@ -287,7 +287,17 @@ def _attendance(
 
 
 def _worker_ids(worker: IntArray) -> pa.Array:
-    return pa.array([f"W{w + 1:08d}" for w in worker.tolist()], type=pa.string())
+    import pyarrow.compute as pc
+
+    numbers = pa.array(worker + 1, type=pa.int64()).cast(pa.string())
+    ids: pa.Array = pc.binary_join_element_wise("W", pc.utf8_lpad(numbers, 8, "0"), "")
+    return ids
+
+
+def _site_ids(site_ids: npt.NDArray[np.object_], site: IntArray) -> pa.Array:
+    """The site ids of many rows, taken in Arrow (no Python string per row)."""
+    taken: pa.Array = pa.array(site_ids, type=pa.string()).take(pa.array(site))
+    return taken
 
 
 def _video(
@@ -510,7 +520,7 @@ def _device_days(
     return _table(
         "device_days",
         {
-            "site_id": pa.array(site_ids[site[r]], type=pa.string()),
+            "site_id": _site_ids(site_ids, site[r]),
             "device_id": pa.array(frame["device_id"].to_numpy(), type=pa.string()),
             "date": _dates(frame["day"].to_numpy().astype(np.int64)),
             "kind": pa.array(frame["kind"].to_numpy(), type=pa.string()),
@@ -551,6 +561,17 @@ def _weather(rng: np.random.Generator, sim: Simulation) -> pa.Table:
     )
 
 
+def _iso_text(table: pa.Table) -> pa.Table:
+    """Timestamps as ISO 8601 text with a ``T`` (pyarrow's CSV writer puts a space)."""
+    import pyarrow.compute as pc
+
+    for i, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type):
+            text = pc.strftime(table.column(i), format="%Y-%m-%dT%H:%M:%S")
+            table = table.set_column(i, column.name, text)
+    return table
+
+
 def write_events(events: Events, folder: Path, fmt: Format = "csv") -> list[Path]:
     """Write the event tables into ``folder`` as ``<table>.csv`` or ``.parquet``."""
     import pyarrow.csv as pacsv
@@ -561,7 +582,7 @@ def write_events(events: Events, folder: Path, fmt: Format = "csv") -> list[Path
     for name, table in events.tables.items():
         path = folder / f"{name}.{fmt}"
         if fmt == "csv":
-            pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+            pacsv.write_csv(_iso_text(table), path, pacsv.WriteOptions(quoting_style="needed"))
         else:
             pq.write_table(table, path, compression="zstd")
         paths.append(path)
