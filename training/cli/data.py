@@ -145,7 +145,7 @@ def aggregate(
         ),
     ],
     engine: Annotated[
-        str, typer.Option("--engine", help="Engine that runs the SQL: duckdb.")
+        str, typer.Option("--engine", help="Engine that runs the SQL: duckdb (embedded) or spark.")
     ] = "duckdb",
     months: Annotated[
         str | None,
