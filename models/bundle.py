@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -27,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from models.exposure import HOURS_FEATURES, PROJECTION, TERM_COLUMN, hours_matrix
+from models.features.definition import CATEGORIES
 from models.predict import DirectPredictor, Output
 
 FloatArray = npt.NDArray[np.float64]
@@ -39,6 +41,29 @@ _META_FILE = "bundle.json"
 # ``threads`` of the scoring methods overrides that (a caller running other work beside).
 SMALL_INPUT: Final = 64
 CORES: Final = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+# A class (project type and stage) with fewer reference sites ranks nobody: its
+# percentile is unknown, never the all-peers one (docs/model.md).
+CLASS_MIN_SITES: Final = 10
+CLASS_QUANTILES: Final = 101  # a class's predicted rates kept as percent quantiles
+
+SiteClassKey = tuple[str, str]  # (project type, stage)
+
+
+def class_name(project_type: str, stage: str) -> str:
+    """A class's key in :attr:`BundleMeta.class_rates`: ``project_type/stage``."""
+    return f"{project_type}/{stage}"
+
+
+def feature_class(project_type: float, stage_last: float) -> SiteClassKey | None:
+    """A feature row's class from its coded ``project_type`` and ``stage_last`` (the stage
+    of its latest month); None when either is missing (no month yet: no stage)."""
+    if project_type != project_type or stage_last != stage_last:  # NaN
+        return None
+    types, stages = CATEGORIES["project_type"], CATEGORIES["stage_last"]
+    t, s = int(project_type), int(stage_last)
+    if not (0 <= t < len(types) and 0 <= s < len(stages)):
+        return None
+    return types[t], stages[s]
 
 
 def _threads(x: FloatArray, threads: int | None) -> int:
@@ -76,6 +101,11 @@ class BundleMeta:
     # book_loss_ratio (c: expected loss over base premium on the latest training
     # month's book), off_balance_factor, and the month, sites and rule versions used
     rating: dict[str, Any] = field(default_factory=dict)
+    # the reference peers' predicted rates by class (:func:`class_name`): CLASS_QUANTILES
+    # sorted quantiles each, and how many sites each holds; empty for bundles made before
+    # (then no class percentile is known)
+    class_rates: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    class_sites: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +142,11 @@ class ModelBundle:
         self._predictors = {name: DirectPredictor(b) for name, b in boosters.items()}
         self._terms = [(name, slope) for name, slope in meta.loss_terms]
         self._peer = np.asarray(meta.peer_rates, dtype=np.float64)
+        self._class = {
+            name: np.asarray(q, dtype=np.float64)
+            for name, q in meta.class_rates.items()
+            if meta.class_sites.get(name, 0) >= CLASS_MIN_SITES and len(q)
+        }
         self._base_value: float | None = None
         # (start month, months) -> factor: a portfolio has few distinct terms
         self._term_season: dict[tuple[str, float], float] = {}
@@ -267,6 +302,23 @@ class ModelBundle:
         pos = np.searchsorted(self._peer, rate, side="left")
         return np.asarray(100.0 * pos / self._peer.size, dtype=np.float64)
 
+    def class_percentile(
+        self, rates: FloatArray, classes: Sequence[SiteClassKey | None]
+    ) -> FloatArray:
+        """Each rate's share (0–100) of the reference peers of its own class (project
+        type and stage) with a lower predicted loss rate; NaN where the class is unknown,
+        has fewer than CLASS_MIN_SITES sites, or the bundle predates class rates. Never
+        the all-peers :meth:`percentile` instead."""
+        values = np.asarray(rates, dtype=np.float64)
+        if values.shape != (len(classes),):
+            raise ValueError("class_percentile: one class per rate")
+        out = np.full(values.shape, np.nan, dtype=np.float64)
+        for i, found in enumerate(classes):
+            q = None if found is None else self._class.get(class_name(*found))
+            if q is not None:
+                out[i] = 100.0 * np.searchsorted(q, values[i], side="left") / q.size
+        return out
+
     # -- persistence --------------------------------------------------------------------
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -285,6 +337,10 @@ class ModelBundle:
         raw["peer_rates"] = tuple(raw["peer_rates"])
         raw["loss_terms"] = tuple((str(n), float(s)) for n, s in raw["loss_terms"])
         raw["season"] = tuple(float(f) for f in raw.get("season", ()))
+        raw["class_rates"] = {
+            str(k): tuple(float(v) for v in q) for k, q in raw.get("class_rates", {}).items()
+        }
+        raw["class_sites"] = {str(k): int(n) for k, n in raw.get("class_sites", {}).items()}
         meta = BundleMeta(**raw)
         names = {n for n, _ in meta.loss_terms} | {"frequency", *PROJECTION}
         boosters = {n: lgb.Booster(model_file=str(folder / f"{n}_model.txt")) for n in names}

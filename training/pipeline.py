@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from models import features as fdef
-from models.bundle import BundleMeta, ModelBundle
+from models.bundle import CLASS_QUANTILES, BundleMeta, ModelBundle, class_name, feature_class
 from models.contract import ContractData, load_folder
 from models.pricing import load_band, load_plan, load_tariff
 from models.settings import Settings
@@ -155,6 +155,36 @@ def peer_reference(
     return tuple(float(q) for q in quantiles), medians
 
 
+def class_reference(
+    bundle_rates: np.ndarray, frame: pd.DataFrame, months: tuple[str, ...]
+) -> tuple[dict[str, tuple[float, ...]], dict[str, int]]:
+    """The same latest months' predicted rates by class (project type × the row's latest
+    stage): CLASS_QUANTILES quantiles and the number of sites of each class, so a quote
+    ranks a site only among sites of its own type and stage (issue 19)."""
+    recent = frame["month"].isin(set(months[-PEER_MONTHS:])).to_numpy()
+    classes = [
+        feature_class(t, s)
+        for t, s in zip(
+            frame["project_type"].to_numpy(), frame["stage_last"].to_numpy(), strict=True
+        )
+    ]
+    table = pd.DataFrame(
+        {
+            "class": [None if c is None else class_name(*c) for c in classes],
+            "site_id": frame["site_id"].to_numpy(),
+            "rate": bundle_rates,
+        }
+    )[recent]
+    table = table[table["class"].notna()]
+    rates: dict[str, tuple[float, ...]] = {}
+    sites: dict[str, int] = {}
+    steps = np.linspace(0.0, 1.0, CLASS_QUANTILES)
+    for name, group in table.groupby("class", sort=True):
+        rates[str(name)] = tuple(float(q) for q in np.quantile(group["rate"].to_numpy(), steps))
+        sites[str(name)] = int(group["site_id"].nunique())
+    return rates, sites
+
+
 def train_from_data(
     data: ContractData,
     *,
@@ -232,6 +262,7 @@ def train_from_data(
     all_x = fdef.to_matrix(rows)
     all_rates = final_loss.rate(all_x)
     peer_rates, medians = peer_reference(all_rates, rows, ds.months)
+    class_rates, class_sites = class_reference(all_rates, rows, ds.months)
     fp = {
         **fingerprint(data),
         "unmatched_claims": ds.unmatched_claims,
@@ -249,6 +280,8 @@ def train_from_data(
         tweedie_power=final_loss.power,
         peer_rates=peer_rates,
         peer_medians=medians,
+        class_rates=class_rates,
+        class_sites=class_sites,
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         data_fingerprint={
             **fp,
