@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +259,11 @@ def aggregate_incremental(
     if new is not None or removed or manifest is None:
         kept = _kept_rows(target, set(prints) - set(changed), same) if manifest else None
         table = _merge(kept, new, same)
-        pq.write_table(table, target)
+        # written beside and moved into place: a run stopped halfway leaves the last
+        # table whole (and its manifest, which then makes the next run redo the months)
+        partial = target.with_name(f".{target.name}.partial")
+        pq.write_table(table, partial)
+        os.replace(partial, target)
         written.append(target.name)
         rows = table.num_rows
     else:
