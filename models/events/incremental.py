@@ -218,22 +218,28 @@ def aggregate_incremental(
     try:
         prints = month_fingerprints(events, months)
         before: Prints = dict(manifest["months"]) if manifest else {}
-        changed = [m for m, f in prints.items() if before.get(m) != f]
+        # the site-months whose inputs changed (or that are new); every other row is
+        # kept as written (a float sum computed again may differ in its last bits)
+        stale = {
+            m: [site for site, f in sites.items() if before.get(m, {}).get(site) != f]
+            for m, sites in prints.items()
+        }
+        stale = {m: sites for m, sites in stale.items() if sites}
+        changed = sorted(stale)
         removed = tuple(sorted(set(before) - set(prints)))
-        # rows of a changed month whose own inputs did not change keep their bytes (a
-        # float sum computed again may differ in its last bits)
         same = {
             f"{site}|{m}"
-            for m in changed
-            for site, f in prints[m].items()
+            for m, sites in prints.items()
+            for site, f in sites.items()
             if before.get(m, {}).get(site) == f
         }
+        gone = any(site not in prints.get(m, {}) for m, sites in before.items() for site in sites)
         warnings = [*events.warnings, *unaggregated_months(events, months)]
         new: pa.Table | None = None
         if manifest is None:  # every month, as a full run computes them
             new = site_months(events, months)
-        elif changed:
-            new = _aggregate_months(events, changed)
+        elif stale:
+            new = _aggregate_site_months(events, stale)
     finally:
         events.con.close()
     out.mkdir(parents=True, exist_ok=True)
@@ -256,9 +262,9 @@ def aggregate_incremental(
     if stale_csv.exists():
         stale_csv.unlink()
         written.append(stale_csv.name)
-    if new is not None or removed or manifest is None:
-        kept = _kept_rows(target, set(prints) - set(changed), same) if manifest else None
-        table = _merge(kept, new, same)
+    if new is not None or gone or manifest is None:
+        kept = _kept_rows(target, same) if manifest else None
+        table = _merge(kept, new)
         # written beside and moved into place: a run stopped halfway leaves the last
         # table whole (and its manifest, which then makes the next run redo the months)
         partial = target.with_name(f".{target.name}.partial")
@@ -326,49 +332,67 @@ def _unchanged(out: Path, manifest: dict[str, Any]) -> IncrementalRun | None:
     return IncrementalRun(out, files, rows, months, (), (), (), warnings)
 
 
-def _aggregate_months(events: EventsFolder, changed: list[str]) -> pa.Table:
-    """The rows of the changed months, from views that hold only the events those
-    months read (their own months, the 90-day windows and deadlines of tickets, each
-    worker's first attendance at each site, each site's first own or insurer ticket;
-    training records, stages and sites whole)."""
+def _aggregate_site_months(events: EventsFolder, stale: dict[str, list[str]]) -> pa.Table:
+    """The rows of the given sites and months, from views that hold only the events
+    those rows read (their own site-months, the 90-day windows and deadlines of their
+    tickets, their sites' workers' first attendance and first own or insurer ticket;
+    training records, stages, sites and the months' weather whole)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     con = events.con
-    values = ", ".join(f"(DATE '{m}-01')" for m in changed)
+    asked = pa.table(
+        {
+            "site_id": pa.array([s for m in stale for s in stale[m]], type=pa.string()),
+            "m": pa.array([f"{m}-01" for m in stale for _ in stale[m]], type=pa.string()),
+        }
+    )
+    con.register("_stale_site_months", asked)
     con.execute("CREATE SCHEMA IF NOT EXISTS changed_months")
     con.execute(
-        f"CREATE OR REPLACE TABLE changed_months.asked AS SELECT * FROM (VALUES {values}) v(m)"
+        "CREATE OR REPLACE TABLE changed_months.asked AS "
+        "SELECT site_id, CAST(m AS DATE) AS m FROM _stale_site_months"
     )
-    month_of = "CAST(date_trunc('month', {}) AS DATE) IN (SELECT m FROM changed_months.asked)"
+    con.unregister("_stale_site_months")
+    in_asked = (
+        "SELECT x.* FROM main.{table} x SEMI JOIN changed_months.asked c "
+        "ON c.site_id = x.site_id AND c.m = CAST(date_trunc('month', x.{column}) AS DATE)"
+    )
+    sites = "(SELECT site_id FROM changed_months.asked)"
     views = {
         "attendance": (
-            f"SELECT * FROM main.attendance WHERE {month_of.format('date')} "
-            "UNION SELECT a.* FROM main.attendance a SEMI JOIN (SELECT site_id, worker_id, "
-            "min(date) AS first_day FROM main.attendance GROUP BY site_id, worker_id) f "
+            in_asked.format(table="attendance", column="date")
+            + " UNION SELECT a.* FROM main.attendance a SEMI JOIN (SELECT site_id, worker_id, "
+            f"min(date) AS first_day FROM main.attendance WHERE site_id IN {sites} "
+            "GROUP BY site_id, worker_id) f "
             "ON a.site_id = f.site_id AND a.worker_id = f.worker_id AND a.date = f.first_day"
         ),
-        "video_events": f"SELECT * FROM main.video_events WHERE {month_of.format('ts')}",
-        "device_events": f"SELECT * FROM main.device_events WHERE {month_of.format('ts')}",
-        "device_days": f"SELECT * FROM main.device_days WHERE {month_of.format('date')}",
-        "weather_warnings": f"SELECT * FROM main.weather_warnings WHERE {month_of.format('date')}",
+        "video_events": in_asked.format(table="video_events", column="ts"),
+        "device_events": in_asked.format(table="device_events", column="ts"),
+        "device_days": in_asked.format(table="device_days", column="date"),
+        "weather_warnings": (
+            "SELECT * FROM main.weather_warnings WHERE CAST(date_trunc('month', date) AS DATE) "
+            "IN (SELECT m FROM changed_months.asked)"
+        ),
         "hazard_tickets": (
-            "SELECT * FROM main.hazard_tickets t WHERE "
-            f"{month_of.format('t.deadline')} OR EXISTS (SELECT 1 FROM changed_months.asked a "
-            "WHERE t.found_on >= a.m - INTERVAL 89 DAY AND t.found_on <= last_day(a.m)) "
+            "SELECT * FROM main.hazard_tickets t WHERE EXISTS (SELECT 1 FROM "
+            "changed_months.asked c WHERE c.site_id = t.site_id AND ("
+            "(t.deadline >= c.m AND t.deadline <= last_day(c.m)) OR "
+            "(t.found_on >= c.m - INTERVAL 89 DAY AND t.found_on <= last_day(c.m)))) "
             "OR t.ticket_id IN (SELECT arg_min(ticket_id, found_on) FROM main.hazard_tickets "
-            "WHERE source IN ('self', 'insurer') GROUP BY site_id)"
+            f"WHERE source IN ('self', 'insurer') AND site_id IN {sites} GROUP BY site_id)"
         ),
     }
     for name, query in views.items():
         con.execute(f"CREATE OR REPLACE VIEW changed_months.{name} AS {query}")
     con.execute("SET search_path = 'changed_months,main'")
     try:
-        table = site_months(events, (min(changed), max(changed)))
+        table = site_months(events, (min(stale), max(stale)))
     finally:
         con.execute("RESET search_path")
-    keep = pc.is_in(table.column("month"), value_set=pa.array(changed, type=pa.string()))
-    return table.filter(keep)
+    import pyarrow.compute as pc
+
+    keys = pa.array([f"{s}|{m}" for m in stale for s in stale[m]], type=pa.string())
+    return table.filter(pc.is_in(_keys(table), value_set=keys))
 
 
 def _keys(table: pa.Table) -> pa.ChunkedArray:
@@ -379,9 +403,8 @@ def _keys(table: pa.Table) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(site, month, "|")
 
 
-def _kept_rows(path: Path, months: set[str], same: set[str]) -> pa.Table | None:
-    """The written rows of the unchanged months, and of the site-months in changed
-    months whose inputs did not change."""
+def _kept_rows(path: Path, same: set[str]) -> pa.Table | None:
+    """The written rows of the site-months whose inputs did not change."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -389,21 +412,12 @@ def _kept_rows(path: Path, months: set[str], same: set[str]) -> pa.Table | None:
     if not path.is_file():
         return None
     table = pq.read_table(path)
-    keep = pc.or_(
-        pc.is_in(table.column("month"), value_set=pa.array(sorted(months), type=pa.string())),
-        pc.is_in(_keys(table), value_set=pa.array(sorted(same), type=pa.string())),
-    )
-    return table.filter(keep)
+    return table.filter(pc.is_in(_keys(table), value_set=pa.array(sorted(same), type=pa.string())))
 
 
-def _merge(kept: pa.Table | None, new: pa.Table | None, same: set[str]) -> pa.Table:
+def _merge(kept: pa.Table | None, new: pa.Table | None) -> pa.Table:
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    if new is not None and kept is not None and same:
-        # a site-month kept as written is not taken again from the new rows
-        written = pa.array(sorted(set(_keys(kept).to_pylist())), type=pa.string())
-        new = new.filter(pc.invert(pc.is_in(_keys(new), value_set=written)))
     parts = [t for t in (kept, new) if t is not None]
     assert parts, "a run with no manifest computes every month"
     schema = (new if new is not None else parts[0]).schema
