@@ -216,10 +216,19 @@ class QuoteRequest(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
         ),
     ]
     policy: PolicyIn
-    claims: Annotated[
-        list[ClaimIn],
-        Meta(max_length=MAX_CLAIMS, description="The site's claims before the policy start."),
-    ] = msgspec.field(default_factory=list)
+    # UNSET (not sent) differs from [] (sent, none): claims criteria need claims data
+    claims: (
+        Annotated[
+            list[ClaimIn],
+            Meta(
+                max_length=MAX_CLAIMS,
+                description="The site's claims before the policy start. Sending it, even "
+                "empty, states the claims are known: without it an incentive rule set's "
+                "claims criteria are not evaluable (docs/contract-incentives.md, Quotes).",
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
     other_claims: Annotated[
         list[OtherClaimIn],
         Meta(
@@ -522,6 +531,10 @@ class CriterionOut(Struct, frozen=True, kw_only=True, gc=False):
     months_reported: int | None
     met: bool
     gap: float | None
+    # incentive-rules/2 rule sets only (absent for 2025.1, whose answers replay as stored)
+    outcome: Literal["met", "not_met", "not_evaluable"] | msgspec.UnsetType = msgspec.UNSET
+    # why it is not evaluable (data missing: never met), only when it is not
+    reason: Text | msgspec.UnsetType = msgspec.UNSET
 
 
 class TierOut(Struct, frozen=True, kw_only=True, gc=False):
