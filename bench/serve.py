@@ -55,7 +55,7 @@ from models.bundle import CORES
 from models.features import FEATURE_NAMES
 from models.features.single import month_number, site_features, site_series
 from models.settings import Settings, get_settings
-from service.quotes.intake import read_item
+from service.quotes.intake import own_claims, read_item
 
 GOALS: Final = {
     "single_vs_mlflow_throughput": 4.0,  # at least this many times mlflow's
@@ -298,7 +298,7 @@ def _mlflow_bodies(requests: Requests) -> list[str]:
     for body in requests.bodies:
         req = read_item(body).request
         row = site_features(
-            site_series(req.site, req.months, req.claims), month_number(req.policy.start_month)
+            site_series(req.site, req.months, own_claims(req)), month_number(req.policy.start_month)
         )
         exposure = float(body["months"][-1]["worker_hours"])
         values = [exposure, *(None if np.isnan(v) else float(v) for v in row)]

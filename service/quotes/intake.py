@@ -80,7 +80,11 @@ class Item:
         canonical = msgspec.structs.replace(
             req,
             months=sorted(req.months, key=lambda m: str(m.month)),
-            claims=sorted(req.claims, key=lambda c: str(c.claim_id)),
+            claims=(
+                sorted(own_claims(req), key=lambda c: str(c.claim_id))
+                if claims_known(req)
+                else msgspec.UNSET
+            ),
         )
         input_hash = hashlib.sha256(_hashed(canonical)).hexdigest()
         return request_hash, input_hash
@@ -94,8 +98,28 @@ _LATER_FIELDS: Final = (
 )
 
 
+def claims_known(req: QuoteRequest) -> bool:
+    """Whether the request states the site's claims: it sent ``claims``, even empty. A
+    quote by reference always does (the feed's claims); an inline request that leaves
+    ``claims`` out has no claims data, and claims criteria are not evaluable for it
+    (docs/contract-incentives.md, Quotes)."""
+    return req.claims is not msgspec.UNSET
+
+
+def own_claims(req: QuoteRequest) -> list[Any]:
+    """The request's ``claims`` rows; none when it did not send them."""
+    return [] if req.claims is msgspec.UNSET else list(req.claims)
+
+
 def _without_later_empties(req: QuoteRequest) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(req)
+    if "claims" not in data:
+        # Left out: hashed as the empty list every request was before it could be left
+        # out, so those requests keep their hashes; sent empty, it says more (claims are
+        # known) and hashes apart.
+        data["claims"] = []
+    elif not data["claims"]:
+        data["claims_known"] = True
     for path, name in _LATER_FIELDS:
         holder = data
         for key in path:
@@ -215,7 +239,7 @@ def api_problems(item: Item) -> list[FieldError]:
                 )
             )
     ids: dict[str, int] = {}
-    for k, row in enumerate(req.claims):
+    for k, row in enumerate(own_claims(req)):
         c: Any = row
         path = f"{w}claims[{k}]"
         problems += _finite(row, "claims", path)
@@ -370,7 +394,7 @@ def contract_problems(item: Item) -> list[FieldError]:
     problems = _cross(req.site, "sites", f"{w}site")
     for k, row in enumerate(req.months):
         problems += _cross(row, "site_months", f"{w}months[{k}]")
-    for k, row in enumerate(req.claims):
+    for k, row in enumerate(own_claims(req)):
         problems += _cross(row, "claims", f"{w}claims[{k}]")
     return problems
 
@@ -404,12 +428,13 @@ def _frames(items: Sequence[Item]) -> _Frames:
             month[at["site_months"]["site_id"]] = sid
             rows["site_months"].append(tuple(month))
         counts["site_months"].append(len(item.request.months))
-        for j, c in enumerate(item.request.claims):
+        claims = own_claims(item.request)
+        for j, c in enumerate(claims):
             claim = list(msgspec.structs.astuple(c))
             claim[at["claims"]["site_id"]] = sid
             claim[at["claims"]["claim_id"]] = f"{sid}-{j}"
             rows["claims"].append(tuple(claim))
-        counts["claims"].append(len(item.request.claims))
+        counts["claims"].append(len(claims))
     frames = {
         table: pd.DataFrame.from_records(rows[table], columns=columns[table])
         for table in spec.TABLES
