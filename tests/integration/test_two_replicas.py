@@ -296,7 +296,8 @@ def test_two_replicas_follow_a_promotion_through_real_servers(stack: Stack) -> N
     replicas = {
         name: stack.siterisk(
             f"replica-{name}",
-            *("serve", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1]),
+            # one worker each: an admin reload reaches the one process that answers it
+            *("serve", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1], "--workers", "1"),
             home=f"replica-{name}",
             SITERISK_MODEL_POLL_SECONDS="0" if name == "a" else "1",
         )

@@ -87,7 +87,8 @@ def server(
     siterisk = Path(sys.executable).parent / "siterisk"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(siterisk), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            # one process, as before serve defaulted to one worker per CPU
+            [str(siterisk), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
