@@ -29,7 +29,7 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
     tree = _tree(typer.main.get_command(app))
     assert list(tree) == [
         "train", "score", "serve", "data", "model", "keys", "db", "quotes", "ratebook",
-        "agreements",
+        "prevention", "agreements",
     ]  # fmt: skip
     assert list(tree["data"]) == ["validate", "generate", "aggregate", "push", "export"]
     assert tree == {
@@ -41,7 +41,15 @@ def test_the_command_lists_every_command_of_both_sides_in_order() -> None:
         "keys": {"create": {}, "list": {}, "revoke": {}, "rotate": {}},
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
-        "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
+        "ratebook": {
+            "validate": {},
+            "import": {},
+            "activate": {},
+            "diff": {},
+            "impact": {},
+            "list": {},
+        },
+        "prevention": {"report": {}},
         "agreements": {"replay": {}, "settle-due": {}},
     }
 
@@ -61,7 +69,15 @@ def test_each_side_holds_only_its_own_commands() -> None:
         "keys": {"create": {}, "list": {}, "revoke": {}, "rotate": {}},
         "db": {"upgrade": {}, "current": {}, "revision": {}},
         "quotes": {"example": {}, "replay": {}},
-        "ratebook": {"validate": {}, "import": {}, "activate": {}, "diff": {}, "list": {}},
+        "ratebook": {
+            "validate": {},
+            "import": {},
+            "activate": {},
+            "diff": {},
+            "impact": {},
+            "list": {},
+        },
+        "prevention": {"report": {}},
         "agreements": {"replay": {}, "settle-due": {}},
     }
 
