@@ -16,6 +16,8 @@ from litestar.testing import TestClient
 from svc_helpers import bearer, make_settings
 
 from models.contract import spec
+from models.contract.spec import DISTRICTS
+from models.pricing.grades import load_grades
 from models.settings import Settings
 from service.app import create_app
 from service.controllers.share import ShareRequest
@@ -255,9 +257,6 @@ def test_a_claim_on_a_site_not_fed_yet_is_a_documented_409_and_stores_nothing(
 
 def test_the_regulators_filters_document_the_values_the_service_takes(app: Litestar) -> None:
     """Found by schemathesis: ``grade=''`` was documented as valid and answered 422."""
-    from models.contract.spec import DISTRICTS
-    from models.pricing.grades import load_grades
-
     parameters = _document(app)["paths"]["/v1/sites"]["get"]["parameters"]
     enums = {p["name"]: p["schema"].get("enum") for p in parameters}
     assert enums["grade"] == [g.grade for g in load_grades().grades]
