@@ -4,7 +4,8 @@
 Current versions only (corrections replace what they corrected), in the contract's
 columns and types. Claims of every insurer by default (the database's operator holds
 them all), or one insurer's; a claim id two insurers both use is written as
-``<insurer_id>:<claim_id>`` so ids stay unique, and the export says so.
+``<insurer_id>:<claim_id>`` so ids stay unique, and the export says so. Sites carry
+``owner_id`` (contract v1.1) when any stored site names its owner.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def read_current(session: Session, table: str, insurer_id: str | None = None) ->
     """One table's current rows as the contract loader would give them."""
     current = CURRENT[table]
     names = list(COLUMNS[table])
-    extra = ["insurer_id"] if table == "claims" else []
+    extra = {"claims": ["insurer_id"], "sites": ["owner_id"]}.get(table, [])
     query = select(*(current.c[n] for n in [*names, *extra])).order_by(
         *(current.c[k] for k in _ORDER[table])
     )
@@ -55,6 +56,11 @@ def read_current(session: Session, table: str, insurer_id: str | None = None) ->
     frame = records_frame([r[: len(names)] for r in rows], table)
     if table == "claims":
         frame["insurer_id"] = pd.Series([r[-1] for r in rows], dtype="str")
+    owners = [r[-1] for r in rows] if table == "sites" else []
+    if any(o is not None for o in owners):
+        # contract v1.1's optional column, written only when some site names its owner,
+        # so a feed of v1 data exports a v1 folder
+        frame["owner_id"] = pd.Series(owners, dtype=object)
     return frame
 
 

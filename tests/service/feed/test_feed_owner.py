@@ -4,6 +4,8 @@ stores and re-sends exactly as before."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from feed_helpers import Keys, bearer, csv_part, rows
 from litestar import Litestar
@@ -69,3 +71,25 @@ def test_owners_are_stored_kept_by_v1_rows_and_cleared_only_when_sent_empty(
             .order_by(SiteHistory.version)
         ).all()
     assert [tuple(k) for k in kept] == [(1, None), (2, "OWN-A"), (3, "OWN-A")]
+
+
+def test_the_export_writes_owners_only_when_a_site_names_one(
+    bare_client: TestClient[Litestar], keys: Keys, alien_data: ContractData, tmp_path: Path
+) -> None:
+    from service.feed.export import export_folder
+    from service.runtime import runtime_of
+
+    sites = alien_data.sites.head(4).copy()
+    _push_sites(bare_client, keys.platform, sites)
+    engine = runtime_of(bare_client.app).database.engine
+    with Session(engine) as session:
+        export_folder(session, tmp_path / "v1", fmt="csv")
+    # only sites were fed, so the sites file is read alone
+    assert "owner_id" not in pd.read_csv(tmp_path / "v1" / "sites.csv").columns
+
+    _push_sites(bare_client, keys.platform, sites.assign(owner_id=["OWN-A", None, "OWN-B", None]))
+    with Session(engine) as session:
+        export_folder(session, tmp_path / "v1.1", fmt="csv")
+    exported = pd.read_csv(tmp_path / "v1.1" / "sites.csv").set_index("site_id")["owner_id"]
+    expected = dict(zip(sites["site_id"], ["OWN-A", None, "OWN-B", None], strict=True))
+    assert {k: (None if pd.isna(v) else v) for k, v in exported.items()} == expected
