@@ -53,6 +53,9 @@ Reason = Literal[
     "too_few_peers",  # fewer class peers with a figure than the ranking needs
     "no_class",  # the site's class is unknown, so it has no peers to rank among
     "no_model_percentile",  # a 2025.1 rule on the model's percentile, and none was given
+    # the model's percentile within the class is unknown: no class, too few training sites
+    # in it, or a model trained before class percentiles
+    "no_class_percentile",
 ]
 
 
@@ -147,6 +150,7 @@ class _Inputs:
     claims_data: bool
     model_percentile: float | None
     monthly: bool
+    model_class_percentile: float | None = None
     # one window's parts per (metric, column, months): tiers repeat the same figure
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
@@ -274,15 +278,17 @@ def _months_figure(c: Criterion, window: Sequence[str], data: _Inputs) -> Criter
 
 
 def _model_percentile(c: Criterion, data: _Inputs) -> CriterionEvaluation:
-    """Rule set 2025.1's percentile: the model's, among all its training peers (whatever
-    their class), given by the caller. Kept so quotes priced with 2025.1 replay; new rule
-    sets rank within the class (class_percentile)."""
-    pct = data.model_percentile
+    """The model's percentile, given by the caller: rule set 2025.1's among all its
+    training peers (whatever their class), kept so quotes priced with 2025.1 replay, or
+    ``model_class_percentile``, among the training sites of the site's own class."""
+    in_class = c.metric == "model_class_percentile"
+    pct = data.model_class_percentile if in_class else data.model_percentile
     value: float | None
     outcome: Outcome
     reason: Reason | None
     if pct is None or math.isnan(pct):
-        value, outcome, reason = None, "not_evaluable", "no_model_percentile"
+        missing: Reason = "no_class_percentile" if in_class else "no_model_percentile"
+        value, outcome, reason = None, "not_evaluable", missing
     else:
         value, outcome, reason = float(pct), _met(float(pct), c), None
     return _criterion(
@@ -366,7 +372,7 @@ def _evaluate(c: Criterion, period: tuple[str, ...], data: _Inputs) -> Criterion
     window = period[-c.window_months :] if c.window_months is not None else period
     if c.metric == "claims_count":
         return _claims(c, window, data)
-    if c.metric == "model_percentile":
+    if c.metric in ("model_percentile", "model_class_percentile"):
         return _model_percentile(c, data)
     if c.metric == "class_percentile":
         return _ranked(c, window, data)
@@ -441,6 +447,7 @@ def evaluate_period(
     claims_data: bool,
     monthly: bool = True,
     model_percentile: float | None = None,
+    model_class_percentile: float | None = None,
 ) -> PeriodEvaluation:
     """Evaluate every tier and breach of ``rule_set`` over ``months`` (consecutive,
     oldest first; for a running agreement, its months so far).
@@ -452,7 +459,10 @@ def evaluate_period(
     evaluable). ``site_class`` None: the class is unknown and class percentiles are not
     evaluable. ``monthly`` False leaves ``by_month`` empty (a quote needs only the
     window's figures). ``model_percentile``: the model's percentile, read only by rule
-    set 2025.1's criteria (:mod:`models.incentives.legacy`). Raises ValueError for a bad
+    set 2025.1's criteria (:mod:`models.incentives.legacy`);
+    ``model_class_percentile``: the model's percentile within the site's class (None or
+    NaN: unknown, and ``model_class_percentile`` criteria are not evaluable), a quote's.
+    Raises ValueError for a bad
     month, duplicate rows or an unknown severity."""
     if site_class is not None and site_class.project_type not in spec.PROJECT_TYPES:
         raise ValueError(f"unknown project type {site_class.project_type!r}")
@@ -470,6 +480,7 @@ def evaluate_period(
         claims_data,
         model_percentile,
         monthly,
+        model_class_percentile,
     )
     tiers = []
     for tier in rule_set.tiers:

@@ -49,6 +49,9 @@ Metric = Literal[
     "class_percentile",
     # the feed's claims on the site (all insurers) of the listed severities
     "claims_count",
+    # the model's predicted rate ranked among the training sites of the site's own class
+    # (ModelBundle.class_percentile), given by the caller: a quote's; no window
+    "model_class_percentile",
 ]
 # Rule set 2025.1's percentile, the model's among all its training peers: read only when a
 # quote priced with 2025.1 is evaluated (models.incentives.legacy); no schema accepts it.
@@ -331,6 +334,14 @@ def _criterion_problems(at: str, c: object) -> list[Problem]:
         if c.get("severities") is None:
             out.append(Problem(f"{at}.severities", "missing (metric claims_count counts them)"))
         return out + _range_problem(at, threshold, 0.0, None)
+    if metric == "model_class_percentile":
+        out += _not_used(
+            at,
+            c,
+            metric,
+            ("column", "ranking", "severities", "window_months", "max_missing_months"),
+        )
+        return out + _range_problem(at, threshold, 0.0, 100.0)
     if metric not in (
         *COLUMN_KINDS,
         "unrectified_hazards_per_10k_worker_hours",

@@ -19,12 +19,12 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import pandas as pd
 
 from models.pricing.history import gap, month_number, values
-from models.pricing.rulesets import IncentiveRuleSet, Metric, Operator
+from models.pricing.rulesets import IncentiveRuleSet, Metric, NewMetric, Operator
 
 if TYPE_CHECKING:
     from models.incentives.evaluation import PeriodEvaluation
@@ -36,12 +36,31 @@ if TYPE_CHECKING:
 # either package may be imported first.
 
 
+# Why a criterion of an incentive-rules/2 rule set is not evaluable, as a quote says it.
+NOT_EVALUABLE: Final[dict[str, tuple[str, str]]] = {
+    "too_many_missing_months": ("未报送月份过多", "too many months not reported"),
+    "nothing_reported": ("窗口内无数据", "nothing reported in the window"),
+    "no_exposure": ("无工时数据", "no worker-hours reported"),
+    "no_claims_data": (
+        "无理赔数据(请求未提供claims)",
+        "no claims data (the request did not send claims)",
+    ),
+    "no_class_percentile": (
+        "无同类工地(类型与阶段)百分位",
+        "no percentile among sites of the same type and stage",
+    ),
+    "too_few_peers": ("同类工地不足", "too few sites of the same type and stage"),
+    "no_class": ("工地类别未知", "the site's class is unknown"),
+    "no_model_percentile": ("无模型百分位", "no model percentile"),
+}
+
+
 class CriterionResult(NamedTuple):
     # a named tuple (cheap to build): twenty of them a quote, twenty thousand a portfolio
     name: str
     zh: str
     en: str
-    metric: Metric
+    metric: Metric | NewMetric
     column: str | None
     window_months: int | None
     operator: Operator
@@ -50,6 +69,10 @@ class CriterionResult(NamedTuple):
     months_reported: int | None  # months of the window with a value; None if not month-based
     met: bool
     gap: float | None  # distance to the threshold, 0 when met, None when not reported
+    # incentive-rules/2 only (None for 2025.1, whose answers keep their shape): met /
+    # not_met / not_evaluable, and why not evaluable (NOT_EVALUABLE's keys)
+    outcome: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +96,9 @@ class IncentiveResult:
     start_month: str
     risk_percentile: float | None
     tiers: tuple[TierResult, ...]
+    # an incentive-rules/2 rule set: each criterion states its outcome and why it is not
+    # evaluable (2025.1's answers keep their shape, so stored quotes replay)
+    states_outcomes: bool = False
 
     @property
     def eligible(self) -> tuple[str, ...]:
@@ -106,9 +132,15 @@ def _converted(rule_set: IncentiveRuleSet) -> _Converted:
     found = _CONVERTED.get(id(rule_set))
     if found is None or found.source is not rule_set:
         columns = {c.column for t in rule_set.tiers for c in t.criteria if c.column}
+        if any(
+            c.metric == "unrectified_hazards_per_10k_worker_hours"
+            for t in rule_set.tiers
+            for c in t.criteria
+        ):
+            columns |= {"hazards_found", "hazard_rectification_rate"}
         found = _Converted(
             rule_set,
-            from_legacy(rule_set),
+            rule_set.rules if rule_set.rules is not None else from_legacy(rule_set),
             ("worker_hours", *sorted(columns)),
             window_months(rule_set),
         )
@@ -131,13 +163,18 @@ def _result(
 ) -> IncentiveResult:
     from models.incentives.legacy import LEGACY_NAMES
 
+    legacy = rule_set.rules is None
     tiers: list[TierResult] = []
     for tier, evaluated in zip(rule_set.tiers, evaluation.tiers, strict=True):
         results: list[CriterionResult] = []
         for c, e in zip(tier.criteria, evaluated.criteria, strict=True):
             # not evaluable (too few months, no worker-hours): not reported, as before
             actual = None if e.outcome == "not_evaluable" else e.value
-            month_based = c.column is not None
+            month_based = c.metric not in (
+                "claims_count",
+                "risk_percentile",
+                "model_class_percentile",
+            )
             results.append(
                 CriterionResult(
                     name=c.name,
@@ -152,6 +189,8 @@ def _result(
                     months_reported=len(e.months_used) if month_based else None,
                     met=e.outcome == "met",
                     gap=gap(actual, c.operator, c.threshold),
+                    outcome=None if legacy else e.outcome,
+                    reason=None if legacy else e.reason,
                 )
             )
         tiers.append(
@@ -170,7 +209,22 @@ def _result(
         start_month=start_month,
         risk_percentile=risk_percentile,
         tiers=tuple(tiers),
+        states_outcomes=rule_set.rules is not None,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteEvidence:
+    """What an incentive-rules/2 rule set reads besides the rows (rule set 2025.1 reads
+    neither): whether the quote has claims data at all, and the model's percentile
+    within the site's class (None or NaN: unknown)."""
+
+    claims_known: bool
+    class_percentile: float | None
+
+
+# 2025.1's meaning: the claims the quote was given are all there are, no class percentile
+LEGACY_EVIDENCE: Final = QuoteEvidence(claims_known=True, class_percentile=None)
 
 
 def _evaluate(
@@ -179,21 +233,24 @@ def _evaluate(
     claims: Sequence[SiteClaim],
     start_month: str,
     risk_percentile: float | None,
+    evidence: QuoteEvidence,
 ) -> IncentiveResult:
     from models.incentives.evaluation import evaluate_period
 
     converted = _converted(rule_set)
+    legacy = rule_set.rules is None
     evaluation = evaluate_period(
         converted.rules,
-        None,  # 2025.1 ranks no class
+        None,  # a quote ranks the model's rate, not the feed's peers' rows
         _period(converted.window, start_month),
         rows,
         (),
         claims,
         # 2025.1 counts the claims the quote was given, as it always did
-        claims_data=True,
+        claims_data=True if legacy else evidence.claims_known,
         monthly=False,
         model_percentile=risk_percentile,
+        model_class_percentile=None if legacy else evidence.class_percentile,
     )
     return _result(rule_set, evaluation, start_month, risk_percentile)
 
@@ -212,9 +269,12 @@ def quote_incentives(
     claims: Sequence[Any],
     start_month: str,
     risk_percentile: float | None,
+    evidence: QuoteEvidence = LEGACY_EVIDENCE,
 ) -> IncentiveResult:
     """:func:`evaluate_incentives` for one site's decoded rows (objects with the
-    contract's columns as attributes, missing values as None), as a quote holds them."""
+    contract's columns as attributes, missing values as None), as a quote holds them.
+    ``claims``: for rule set 2025.1 the insurer's own, for an incentive-rules/2 rule set
+    every insurer's (docs/contract-incentives.md, Quotes)."""
     from models.incentives.inputs import MonthRow, SiteClaim
 
     converted = _converted(rule_set)
@@ -231,7 +291,7 @@ def quote_incentives(
         if m.month in inside  # the rest are read by no criterion
     ]
     found = [SiteClaim(_date(c.incident_date), c.severity) for c in claims]
-    return _evaluate(rule_set, rows, found, start_month, risk_percentile)
+    return _evaluate(rule_set, rows, found, start_month, risk_percentile, evidence)
 
 
 def evaluate_incentives(
@@ -240,11 +300,14 @@ def evaluate_incentives(
     claims: pd.DataFrame,
     start_month: str,
     risk_percentile: float | None,
+    evidence: QuoteEvidence = LEGACY_EVIDENCE,
 ) -> IncentiveResult:
     """Hold one site's history before ``start_month`` against every tier's criteria.
 
     ``months`` and ``claims`` are the site's rows in the contract's columns;
-    ``risk_percentile`` is the model's peer percentile (0 = safest), None if unknown.
+    ``risk_percentile`` is the model's peer percentile (0 = safest), None if unknown;
+    ``evidence`` what an incentive-rules/2 rule set reads besides (default: claims
+    known, no class percentile).
     """
     from models.incentives.inputs import MonthRow, SiteClaim
 
@@ -274,4 +337,4 @@ def evaluate_incentives(
             SiteClaim(day.date(), str(severity))
             for day, severity in zip(days, claims["severity"], strict=True)
         ]
-    return _evaluate(rule_set, rows, found, start_month, risk_percentile)
+    return _evaluate(rule_set, rows, found, start_month, risk_percentile, evidence)

@@ -14,7 +14,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -35,6 +35,11 @@ Metric = Literal[
     "per_10k_worker_hours",
     "claims_count",
     "risk_percentile",
+]
+# Metrics only an incentive-rules/2 rule set names (models.incentives.rule_set): read
+# through its RuleSet, shown in the 2025.1 shape.
+NewMetric = Literal[
+    "unrectified_hazards_per_10k_worker_hours", "class_percentile", "model_class_percentile"
 ]
 Operator = Literal[">=", "<="]
 METRICS: Final[tuple[str, ...]] = get_args(Metric)
@@ -131,7 +136,7 @@ class Criterion:
     name: str
     zh: str
     en: str
-    metric: Metric
+    metric: Metric | NewMetric
     operator: Operator
     threshold: float
     window_months: int | None  # None only for risk_percentile
@@ -153,11 +158,18 @@ class Tier:
 
 @dataclass(frozen=True, slots=True)
 class IncentiveRuleSet:
+    """A quote's incentive tiers. ``rules``: the incentive-rules/2 rule set they were
+    read from (evaluated as it is), None for the 2025.1 format (read through
+    :mod:`models.incentives.legacy`); the tiers here are its view in the 2025.1 shape
+    (``min_months`` = window − ``max_missing_months``) for what lists thresholds."""
+
     version: str
     label: str
     description: str
     source: str
     tiers: tuple[Tier, ...]
+    # models.incentives.RuleSet (that package imports this module); not compared
+    rules: Any = field(default=None, compare=False)
 
 
 # ------------------------------------------------------------------------ reading
@@ -588,8 +600,12 @@ def _unique(node: _Node, key: str, names: Sequence[str]) -> None:
 def load_incentives(
     version: str | None = None, *, path: str | os.PathLike[str] | None = None
 ) -> IncentiveRuleSet:
-    """Shipped incentive tiers (default: the latest version) or the ones in ``path``."""
+    """Shipped incentive tiers (default: the latest version) or the ones in ``path``:
+    the 2025.1 format, or an incentive-rules/2 rule set (``schema: incentive-rules/2``,
+    docs/contract-incentives.md), checked by its own schema."""
     top, _ = _read("incentives", version, path)
+    if "schema" in top.data:
+        return _from_rule_set(top)
     top.only("version", "label", "description", "source", "tiers")
     version_, label, description = _labels(top)
     tiers: list[Tier] = []
@@ -612,4 +628,47 @@ def load_incentives(
     _unique(top, "tiers", [t.name for t in tiers])
     return IncentiveRuleSet(
         version_, label, description, top.text("source", default=""), tuple(tiers)
+    )
+
+
+def _from_rule_set(top: _Node) -> IncentiveRuleSet:
+    """An incentive-rules/2 document as a quote's tiers (its breaches are an agreement's:
+    a quote lists no penalties)."""
+    from models.incentives.rule_set import RuleSetError, parse_rule_set
+
+    try:
+        rules = parse_rule_set(dict(top.data), source=top.source)
+    except RuleSetError as exc:
+        raise RuleError(str(exc)) from None
+    tiers = tuple(
+        Tier(
+            name=t.name,
+            zh=t.zh,
+            en=t.en,
+            description=t.description,
+            criteria=tuple(
+                Criterion(
+                    name=c.name,
+                    zh=c.zh,
+                    en=c.en,
+                    metric=c.metric,  # type: ignore[arg-type]  # never 2025.1's own metric
+                    operator=c.operator,
+                    threshold=c.threshold,
+                    window_months=c.window_months,
+                    column=c.column if c.ranking is None else c.ranking.column,
+                    severities=c.severities,
+                    min_months=(
+                        c.window_months - c.max_missing_months
+                        if c.window_months is not None
+                        and c.metric not in ("claims_count", "model_class_percentile")
+                        else 1
+                    ),
+                )
+                for c in t.criteria
+            ),
+        )
+        for t in rules.tiers
+    )
+    return IncentiveRuleSet(
+        rules.version, rules.label, rules.description, rules.source, tiers, rules
     )

@@ -40,7 +40,7 @@ from typing import Any, Final, Literal
 import numpy as np
 
 from models import features as fdef
-from models.bundle import CORES, SMALL_INPUT, ModelBundle, TermRisk
+from models.bundle import CORES, SMALL_INPUT, ModelBundle, SiteClassKey, TermRisk, feature_class
 from models.contract import spec
 from models.features.contractor import NONE as NO_RECORD
 from models.features.contractor import Record
@@ -65,7 +65,12 @@ from models.pricing import (
     round_cent,
 )
 from models.pricing.floating import Award, FloatingMove, floating_move, incidents
-from models.pricing.incentives import quote_incentives
+from models.pricing.incentives import (
+    NOT_EVALUABLE,
+    CriterionResult,
+    QuoteEvidence,
+    quote_incentives,
+)
 from models.pricing.ratebook import RateBook
 from models.pricing.site_history import SiteHistory, data_quality, history_of
 from service.errors import FieldError, InvalidInputError, ServiceError
@@ -76,7 +81,9 @@ from service.quotes import explain, recommend
 from service.quotes.intake import (
     Item,
     api_problems,
+    claims_known,
     contract_problems,
+    own_claims,
     policy_problems,
 )
 from service.quotes.schemas import (
@@ -197,9 +204,9 @@ class _Site:
             rules,
             # the site's claims history counts every insurer's claims (docs/contractor-record.md)
             site_series(
-                req.site, req.months, [*req.claims, *req.other_claims], contractor_record(item)
+                req.site, req.months, [*own_claims(req), *req.other_claims], contractor_record(item)
             ),
-            history_of(req.months, req.claims, NUMERIC_COLUMNS),
+            history_of(req.months, own_claims(req), NUMERIC_COLUMNS),
             month_number(req.policy.start_month),
         )
 
@@ -434,10 +441,12 @@ class QuotePricer:
             x, [p.start_month for p in policies], [float(p.term_months) for p in policies]
         )
         percentile = bundle.percentile(risk.rate)
+        # incentive-rules/2 rank the rate only within the site's type and stage (issue 19)
+        in_class = bundle.class_percentile(risk.rate, [_site_class(row) for row in x])
         deadline.check("scoring")
         with _explaining(bundle, x) as explained:
             facts = [
-                self._facts(k, site, x[k], risk, float(percentile[k]))
+                self._facts(k, site, x[k], risk, float(percentile[k]), float(in_class[k]))
                 for k, site in enumerate(sites)
             ]
             what_ifs = self._what_ifs(found, extra, what_if_rows, bundle, explained.threads)
@@ -466,7 +475,13 @@ class QuotePricer:
         return answers
 
     def _facts(
-        self, position: int, site: _Site, features: np.ndarray, risk: TermRisk, percentile: float
+        self,
+        position: int,
+        site: _Site,
+        features: np.ndarray,
+        risk: TermRisk,
+        percentile: float,
+        class_percentile: float,
     ) -> _Facts:
         band = site.rules.band
         history = site.history
@@ -496,13 +511,7 @@ class QuotePricer:
             term_factor=trend * season,
             percentile=percentile,
             # the evaluation agreements are settled with (docs/contract-incentives.md)
-            incentives=quote_incentives(
-                site.rules.incentives,
-                site.item.request.months,
-                site.item.request.claims,
-                policy.start_month,
-                percentile,
-            ),
+            incentives=_eligibility(site, percentile, class_percentile),
         )
 
     def _context(self, facts: _Facts, contrib: np.ndarray, snapshot: ModelSnapshot) -> _Context:
@@ -860,7 +869,7 @@ def _floating(facts: _Facts) -> FloatingMove | None:
         return None
     req = facts.item.request
     site: Any = req.site
-    rows: Any = [*req.claims, *req.other_claims]
+    rows: Any = [*own_claims(req), *req.other_claims]
     start = req.policy.start_month
     return floating_move(
         book.floating,
@@ -910,6 +919,35 @@ def _discount_possible_from(facts: _Facts, band: Band) -> str | None:
     return f"{first // 12:04d}-{first % 12 + 1:02d}"
 
 
+_CLASS_COLUMNS: Final = (
+    fdef.FEATURE_NAMES.index("project_type"),
+    fdef.FEATURE_NAMES.index("stage_last"),
+)
+
+
+def _site_class(row: np.ndarray) -> SiteClassKey | None:
+    """The class a feature row is ranked in: its project type and latest month's stage."""
+    return feature_class(float(row[_CLASS_COLUMNS[0]]), float(row[_CLASS_COLUMNS[1]]))
+
+
+def _eligibility(site: _Site, percentile: float, class_percentile: float) -> IncentiveResult:
+    """The quote's incentive section, by the evaluation agreements are settled with
+    (docs/contract-incentives.md). Rule set 2025.1 counts the insurer's own claims as
+    it always did; an incentive-rules/2 rule set counts every insurer's and knows them
+    only when the request sent ``claims`` (a quote by reference always does)."""
+    req = site.item.request
+    rules = site.rules.incentives
+    claims = own_claims(req) if rules.rules is None else [*own_claims(req), *req.other_claims]
+    return quote_incentives(
+        rules,
+        req.months,
+        claims,
+        req.policy.start_month,
+        percentile,
+        QuoteEvidence(claims_known(req), class_percentile),
+    )
+
+
 def _incentives(result: IncentiveResult) -> Incentives:
     return Incentives(
         rule_set_version=result.version,
@@ -933,6 +971,7 @@ def _incentives(result: IncentiveResult) -> Incentives:
                         months_reported=c.months_reported,
                         met=c.met,
                         gap=explain.finite(c.gap),
+                        **_outcome(result, c),
                     )
                     for c in t.criteria
                 ],
@@ -940,3 +979,14 @@ def _incentives(result: IncentiveResult) -> Incentives:
             for t in result.tiers
         ],
     )
+
+
+def _outcome(result: IncentiveResult, c: CriterionResult) -> dict[str, Any]:
+    """An incentive-rules/2 criterion's outcome, and why when it is not evaluable (zh and
+    en); nothing for rule set 2025.1, whose answers replay as they were stored."""
+    if not result.states_outcomes:
+        return {}
+    if c.outcome != "not_evaluable":
+        return {"outcome": c.outcome}
+    zh, en = NOT_EVALUABLE.get(c.reason or "", ("无法评估", "not evaluable"))
+    return {"outcome": c.outcome, "reason": Text(zh=f"无法评估：{zh}", en=f"not evaluable: {en}")}

@@ -21,6 +21,8 @@ from models.pricing import (
     load_incentives,
 )
 from models.pricing.history import claims_window, months_window
+from models.pricing.incentives import QuoteEvidence
+from models.pricing.rulesets import available_versions
 
 START = "2025-01"
 NA = None
@@ -175,8 +177,11 @@ def test_an_empty_history_meets_nothing_but_claim_free_criteria(rule_set: Incent
     assert evaluate_incentives(rule_set, _months(), pd.DataFrame(), START, None).tiers[1].eligible
 
 
-def test_a_good_site_earns_every_shipped_tier_and_a_poor_one_none() -> None:
-    rules = load_incentives()
+@pytest.mark.parametrize("version", available_versions("incentives"))
+def test_a_good_site_earns_every_shipped_tier_and_a_poor_one_none(version: str) -> None:
+    rules = load_incentives(version)
+    # 2025.1 reads the all-peers percentile, incentive-rules/2 the class percentile
+    evidence = QuoteEvidence(claims_known=True, class_percentile=10.0)
     months = [f"2024-{m:02d}" for m in range(1, 13)]
     good = pd.DataFrame(
         {
@@ -194,11 +199,11 @@ def test_a_good_site_earns_every_shipped_tier_and_a_poor_one_none() -> None:
         }
     )
     no_claims = pd.DataFrame(columns=["claim_id", "site_id", "incident_date", "severity"])
-    result = evaluate_incentives(rules, good, no_claims, "2025-01", risk_percentile=10.0)
+    result = evaluate_incentives(rules, good, no_claims, "2025-01", 10.0, evidence)
     assert result.eligible == tuple(t.name for t in rules.tiers)
     assert result.version == rules.version
     poor = good.assign(device_online_rate=None, data_completeness=0.5)
-    assert evaluate_incentives(rules, poor, no_claims, "2025-01", 10.0).eligible == ()
+    assert evaluate_incentives(rules, poor, no_claims, "2025-01", 10.0, evidence).eligible == ()
 
 
 def test_rows_of_several_sites_and_bad_months_are_refused(rule_set: IncentiveRuleSet) -> None:

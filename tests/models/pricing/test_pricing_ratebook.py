@@ -53,13 +53,17 @@ def _paths(doc: object) -> list[str]:
 # ------------------------------------------------------------------ the shipped default
 
 
-def test_the_shipped_default_book_is_the_shipped_default_rules() -> None:
-    book = load_ratebook()
+@pytest.mark.parametrize("name", ["default-2025.1", "default-2026.1"])
+def test_the_shipped_default_book_is_the_shipped_default_rules(name: str) -> None:
+    # 2026.1 is 2025.1 with the quote's incentive rule set 2026.1 (issue 19): the same
+    # tariff and band, whose version stays default-2025.1 as quotes record it
+    book = load_ratebook(name)
     tariff, band = load_tariff(), load_band()
-    assert book.name == tariff.version == band.version == "default-2025.1"
+    assert tariff.version == band.version == "default-2025.1"
+    assert book.name == name
     assert book.insurer_id == "default"
     assert book.tariff() == tariff.__class__(
-        version=tariff.version,
+        version=book.name,
         label=book.label,
         description=book.description,
         currency=tariff.currency,
@@ -70,7 +74,8 @@ def test_the_shipped_default_book_is_the_shipped_default_rules() -> None:
     assert book.label.upper().startswith("DEFAULT")
     assert (book.band.min_pct, book.band.max_pct) == (band.min_pct, band.max_pct)
     assert book.band.data_quality == band.data_quality
-    assert book.incentives == load_incentives().version
+    assert book.incentives == name.removeprefix("default-")
+    assert book.prevention == load_ratebook("default-2025.1").prevention
     assert book.prevention_share == Decimal("0.05")
     assert not book.floating.enabled
 
@@ -228,8 +233,11 @@ def test_a_project_type_has_its_own_bands() -> None:
 
 
 def test_every_shipped_book_loads() -> None:
-    assert "2025.1" in available_versions("incentives")
-    assert load_ratebook().name == "default-2025.1"
+    assert {"2025.1", "2026.1"} <= set(available_versions("incentives"))
+    # the latest default book names the latest incentive rule set; 2025.1 stays shipped
+    assert load_ratebook().name == "default-2026.1"
+    assert load_ratebook().incentives == load_incentives().version == "2026.1"
+    assert load_ratebook("default-2025.1").incentives == "2025.1"
     with pytest.raises(RuleError, match="unknown rate book"):
         load_ratebook("nobody-1")
 
