@@ -113,13 +113,10 @@ def own_claims(req: QuoteRequest) -> list[Any]:
 
 def _without_later_empties(req: QuoteRequest) -> dict[str, Any]:
     data: dict[str, Any] = msgspec.to_builtins(req)
-    if "claims" not in data:
-        # Left out: hashed as the empty list every request was before it could be left
-        # out, so those requests keep their hashes; sent empty, it says more (claims are
-        # known) and hashes apart.
-        data["claims"] = []
-    elif not data["claims"]:
-        data["claims_known"] = True
+    # Left out, hashed as the empty list every request was before it could be left out,
+    # so stored hashes keep matching. Sent empty it hashes alike although it says more
+    # (claims known): an idempotent retry is matched on the raw body, which differs.
+    data.setdefault("claims", [])
     for path, name in _LATER_FIELDS:
         holder = data
         for key in path:

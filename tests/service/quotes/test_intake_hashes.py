@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import service.quotes as quotes_package
-from service.quotes.intake import read_item
+from service.quotes.idempotency import body_hash
+from service.quotes.intake import claims_known, read_item
 
 EXAMPLES = Path(quotes_package.__file__).parent / "openapi_examples.json"
 
@@ -52,3 +53,20 @@ def test_later_fields_with_content_change_the_hashes() -> None:
     again = read_item(shuffled).hashes()
     assert again[1] == plain[1]
     assert again[0] != plain[0]
+
+
+def test_claims_left_out_hash_as_the_empty_list_they_were_read_as() -> None:
+    """Before claims could be left out (UNSET), a request without them was read, stored
+    and hashed with ``claims: []``: it keeps that hash. Sending them empty says more
+    (the claims are known: none) and the stored body keeps the difference; an idempotent
+    retry is matched on the raw body, which differs too."""
+    body = _body()
+    absent = {k: v for k, v in body.items() if k != "claims"}
+    empty = {**absent, "claims": []}
+    left_out, sent_empty = read_item(absent), read_item(empty)
+    assert left_out.hashes() == sent_empty.hashes()
+    assert left_out.hashes() != read_item(body).hashes()
+    assert (claims_known(left_out.request), claims_known(sent_empty.request)) == (False, True)
+    assert "claims" not in left_out.body()
+    assert sent_empty.body()["claims"] == []
+    assert body_hash("/v1/quotes", absent) != body_hash("/v1/quotes", empty)
