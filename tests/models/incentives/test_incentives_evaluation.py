@@ -314,3 +314,16 @@ def test_an_unknown_class_ranks_nobody() -> None:
     c = _only(evaluate_period(_percentile_rules(), None, PERIOD, _rows(), _peers(), [],
                               claims_data=True))  # fmt: skip
     assert (c.outcome, c.reason, c.value) == ("not_evaluable", "no_class", None)
+
+
+def test_the_model_s_class_percentile_is_given_and_unknown_is_never_met() -> None:
+    rules = _rules([_criterion("low_risk", "model_class_percentile", "<=", 30)])
+    met = _only(_evaluate(rules, model_class_percentile=12.5))
+    assert (met.outcome, met.value, met.reason) == ("met", 12.5, None)
+    assert _only(_evaluate(rules, model_class_percentile=30.5)).outcome == "not_met"
+    for unknown in (None, float("nan")):
+        c = _only(_evaluate(rules, model_class_percentile=unknown))
+        assert (c.outcome, c.value, c.reason) == ("not_evaluable", None, "no_class_percentile")
+    # the all-peers percentile (rule set 2025.1's) is not read in its place
+    fallback = _only(_evaluate(rules, model_percentile=5.0))
+    assert fallback.outcome == "not_evaluable"

@@ -184,3 +184,20 @@ def test_an_unknown_version_lists_the_shipped_ones() -> None:
         load_rule_set("acme-2027.1")
     with pytest.raises(RuleError, match="not both"):
         load_rule_set("sample-plan-2026.1", path="x.yaml")
+
+
+def test_the_model_s_class_percentile_takes_a_threshold_and_nothing_else() -> None:
+    doc = _sample()
+    doc["tiers"][0]["criteria"] = [
+        {"name": "low_risk", "zh": "低", "en": "Low", "metric": "model_class_percentile",
+         "operator": "<=", "threshold": 30},
+    ]  # fmt: skip
+    assert validate_rule_set(doc) == []
+    doc["tiers"][0]["criteria"][0].update(
+        threshold=130, window_months=6, max_missing_months=1, column="training_coverage"
+    )
+    found = _paths(doc)
+    at = "$.tiers[0].criteria[0]"
+    assert found[f"{at}.threshold"] == "must be <= 100, got 130"
+    for key in ("window_months", "max_missing_months", "column"):
+        assert found[f"{at}.{key}"] == "not used by metric model_class_percentile"

@@ -290,3 +290,24 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     data = {"version": "t-1", "label": "t", "description": "t", "tiers": [twice]}
     with pytest.raises(RuleError, match=r"tiers\[0\]\.criteria\[1\]\.name: duplicate"):
         load_incentives(path=_write(tmp_path, "i.yaml", data))
+
+
+def test_incentive_rules_2_load_as_a_quote_s_tiers_or_name_each_problem(tmp_path: Path) -> None:
+    rules = load_incentives("2026.1")
+    assert rules.rules is not None
+    assert rules.rules.version == rules.version == "2026.1"
+    assert [t.name for t in rules.tiers] == [t.name for t in load_incentives("2025.1").tiers]
+    assert "SAMPLE" in rules.label
+    assert rules.label.startswith("DEFAULT")
+    # the 2025.1 view: min_months = window - max_missing_months, for what lists thresholds
+    every = {c.name: c for t in rules.tiers for c in t.criteria}
+    assert every["data_completeness_every_month"].min_months == 6
+    assert every["device_online"].min_months == 3
+    data = _shipped("incentives-2026.1.yaml")
+    data["tiers"][0]["criteria"][2]["threshold"] = 90  # type: ignore[index]
+    data["tiers"][1]["criteria"][0]["window_months"] = 0  # type: ignore[index]
+    with pytest.raises(RuleError) as caught:
+        load_incentives(path=_write(tmp_path, "bad.yaml", data))
+    message = str(caught.value)
+    assert "$.tiers[0].criteria[2].threshold: must be <= 1" in message
+    assert "$.tiers[1].criteria[0].window_months" in message
