@@ -14,9 +14,11 @@ The shipped default book, ``rules/ratebook-default-2025.1.yaml``, holds the ship
 default tariff, band and incentive rule set, so an insurer without a book of its own is
 priced as before; ``default-2026.1`` is the same book naming the quote's incentive rule
 set 2026.1 (incentive-rules/2, docs/contract-incentives.md). ``incentives:`` names any
-shipped ``rules/incentives-<version>.yaml``, in the 2025.1 format or incentive-rules/2. A book's :attr:`RateBook.name` (``<insurer>-<version>``) is the
-version its tariff and band carry in a quote: the default book's is ``default-2025.1``,
-the versions today's default tariff and band already have.
+shipped ``rules/incentives-<version>.yaml``, in the 2025.1 format or incentive-rules/2.
+A book's :attr:`RateBook.name` (``<insurer>-<version>``) is the version its tariff and
+band carry in a quote: the default book's is ``default-2025.1``, the versions today's
+default tariff and band already have (quotes without a book of their own are priced
+with the shipped tariff and band, not with a default book).
 """
 
 from __future__ import annotations
