@@ -7,10 +7,12 @@ did not report (or reported in fewer than ``min_months`` months of the window) i
 ``None`` and is not met: missing data never earns a reward.
 
 The figures come from :func:`models.incentives.evaluate_period`, the evaluation
-agreements are settled with (docs/contract-incentives.md): the rule set (2025.1 format)
-is read as a :class:`models.incentives.RuleSet` (:mod:`models.incentives.legacy`) and
-the period is the longest window before the policy start. This module only turns that
-evaluation into the quote's answer.
+agreements are settled with (docs/contract-incentives.md, Quotes): an incentive-rules/2
+rule set (2026.1) is evaluated as it is, with what the quote knows besides its rows
+(:class:`QuoteEvidence`: whether it has claims data, the model's class percentile); a
+2025.1-format one is read as a :class:`models.incentives.RuleSet` by
+:mod:`models.incentives.legacy` with its meaning kept. The period is the longest window
+before the policy start. This module only turns that evaluation into the quote's answer.
 """
 
 from __future__ import annotations
