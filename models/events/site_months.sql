@@ -5,8 +5,8 @@
 -- wall-clock TIMESTAMP). A month is keyed by its first day (m) and written YYYY-MM.
 -- Every look-back (first attendance, training, the 90-day hazards window, tickets due
 -- later) reads the whole folder; the caller filters the months asked for afterwards.
--- Counts and day counts are exact integers; a share is one division of two integers,
--- so engines agree on it to the last bit. Written in the SQL that DuckDB and Spark SQL
+-- Counts and day counts are exact integers, worker-hours an exact decimal sum; a share
+-- is one division of two integers, so engines and re-runs agree on it to the last bit. Written in the SQL that DuckDB and Spark SQL
 -- both run (window functions, FILTER, CASE, INTERVAL n DAY, last_day, date_trunc, no
 -- quoted identifiers): DuckDB runs this text as it is, Spark after the one mechanical
 -- rewrite of models/events/spark_dialect.py (date_diff('day', a, b), which Spark spells
@@ -21,7 +21,11 @@ att AS (
 site_month AS (
     SELECT site_id, m,
            last_day(m) AS m_end,
-           sum(hours) AS worker_hours,
+           -- summed as exact decimals: a float sum depends on the order a parallel
+           -- engine adds in, so two runs over the same events could differ in the last
+           -- bits and a re-run would look like a correction (12 places: far below a
+           -- double's precision at any month's total)
+           sum(CAST(hours AS DECIMAL(38, 12))) AS worker_hours,
            count(*) AS attendance_rows,
            count(DISTINCT d) AS attendance_days,
            count(DISTINCT worker_id) AS workers

@@ -79,6 +79,28 @@ def test_worker_hours_and_average_daily_workers(aggregate: Aggregate) -> None:
     assert got["avg_daily_workers"] == 15 / 10  # 15 rows over 10 dates
 
 
+def test_worker_hours_do_not_depend_on_the_order_rows_are_added_in(
+    aggregate: Aggregate,
+) -> None:
+    # Hours whose float sum changes with the order of addition (0.1 + 0.2 + 0.3 is not
+    # 0.3 + 0.2 + 0.1 in binary): summed as exact decimals, every order gives the total
+    # of the hours as written, so a re-run never looks like a correction.
+    import random
+    from decimal import Decimal
+
+    hours = [0.1, 0.2, 0.3, 7.7, 1e-3, 23.9, 0.7, 3.3] * 9
+    rows = baseline()
+    rows["attendance"] = [
+        {"site_id": "S1", "worker_id": f"W{k}", "date": "2025-03-03", "hours": h}
+        for k, h in enumerate(hours)
+    ]
+    totals = set()
+    for seed in range(6):
+        random.Random(seed).shuffle(rows["attendance"])
+        totals.add(_row(aggregate(rows), "2025-03")["worker_hours"])
+    assert totals == {float(sum(Decimal(repr(h)) for h in hours))}
+
+
 def test_new_workers_across_months_sites_and_asked_months(aggregate: Aggregate) -> None:
     rows = baseline()  # W1 at S1 from March 1
     rows["sites"].append(site("S2"))
