@@ -218,6 +218,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "incentives.threshold": ("门槛", "Threshold"),
     "incentives.gap": ("差距", "Gap"),
     "incentives.not_reported": ("未报送", "not reported"),
+    "incentives.not_evaluable": (
+        "无法评估（数据缺失，不计达标）",
+        "not evaluable (data missing, never met)",
+    ),
     "incentives.count": ("{met}/{total} 项达标", "{met} of {total} met"),
     "dq.title": ("数据质量", "Data quality"),
     "dq.ok": (

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+import msgspec
+
 from models.contract import spec
 from service.portal import charts
 from service.portal.i18n import Translator
@@ -103,6 +105,8 @@ class CriterionView:
     actual: str
     threshold: str
     gap: str
+    # why the criterion could not be evaluated (data missing: never met), else None
+    not_evaluable: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,12 +464,17 @@ def _criterion_formats(
 def _criterion(t: Translator, c: CriterionOut) -> CriterionView:
     value, gap = _criterion_formats(t, c)
     missing = t("incentives.not_reported")
+    why = None
+    if c.outcome == "not_evaluable":
+        # the reason already says it could not be evaluated, and why
+        why = t("incentives.not_evaluable") if c.reason is msgspec.UNSET else t.text(c.reason)
     return CriterionView(
         label=t.text(c.label),
         met=c.met,
         actual=missing if c.actual is None else value(c.actual),
         threshold=f"{t.operator(c.operator)} {value(c.threshold)}",
         gap="—" if c.met else missing if c.gap is None else gap(c.gap),
+        not_evaluable=why,
     )
 
 

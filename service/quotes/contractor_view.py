@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
+import msgspec
 from msgspec import Struct
 
 from service.quotes.explain import BY_NAME
@@ -93,6 +94,10 @@ class CriterionView(Struct, frozen=True, kw_only=True):
     actual: float | None
     met: bool
     gap: float | None
+    # rule sets of incentive-rules/2 only: met, not_met or not_evaluable (data missing,
+    # never met) and, when not evaluable, why
+    outcome: str | None = None
+    reason: str | None = None
 
 
 class TierView(Struct, frozen=True, kw_only=True):
@@ -263,6 +268,8 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
                         actual=c.actual,
                         met=c.met,
                         gap=c.gap,
+                        outcome=None if c.outcome is msgspec.UNSET else c.outcome,
+                        reason=None if c.reason is msgspec.UNSET else _pick(c.reason, lang),
                     )
                     for c in t.criteria
                 ],

@@ -8,12 +8,13 @@ import re
 import string
 import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from service.portal.i18n import DEFAULT_LANG, MESSAGES, Translator, pick_lang
+from service.portal.i18n import DEFAULT_LANG, MESSAGES, Lang, Translator, pick_lang
 from service.portal.web import TEMPLATES
-from service.quotes.schemas import Recommendation, Text
+from service.quotes.schemas import CriterionOut, Recommendation, Text
 
 _KEY_IN_TEMPLATE = re.compile(r"""\bt\(\s*["']([a-z0-9_.]+)["']""")
 
@@ -100,3 +101,40 @@ def test_the_language_is_chinese_unless_asked_and_a_new_choice_is_remembered() -
     assert pick_lang("zh", "en") == ("zh", True)
     assert pick_lang("fr", "en") == ("en", False)  # an unknown choice changes nothing
     assert pick_lang("EN-us", None) == ("en", True)
+
+
+def _criterion_out(**over: Any) -> CriterionOut:
+    fields: dict[str, Any] = {
+        "name": "no_serious_claims",
+        "label": Text(zh="近12个月无重伤及死亡事故", en="No serious claims in 12 months"),
+        "metric": "claims_count",
+        "column": None,
+        "window_months": 12,
+        "operator": "<=",
+        "threshold": 0.0,
+        "actual": None,
+        "months_reported": None,
+        "met": False,
+        "gap": None,
+    }
+    return CriterionOut(**{**fields, **over})
+
+
+@pytest.mark.parametrize(("lang", "words"), [("zh", "无法评估"), ("en", "not evaluable")])
+def test_a_criterion_that_could_not_be_evaluated_says_so_and_why(lang: Lang, words: str) -> None:
+    from service.portal.views import _criterion
+
+    reason = Text(zh="无法评估：没有理赔数据", en="not evaluable: no claims data")
+    shown = _criterion(
+        Translator(lang),
+        _criterion_out(outcome="not_evaluable", reason=reason),
+    )
+    assert shown.not_evaluable is not None
+    assert words in shown.not_evaluable
+    assert shown.not_evaluable == Translator(lang).text(reason)
+    without_reason = _criterion(Translator(lang), _criterion_out(outcome="not_evaluable"))
+    assert without_reason.not_evaluable is not None
+    assert words in without_reason.not_evaluable
+    # an unmet criterion of a 2025.1 answer (no outcome) is not called unevaluable
+    assert _criterion(Translator(lang), _criterion_out()).not_evaluable is None
+    assert _criterion(Translator(lang), _criterion_out(outcome="not_met")).not_evaluable is None

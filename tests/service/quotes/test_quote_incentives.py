@@ -193,3 +193,29 @@ def test_quotes_priced_under_2025_1_keep_their_meaning_and_replay_byte_for_byte(
     again = _price(absent, snapshot, QuotePricer(recorded_rules(row)))
     stored = msgspec.json.encode(row.response["incentives"])
     assert msgspec.json.encode(msgspec.to_builtins(again.response)["incentives"]) == stored
+
+
+def test_the_contractors_explanation_says_which_criteria_could_not_be_evaluated(
+    model_store: ModelStore, bodies: list[dict[str, Any]]
+) -> None:
+    from service.quotes.contractor_view import site_explanation
+
+    snapshot = _snapshot(model_store.bundle)
+    absent = {k: v for k, v in bodies[0].items() if k != "claims"}
+    priced = _price(absent, snapshot, QuotePricer())
+    for lang in ("zh", "en"):
+        view = site_explanation(priced.response, lang)  # type: ignore[arg-type]
+        criteria = [((t.tier, c.name), c) for t in view.incentives for c in t.criteria]
+        answered = {
+            (t["tier"], c["name"]): c
+            for t in msgspec.to_builtins(priced.response)["incentives"]["tiers"]
+            for c in t["criteria"]
+        }
+        assert {c.outcome for _, c in criteria} >= {"not_evaluable"}
+        for name, c in criteria:
+            assert c.outcome == answered[name]["outcome"]
+            if c.outcome == "not_evaluable":
+                assert c.reason == answered[name]["reason"][lang]
+                assert not c.met
+            else:
+                assert c.reason is None
