@@ -85,6 +85,16 @@ def test_a_pushed_world_quotes_by_reference_exactly_as_inline(
             by_ref, by_rows = ref.json(), inline.json()
             left, right = _same(by_ref, by_rows)
             assert left == right, site_id
+            # the feed holds every insurer's claims, so a reference always knows them:
+            # its claims criteria are evaluated, never "not evaluable"
+            claims_criteria = [
+                c
+                for t in by_ref["incentives"]["tiers"]
+                for c in t["criteria"]
+                if c["metric"] == "claims_count"
+            ]
+            assert claims_criteria
+            assert {c["outcome"] for c in claims_criteria} <= {"met", "not_met"}
             assert by_rows["inputs"] is None
             used = by_ref["inputs"]
             assert used["site_id"] == site_id
