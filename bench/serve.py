@@ -15,7 +15,7 @@ in the same run, over HTTP on loopback with wrk.
 6. Peak resident memory of each server's processes, sampled every 0.2 s.
 
 Results go to ``$SITERISK_HOME/bench/results-<date>.json`` and ``.md``; the goals of
-issue 9 are checked and printed, never asserted.
+issue 21 are checked and printed, never asserted.
 
     make bench                           # defaults: 20 s or 20,000 requests a phase
     python -m bench.serve --duration 10 --workers 1
@@ -57,13 +57,17 @@ from models.features.single import month_number, site_features, site_series
 from models.settings import Settings, get_settings
 from service.quotes.intake import own_claims, read_item
 
+# Issue 21's goals: a complete quote at 4x the peer's throughput or 500 quotes/s,
+# whichever is lower; p50 and p99 at 8 connections; work beyond TreeSHAP in process;
+# a 1,000-site portfolio end to end; a worker's memory with the model loaded.
 GOALS: Final = {
-    "single_vs_mlflow_throughput": 4.0,  # at least this many times mlflow's
-    "single_median_ms": 10.0,
-    "single_p99_ms": 25.0,
-    "batch_1000_seconds": 2.0,
-    "overhead_ms": 1.0,
-    "worker_rss_mb": 500.0,
+    "single_vs_mlflow_throughput": 4.0,  # at least this many times mlflow's ...
+    "single_throughput_cap_per_s": 500.0,  # ... or this many quotes/s, whichever is lower
+    "single_median_ms": 15.0,
+    "single_p99_ms": 40.0,
+    "batch_1000_seconds": 2.5,
+    "overhead_ms": 1.5,
+    "worker_rss_mb": 400.0,
 }
 READY_TIMEOUT_S: Final = 300.0
 
@@ -397,24 +401,26 @@ def _goals(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
     peer = phases.get("mlflow_models_serve")
     if single and peer and peer["throughput_per_s"]:
         ratio = single["throughput_per_s"] / peer["throughput_per_s"]
+        times, cap = GOALS["single_vs_mlflow_throughput"], GOALS["single_throughput_cap_per_s"]
+        wanted = min(times * peer["throughput_per_s"], cap)
         check(
             "single_vs_mlflow_throughput",
             round(ratio, 2),
-            ratio >= GOALS["single_vs_mlflow_throughput"] and single["errors"] == 0,
-            ">= 4x",
+            single["throughput_per_s"] >= wanted and single["errors"] == 0,
+            f">= {times:g}x or {cap:g}/s, the lower",
         )
     if single:
         check(
             "single_median_ms",
             single["latency_ms"]["p50"],
-            single["latency_ms"]["p50"] < GOALS["single_median_ms"],
-            "< 10 ms",
+            single["latency_ms"]["p50"] <= GOALS["single_median_ms"],
+            f"<= {GOALS['single_median_ms']:g} ms",
         )
         check(
             "single_p99_ms",
             single["latency_ms"]["p99"],
-            single["latency_ms"]["p99"] < GOALS["single_p99_ms"],
-            "< 25 ms",
+            single["latency_ms"]["p99"] <= GOALS["single_p99_ms"],
+            f"<= {GOALS['single_p99_ms']:g} ms",
         )
         check("single_errors", single["errors"], single["errors"] == 0, "0")
     batch = next((v for k, v in phases.items() if k.startswith("batch_")), None)
@@ -422,16 +428,29 @@ def _goals(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ours = [p for p in (single, batch) if p]
     if ours:
         rss = max(p["peak_rss_worker_mb"] for p in ours)
-        check("worker_rss_mb", rss, rss < GOALS["worker_rss_mb"], "< 500 MB")
+        check(
+            "worker_rss_mb",
+            rss,
+            rss <= GOALS["worker_rss_mb"],
+            f"<= {GOALS['worker_rss_mb']:g} MB",
+        )
     if batch:
         seconds = batch["latency_ms"]["p50"] / 1000
         check(
-            "batch_1000_seconds", round(seconds, 3), seconds < GOALS["batch_1000_seconds"], "< 2 s"
+            "batch_1000_seconds",
+            round(seconds, 3),
+            seconds <= GOALS["batch_1000_seconds"],
+            f"<= {GOALS['batch_1000_seconds']:g} s",
         )
     inproc = figures.get("in_process")
     if inproc:
         overhead = inproc["overhead_cpu_ms"]["median"]
-        check("overhead_ms", round(overhead, 3), overhead < GOALS["overhead_ms"], "< 1 ms")
+        check(
+            "overhead_ms",
+            round(overhead, 3),
+            overhead <= GOALS["overhead_ms"],
+            f"<= {GOALS['overhead_ms']:g} ms",
+        )
     return out
 
 
