@@ -1,12 +1,11 @@
-"""Each priced site's history as plain numpy arrays, and the per-site pricing rules
-(incentive criteria, the data-quality gate) evaluated on them.
+"""Each priced site's history as plain numpy arrays, and the data-quality gate
+evaluated on them.
 
-:func:`models.pricing.evaluate_incentives` and :func:`models.pricing.check_data_quality`
-state the rules on pandas frames, one site at a time; each call costs milliseconds of
-pandas overhead, which a 1,000-site portfolio with twenty criteria per site cannot
-afford. The functions here compute the same figures from the same values in the same
-order with numpy, so their answers are identical (the tests hold them to the pandas
-originals), at a few microseconds per criterion.
+:func:`models.pricing.check_data_quality` states the gate on pandas frames, one site at
+a time; each call costs milliseconds of pandas overhead, which a 1,000-site portfolio
+cannot afford. :func:`data_quality` computes the same figures from the same values in
+the same order with numpy, so its answers are identical (the tests hold it to the
+pandas original). Incentive criteria are evaluated by :mod:`models.incentives` alone.
 """
 
 from __future__ import annotations
@@ -15,27 +14,18 @@ import functools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from models.contract import ContractData
-from models.pricing import (
-    Band,
-    CriterionResult,
-    DataQualityCheck,
-    IncentiveResult,
-    IncentiveRuleSet,
-    TierResult,
-)
-from models.pricing.history import gap, meets, month_number
-from models.pricing.rulesets import Criterion
+from models.pricing import Band, DataQualityCheck
+from models.pricing.history import meets, month_number
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-_PER_10K: Final = 1e4
 
 
 @dataclass(frozen=True)
@@ -157,89 +147,6 @@ def mean(values: FloatArray) -> float:
 def nan_total(values: FloatArray) -> float:
     """``np.nansum(values)``."""
     return float(np.nansum(values)) if np.isnan(values).any() else float(_add(values))
-
-
-@functools.cache
-def _first_day(month: int) -> np.datetime64:
-    return np.datetime64(f"{month // 12:04d}-{month % 12 + 1:02d}-01", "D")
-
-
-def _measure(
-    c: Criterion, h: SiteHistory, start: int, pct: float | None
-) -> tuple[float | None, int | None]:
-    # Mirrors models.pricing.incentives._measure figure for figure.
-    if c.metric == "risk_percentile":
-        return (None if pct is None or np.isnan(pct) else float(pct)), None
-    assert c.window_months is not None
-    if c.metric == "claims_count":
-        lo, hi = _first_day(start - c.window_months), _first_day(start)
-        inside = (h.claim_day >= lo) & (h.claim_day < hi)
-        if not inside.any():
-            return 0.0, None
-        wanted = set(c.severities)
-        return float(sum(1 for s in h.claim_severity[inside] if s in wanted)), None
-    assert c.column is not None
-    seen, reported = h.reported(c.column, start, c.window_months)
-    n = len(reported)
-    if n < c.min_months or n == 0:
-        return None, n
-    if c.metric == "months_mean":
-        return mean(reported), n
-    if c.metric == "months_min":
-        return float(reported.min()), n
-    if c.metric == "months_sum":
-        return total(reported), n
-    if c.metric == "per_10k_worker_hours":
-        hours = nan_total(h.column("worker_hours")[h.window(start, c.window_months)][seen])
-        if hours <= 0:
-            return None, n
-        return total(reported) / hours * _PER_10K, n
-    raise ValueError(f"unknown metric {c.metric!r}")  # pragma: no cover - loader checks
-
-
-def incentives(
-    rule_set: IncentiveRuleSet, h: SiteHistory, start_month: str, percentile: float | None
-) -> IncentiveResult:
-    """What :func:`models.pricing.evaluate_incentives` answers for this history."""
-    start = month_number(start_month)
-    tiers = []
-    for tier in rule_set.tiers:
-        results = []
-        for c in tier.criteria:
-            actual, n = _measure(c, h, start, percentile)
-            results.append(
-                CriterionResult(
-                    name=c.name,
-                    zh=c.zh,
-                    en=c.en,
-                    metric=c.metric,
-                    column=c.column,
-                    window_months=c.window_months,
-                    operator=c.operator,
-                    threshold=c.threshold,
-                    actual=actual,
-                    months_reported=n,
-                    met=meets(actual, c.operator, c.threshold),
-                    gap=gap(actual, c.operator, c.threshold),
-                )
-            )
-        tiers.append(
-            TierResult(
-                name=tier.name,
-                zh=tier.zh,
-                en=tier.en,
-                description=tier.description,
-                eligible=all(r.met for r in results),
-                criteria=tuple(results),
-            )
-        )
-    return IncentiveResult(
-        version=rule_set.version,
-        label=rule_set.label,
-        start_month=start_month,
-        risk_percentile=percentile,
-        tiers=tuple(tiers),
-    )
 
 
 def data_quality(band: Band, h: SiteHistory, start_month: str) -> DataQualityCheck:
