@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.contract import spec
-from models.pricing.rulesets import RuleError, _version_key
+from models.rule_data import RuleError, version_key
 
 RULES_PACKAGE: Final = "models.incentives.rules"
 SCHEMA: Final = "incentive-rules/2"
@@ -537,7 +537,7 @@ def _shipped() -> dict[str, Any]:
 
 def available_rule_sets() -> tuple[str, ...]:
     """Versions shipped in ``models/incentives/rules``, oldest first."""
-    return tuple(sorted(_shipped(), key=_version_key))
+    return tuple(sorted(_shipped(), key=version_key))
 
 
 def load_rule_set(

@@ -46,9 +46,9 @@ from models.pricing.rulesets import (
     RuleError,
     Tariff,
     TariffBand,
-    _version_key,
     available_versions,
 )
+from models.rule_data import version_key
 
 ExposureBase = Literal["contract_value", "floor_area", "headcount"]
 # The rate key each exposure base's bands must use, and its unit.
@@ -604,7 +604,7 @@ def load_ratebook(
     }
     if not shipped:
         raise RuleError(f"no rate book shipped in {RULES_PACKAGE}")
-    wanted = name if name is not None else max(shipped, key=_version_key)
+    wanted = name if name is not None else max(shipped, key=version_key)
     if wanted not in shipped:
         raise RuleError(f"unknown rate book {wanted!r}; shipped: {', '.join(sorted(shipped))}")
     source = f"ratebook-{wanted}.yaml"
@@ -620,7 +620,7 @@ def book_in_force(books: Sequence[RateBook], day: dt.date) -> RateBook | None:
     """Of one insurer's active books, the one in force on ``day``: the latest
     ``effective_from`` on or before it whose ``effective_to`` has not passed."""
     found = [b for b in books if b.in_force(day)]
-    return max(found, key=lambda b: (b.effective_from, _version_key(b.version))) if found else None
+    return max(found, key=lambda b: (b.effective_from, version_key(b.version))) if found else None
 
 
 def diff_ratebooks(old: RateBook, new: RateBook) -> list[tuple[str, object, object]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -24,6 +23,10 @@ from typing import Any, Final, Literal, get_args
 import yaml
 
 from models.contract import spec
+
+# RuleError stays importable from here, where the pricing rules' readers look for it
+from models.rule_data import RuleError as RuleError
+from models.rule_data import version_key
 
 RULES_PACKAGE: Final = "models.pricing.rules"
 
@@ -51,10 +54,6 @@ _COLUMN_KINDS: Final[dict[str, tuple[str, ...]]] = {
     "months_sum": ("int",),
     "per_10k_worker_hours": ("int",),
 }
-
-
-class RuleError(ValueError):
-    """A rule file is missing, unreadable or breaks a rule; the message says where."""
 
 
 # --------------------------------------------------------------------------- types
@@ -269,14 +268,6 @@ class _Node:
         return _Node(value, path, self.source)
 
 
-def _version_key(version: str) -> tuple[tuple[int, ...], str]:
-    # "default-2025.1" < "default-2025.10" < "acme-2026.1": the trailing dotted number
-    # decides, the full string breaks ties.
-    match = re.search(r"(\d+(?:\.\d+)*)$", version)
-    numbers = tuple(int(p) for p in match.group(1).split(".")) if match else ()
-    return numbers, version
-
-
 def _shipped(kind: Kind) -> dict[str, Traversable]:
     found: dict[str, Traversable] = {}
     for entry in resources.files(RULES_PACKAGE).iterdir():
@@ -288,7 +279,7 @@ def _shipped(kind: Kind) -> dict[str, Traversable]:
 
 def available_versions(kind: Kind) -> tuple[str, ...]:
     """Versions of one kind of rule shipped with the package, oldest first."""
-    return tuple(sorted(_shipped(kind), key=_version_key))
+    return tuple(sorted(_shipped(kind), key=version_key))
 
 
 def _read(
@@ -309,9 +300,9 @@ def _read(
         shipped = _shipped(kind)
         if not shipped:
             raise RuleError(f"no {kind} rules shipped in {RULES_PACKAGE}")
-        expected = version if version is not None else max(shipped, key=_version_key)
+        expected = version if version is not None else max(shipped, key=version_key)
         if expected not in shipped:
-            known = ", ".join(sorted(shipped, key=_version_key))
+            known = ", ".join(sorted(shipped, key=version_key))
             raise RuleError(f"unknown {kind} version {expected!r}; shipped: {known}")
         source = f"{kind}-{expected}.yaml"
         text = shipped[expected].read_text(encoding="utf-8")

@@ -101,13 +101,6 @@ def test_rules_load_without_the_web_stack() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[3])
 
 
-def test_versions_order_by_their_trailing_number() -> None:
-    ordered = sorted(
-        ["default-2025.10", "acme-2026.1", "default-2025.9"], key=rulesets._version_key
-    )
-    assert ordered == ["default-2025.9", "default-2025.10", "acme-2026.1"]
-
-
 # ------------------------------------------------------------------ explicit paths
 
 
