@@ -29,7 +29,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.contract import spec
-from models.rule_data import RuleError, version_key
+
+# Problem stays importable from here: agreement terms and the package name it
+from models.rule_data import Problem as Problem
+from models.rule_data import RuleError, SchemaError, schema_problems, version_key
 
 RULES_PACKAGE: Final = "models.incentives.rules"
 SCHEMA: Final = "incentive-rules/2"
@@ -71,25 +74,10 @@ Means = Literal[
 Safer = Literal["lower", "higher"]
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One error of a rule set (or of agreement terms): where (a JSON path) and what."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class RuleSetError(RuleError):
+class RuleSetError(SchemaError):
     """A rule set breaks its schema: every problem found, each at its JSON path."""
 
-    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        listed = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(problems)} problem(s) in the rule set:\n{listed}")
+    what = "rule set"
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,27 +237,6 @@ class RuleSetSchema(_Strict):
 
 
 # ----------------------------------------------------------------- rules between fields
-
-
-def _path(loc: Sequence[int | str]) -> str:
-    out = "$"
-    for part in loc:
-        if part == "schema_":
-            part = "schema"
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _shape_problems(error: ValidationError) -> list[Problem]:
-    out = []
-    for e in error.errors(include_url=False):
-        message = e["msg"]
-        if e["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif e["type"] == "missing":
-            message = "missing"
-        out.append(Problem(_path(e["loc"]), message))
-    return out
 
 
 def _number(value: object) -> float | None:
@@ -460,7 +427,7 @@ def _check(raw: object) -> tuple[list[Problem], RuleSetSchema | None, Any]:
     try:
         schema = RuleSetSchema.model_validate_json(text)
     except ValidationError as exc:
-        problems += _shape_problems(exc)
+        problems += schema_problems(exc)
     problems += _rule_problems(json.loads(text))
     return problems, schema, json.loads(text)
 

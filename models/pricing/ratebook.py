@@ -48,7 +48,10 @@ from models.pricing.rulesets import (
     TariffBand,
     available_versions,
 )
-from models.rule_data import version_key
+
+# Problem stays importable from here: the book's readers name its problems
+from models.rule_data import Problem as Problem
+from models.rule_data import SchemaError, schema_problems, version_key
 
 ExposureBase = Literal["contract_value", "floor_area", "headcount"]
 # The rate key each exposure base's bands must use, and its unit.
@@ -190,25 +193,10 @@ class RateBookSchema(_Strict):
 # ------------------------------------------------------------------------ the result
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """One error of a book: where (a JSON path) and what."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class RateBookError(RuleError):
+class RateBookError(SchemaError):
     """A book breaks its schema: every problem found, each at its JSON path."""
 
-    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
-        self.source = source
-        self.problems = tuple(problems)
-        listed = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s) in the rate book:\n{listed}")
+    what = "rate book"
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,15 +320,6 @@ def tariff_premiums(
 
 
 # ------------------------------------------------------------------------ reading
-
-
-def _path(loc: Sequence[int | str]) -> str:
-    out = "$"
-    for part in loc:
-        if part == "[key]":  # pydantic's mark for a bad key of a mapping: the key is the place
-            continue
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 def _plain(value: object) -> object:
@@ -482,20 +461,6 @@ def default_prevention() -> tuple[PreventionService, ...]:
     return found
 
 
-def _problems(error: ValidationError) -> list[Problem]:
-    out = []
-    for e in error.errors(include_url=False):
-        message = e["msg"]
-        if "[key]" in e["loc"]:
-            message = f"unknown key: {message}"
-        elif e["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif e["type"] == "missing":
-            message = "missing"
-        out.append(Problem(_path(e["loc"]), message))
-    return out
-
-
 def _bands(raw: Sequence[BandSchema], base: str) -> tuple[TariffBand, ...]:
     key = RATE_KEYS[base]
     out: list[TariffBand] = []
@@ -521,7 +486,7 @@ def parse_ratebook(data: object, *, source: str = "rate book") -> RateBook:
     try:
         schema = RateBookSchema.model_validate_json(text)
     except ValidationError as exc:
-        problems += _problems(exc)
+        problems += schema_problems(exc)
     problems += _rule_problems(document)
     if problems or schema is None:
         raise RateBookError(source, problems)

@@ -23,3 +23,20 @@ def test_the_pricing_rules_and_incentive_rule_sets_raise_the_shared_error() -> N
         load_tariff("no-such-version")
     with pytest.raises(RuleError):
         load_rule_set("no-such-version")
+
+
+def test_a_schema_error_lists_every_problem_at_its_path() -> None:
+    from models.incentives.rule_set import RuleSetError
+    from models.pricing.ratebook import RateBookError
+    from models.rule_data import Problem, SchemaError
+
+    problems = [Problem("$.tiers[0].name", "missing"), Problem("$.band.max_pct", "too big")]
+    for error, what in ((RuleSetError, "rule set"), (RateBookError, "rate book")):
+        raised = error("book.yaml", problems)
+        assert isinstance(raised, SchemaError)
+        assert isinstance(raised, RuleError)
+        assert raised.problems == tuple(problems)
+        assert str(raised) == (
+            f"book.yaml: 2 problem(s) in the {what}:\n"
+            "  $.tiers[0].name: missing\n  $.band.max_pct: too big"
+        )
