@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         "server cancels it (the request answers 503 database_unavailable); 0 turns it off. "
         "Migrations and the command line are not limited. SQLite has no such limit.",
     )
+    db_group_commit: bool = Field(
+        default=True,
+        description="Commit the quotes of concurrent requests together: one writer thread "
+        "per worker process, one transaction per group, each request answered once its "
+        "group committed (service.db.group_commit, issue 21); false = one commit each.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0.0,

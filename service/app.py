@@ -43,6 +43,7 @@ from service.controllers.share import ShareController
 from service.controllers.sites import SitesController
 from service.db import migrate
 from service.db.engine import Database
+from service.db.group_commit import group_committer
 from service.dependencies import DEPENDENCIES
 from service.docs import LocalSwaggerPlugin, StrictStructSchemaPlugin
 from service.errors import document_errors, error_response
@@ -78,6 +79,9 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
         if isinstance(provider, ManagedModelProvider):
             await provider.stop()
         await anyio.to_thread.run_sync(runtime.resolver.stop)
+        if runtime.quote_writer is not None:
+            # the requests still being answered wait for it: it commits what they queued
+            await anyio.to_thread.run_sync(runtime.quote_writer.close)
         runtime.database.dispose()
 
 
@@ -138,6 +142,7 @@ def create_app(
             ttl=settings.auth_cache_seconds,
         ),
         metrics=HttpMetrics(),
+        quote_writer=group_committer(database) if settings.db_group_commit else None,
     )
     middleware: list[Middleware] = [
         DefineMiddleware(ApiKeyAuthMiddleware, resolver=runtime.resolver)

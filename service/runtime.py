@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from models.settings import Settings
 from service.auth.resolver import KeyResolver
 from service.db.engine import Database
+from service.db.group_commit import GroupCommitter
 from service.metrics import HttpMetrics
 from service.model_provider import ModelProvider
 
@@ -24,6 +25,8 @@ class Runtime:
     model_provider: ModelProvider
     resolver: KeyResolver
     metrics: HttpMetrics
+    # commits the quotes of concurrent requests together; None: each commits alone
+    quote_writer: GroupCommitter | None = None
 
     def warnings(self) -> list[str]:
         """Configuration that works but should not go to production as it is."""

@@ -22,11 +22,13 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from service.auth.principal import Principal, Role
+from service.db.group_commit import Committer, SessionCommitter
 from service.db.tables import IdempotencyRecord, Quote
 from service.errors import ErrorDetail
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest, check_retry
 from service.quotes.pricing_service import PricedQuote
 from service.quotes.schemas import BatchItem, QuoteBatchResponse, QuoteResponse, QuoteSummary
+from service.quotes.stored import stored_answer
 
 _SUMMARY_COLUMNS = (
     "id",
@@ -53,8 +55,13 @@ INSERT_CHUNK: Final = 64
 
 
 class QuoteStore:
-    def __init__(self, session: Session) -> None:
+    """Quotes of one request's session. ``writer`` commits what :meth:`save` stores:
+    the app's :class:`~service.db.group_commit.GroupCommitter`, which commits concurrent
+    requests' quotes together; by default each save commits alone in ``session``."""
+
+    def __init__(self, session: Session, writer: Committer | None = None) -> None:
         self.session = session
+        self.writer: Committer = writer if writer is not None else SessionCommitter(session)
 
     def save(
         self,
@@ -64,34 +71,37 @@ class QuoteStore:
         idempotent: IdempotentRequest | None = None,
         batch: QuoteBatchResponse | None = None,
     ) -> None:
-        """Store and commit every quote, or none of them.
+        """Store and commit every quote, or none of them; return once committed.
 
-        With ``idempotent``, the answer's outline is stored with them (``batch`` is the
-        answer of a batch; without it the one quote is the answer). Raises
-        :class:`AnsweredMeanwhile`, having stored nothing, when a concurrent request with
-        the same key committed first."""
+        With ``idempotent``, the answer's outline is stored with them, in the same
+        transaction (``batch`` is the answer of a batch; without it the one quote is the
+        answer). Raises :class:`AnsweredMeanwhile`, having stored nothing, when a
+        concurrent request with the same key committed first."""
         owner = owner_of(principal)
         if not quotes:
             return
-        try:
-            # Core INSERTs of all rows in one transaction (quotes are never updated, so
-            # the ORM's bookkeeping buys nothing): a portfolio of a thousand quotes is a
-            # few executemany calls of INSERT_CHUNK rows, not a thousand ORM objects
-            # flushed one by one; chunks keep only that many rows' JSON in memory.
+
+        def write(session: Session) -> None:
+            # Core INSERTs (quotes are never updated, so the ORM's bookkeeping buys
+            # nothing): a portfolio of a thousand quotes is a few executemany calls of
+            # INSERT_CHUNK rows, not a thousand ORM objects flushed one by one; chunks
+            # keep only that many rows' JSON in memory. Rows are built anew on each
+            # call: a group commit may run this twice (grouped, then alone).
             for lo in range(0, len(quotes), INSERT_CHUNK):
                 rows = [self._row(q, principal, owner) for q in quotes[lo : lo + INSERT_CHUNK]]
-                self.session.execute(insert(Quote.__table__), rows)  # type: ignore[attr-defined]
+                session.execute(insert(Quote.__table__), rows)  # type: ignore[attr-defined]
                 del rows
             if idempotent is not None:
-                self.session.add(_record(idempotent, principal, owner, quotes, batch))
-            self.session.commit()
+                session.add(_record(idempotent, principal, owner, quotes, batch))
+
+        try:
+            self.writer.commit(write)
         except IntegrityError:
+            # Whoever committed first is visible now; this session may still hold an
+            # older view (or, committing alone, the failed transaction): start afresh.
             self.session.rollback()
             if idempotent is not None and self._record(idempotent.key, owner) is not None:
                 raise AnsweredMeanwhile() from None
-            raise
-        except BaseException:
-            self.session.rollback()
             raise
 
     @staticmethod
@@ -145,7 +155,7 @@ class QuoteStore:
         rows = self.session.exec(
             select(Quote.id, Quote.response).where(col(Quote.id).in_(list(ids)))
         ).all()
-        return {quote_id: msgspec.convert(body, QuoteResponse) for quote_id, body in rows}
+        return {quote_id: stored_answer(body) for quote_id, body in rows}
 
     def previous_quote(
         self, idempotent: IdempotentRequest, principal: Principal
@@ -190,13 +200,13 @@ class QuoteStore:
             .order_by(col(Quote.created_at).desc(), col(Quote.id).desc())
             .limit(1)
         ).first()
-        return None if body is None else msgspec.convert(body, QuoteResponse)
+        return None if body is None else stored_answer(body)
 
     def get(self, quote_id: str, principal: Principal) -> QuoteResponse | None:
         row = self.session.get(Quote, quote_id)
         if row is None or row.insurer_id != owner_of(principal):
             return None
-        return msgspec.convert(row.response, QuoteResponse)
+        return stored_answer(row.response)
 
     def page(
         self, principal: Principal, *, limit: int, offset: int
