@@ -28,7 +28,6 @@ from service.errors import ErrorDetail
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest, check_retry
 from service.quotes.pricing_service import PricedQuote
 from service.quotes.schemas import BatchItem, QuoteBatchResponse, QuoteResponse, QuoteSummary
-from service.quotes.stored import stored_answer
 
 _SUMMARY_COLUMNS = (
     "id",
@@ -155,7 +154,7 @@ class QuoteStore:
         rows = self.session.exec(
             select(Quote.id, Quote.response).where(col(Quote.id).in_(list(ids)))
         ).all()
-        return {quote_id: stored_answer(body) for quote_id, body in rows}
+        return {quote_id: msgspec.convert(body, QuoteResponse) for quote_id, body in rows}
 
     def previous_quote(
         self, idempotent: IdempotentRequest, principal: Principal
@@ -200,13 +199,13 @@ class QuoteStore:
             .order_by(col(Quote.created_at).desc(), col(Quote.id).desc())
             .limit(1)
         ).first()
-        return None if body is None else stored_answer(body)
+        return None if body is None else msgspec.convert(body, QuoteResponse)
 
     def get(self, quote_id: str, principal: Principal) -> QuoteResponse | None:
         row = self.session.get(Quote, quote_id)
         if row is None or row.insurer_id != owner_of(principal):
             return None
-        return stored_answer(row.response)
+        return msgspec.convert(row.response, QuoteResponse)
 
     def page(
         self, principal: Principal, *, limit: int, offset: int
