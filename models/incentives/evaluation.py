@@ -20,11 +20,12 @@ months in order), so a quote's eligibility evaluated here equals what it was bef
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 from models.contract import spec
 from models.incentives.figures import Parts, figure, parts
@@ -155,6 +156,23 @@ class _Inputs:
     memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
+class Finding(NamedTuple):
+    """A criterion's figure over its window and what it makes of it: a
+    :class:`CriterionEvaluation` without the months' own figures. A quote reads only
+    these (:func:`find_tiers`); :func:`evaluate_period` builds each evaluation from one,
+    so both hold one arithmetic. A named tuple: a quote makes twenty of them."""
+
+    value: float | None  # the figure over the window
+    outcome: Outcome
+    reason: Reason | None  # why not evaluable; None otherwise
+    months_used: tuple[str, ...]
+    missing_months: tuple[str, ...]
+    revisions: Mapping[str, int]  # month -> row revision, for the months used
+
+
+_MODEL: Final = ("model_percentile", "model_class_percentile")
+
+
 def _met(value: float | None, c: Criterion) -> Literal["met", "not_met"]:
     return "met" if meets(value, c.operator, c.threshold) else "not_met"
 
@@ -175,37 +193,39 @@ def _outcome(
     return _met(value, c), None
 
 
-def _claims(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
-    wanted = set(c.severities)
-    per_month = dict.fromkeys(window, 0)
-    for claim in data.claims:
-        month = f"{claim.incident_date.year:04d}-{claim.incident_date.month:02d}"
-        if month in per_month and claim.severity in wanted:
-            per_month[month] += 1
+def _claim_counts(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[int]:
+    """The claims of the criterion's severities in each month of ``window``."""
+    key = ("claims", c.severities, len(window))  # every window ends with the period
+    found: list[int] | None = data.memo.get(key)
+    if found is None:
+        wanted = set(c.severities)
+        per_month = dict.fromkeys(window, 0)
+        for claim in data.claims:
+            month = f"{claim.incident_date.year:04d}-{claim.incident_date.month:02d}"
+            if month in per_month and claim.severity in wanted:
+                per_month[month] += 1
+        found = data.memo[key] = [per_month[m] for m in window]
+    return found
+
+
+def _claims(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Finding:
+    if not data.claims_data:
+        return Finding(None, "not_evaluable", "no_claims_data", (), window, {})
+    total = float(sum(_claim_counts(c, window, data)))  # a count: exact in any order
+    return Finding(total, _met(total, c), None, window, (), {})
+
+
+def _claims_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
     figures: list[MonthFigure] = []
     running = 0
-    for month in window:
-        running += per_month[month]
-        if not data.monthly:
-            continue
+    for month, count in zip(window, _claim_counts(c, window, data), strict=True):
+        running += count
         if not data.claims_data:
             figures.append(MonthFigure(month, None, None, "not_reported", None))
             continue
-        value = float(per_month[month])
+        value = float(count)
         figures.append(MonthFigure(month, value, float(running), _status(value, c), None))
-    evaluable = data.claims_data
-    total = float(running) if evaluable else None
-    return _criterion(
-        c,
-        window,
-        used=window if evaluable else (),
-        missing=() if evaluable else window,
-        revisions={},
-        value=total,
-        outcome=_met(total, c) if evaluable else "not_evaluable",
-        reason=None if evaluable else "no_claims_data",
-        figures=figures,
-    )
+    return figures
 
 
 @dataclass(slots=True)
@@ -228,8 +248,9 @@ def _window(metric: str, column: str | None, window: Sequence[str], data: _Input
         used: list[str] = []
         missing: list[str] = []
         revisions: dict[str, int] = {}
+        rows = data.rows
         for month in window:
-            row = data.rows.get(month)
+            row = rows.get(month)
             p = None if row is None else parts(metric, column, row.values)
             each.append(p)
             if p is None:
@@ -244,69 +265,66 @@ def _window(metric: str, column: str | None, window: Sequence[str], data: _Input
     return found
 
 
-def _months_figure(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+def _months_figure(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Finding:
     w = _window(c.metric, c.column, window, data)
-    each, used, missing = w.each, w.used, w.missing
-    figures: list[MonthFigure] = []
-    if data.monthly:
-        so_far: list[Parts] = []
-        for month, p in zip(window, each, strict=True):
-            row = data.rows.get(month)
-            revision = None if row is None else row.revision
-            if p is None:
-                cumulative = figure(c.metric, so_far)
-                figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
-                continue
-            so_far.append(p)
-            value = figure(c.metric, [p])
-            status: MonthStatus = "no_exposure" if value is None else _status(value, c)
-            figures.append(MonthFigure(month, value, figure(c.metric, so_far), status, revision))
-    value = w.value
+    used, value = w.used, w.value
     reason: Reason | None = "no_exposure" if used and value is None else None
-    outcome, reason = _outcome(c, value, len(missing), len(used), reason)
-    return _criterion(
-        c,
-        window,
-        used=used,
-        missing=missing,
-        revisions=w.revisions,
-        value=value,
-        outcome=outcome,
-        reason=reason,
-        figures=figures,
-    )
+    outcome, reason = _outcome(c, value, len(w.missing), len(used), reason)
+    return Finding(value, outcome, reason, used, w.missing, w.revisions)
 
 
-def _model_percentile(c: Criterion, data: _Inputs) -> CriterionEvaluation:
+def _months_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
+    each = _window(c.metric, c.column, window, data).each
+    figures: list[MonthFigure] = []
+    so_far: list[Parts] = []
+    for month, p in zip(window, each, strict=True):
+        row = data.rows.get(month)
+        revision = None if row is None else row.revision
+        if p is None:
+            cumulative = figure(c.metric, so_far)
+            figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
+            continue
+        so_far.append(p)
+        value = figure(c.metric, [p])
+        status: MonthStatus = "no_exposure" if value is None else _status(value, c)
+        figures.append(MonthFigure(month, value, figure(c.metric, so_far), status, revision))
+    return figures
+
+
+def _model_percentile(c: Criterion, data: _Inputs) -> Finding:
     """The model's percentile, given by the caller: rule set 2025.1's among all its
     training peers (whatever their class), kept so quotes priced with 2025.1 replay, or
     ``model_class_percentile``, among the training sites of the site's own class."""
     in_class = c.metric == "model_class_percentile"
     pct = data.model_class_percentile if in_class else data.model_percentile
-    value: float | None
-    outcome: Outcome
-    reason: Reason | None
     if pct is None or math.isnan(pct):
         missing: Reason = "no_class_percentile" if in_class else "no_model_percentile"
-        value, outcome, reason = None, "not_evaluable", missing
-    else:
-        value, outcome, reason = float(pct), _met(float(pct), c), None
-    return _criterion(
-        c, (), used=(), missing=(), revisions={}, value=value, outcome=outcome, reason=reason,
-        figures=(),
-    )  # fmt: skip
+        return Finding(None, "not_evaluable", missing, (), (), {})
+    value = float(pct)
+    return Finding(value, _met(value, c), None, (), (), {})
 
 
-def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEvaluation:
+def _ranks(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Ranks:
     ranking = c.ranking
     assert ranking is not None  # the schema requires it
     key = ("rank", ranking, len(window))
     found: Ranks | None = data.memo.get(key)
     if found is None:
         found = data.memo[key] = ranks(ranking, window, data.rows, data.peers)
-    ranked = found
+    return found
+
+
+def _ranked(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Finding:
+    ranked = _ranks(c, window, data)
+    outcome, reason = _outcome(
+        c, ranked.value, len(ranked.missing), len(ranked.used), ranked.reason
+    )
+    return Finding(ranked.value, outcome, reason, ranked.used, ranked.missing, ranked.revisions)
+
+
+def _ranked_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
     figures: list[MonthFigure] = []
-    for m in ranked.months if data.monthly else ():
+    for m in _ranks(c, window, data).months:
         if not m.reported:
             figures.append(MonthFigure(m.month, None, m.cumulative, "not_reported", m.revision))
             continue
@@ -320,34 +338,42 @@ def _ranked(c: Criterion, window: Sequence[str], data: _Inputs) -> CriterionEval
         figures.append(
             MonthFigure(m.month, m.value, m.cumulative, status, m.revision, peers=m.peers)
         )
-    outcome, reason = _outcome(
-        c, ranked.value, len(ranked.missing), len(ranked.used), ranked.reason
-    )
-    return _criterion(
-        c,
-        window,
-        used=ranked.used,
-        missing=ranked.missing,
-        revisions=ranked.revisions,
-        value=ranked.value,
-        outcome=outcome,
-        reason=reason,
-        figures=figures,
-    )
+    return figures
 
 
-def _criterion(
-    c: Criterion,
-    window: Sequence[str],
-    *,
-    used: Sequence[str],
-    missing: Sequence[str],
-    revisions: Mapping[str, int],
-    value: float | None,
-    outcome: Outcome,
-    reason: Reason | None,
-    figures: Sequence[MonthFigure],
-) -> CriterionEvaluation:
+def _months_of(c: Criterion, period: tuple[str, ...]) -> tuple[str, ...]:
+    """The criterion's window: the period's last ``window_months`` months (none for the
+    model's percentile, which is given)."""
+    if c.metric in _MODEL:
+        return ()
+    return period[-c.window_months :] if c.window_months is not None else period
+
+
+def _find(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Finding:
+    metric = c.metric
+    if metric == "claims_count":
+        return _claims(c, window, data)
+    if metric in _MODEL:
+        return _model_percentile(c, data)
+    if metric == "class_percentile":
+        return _ranked(c, window, data)
+    return _months_figure(c, window, data)
+
+
+def _by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
+    metric = c.metric
+    if metric == "claims_count":
+        return _claims_by_month(c, window, data)
+    if metric in _MODEL:
+        return []
+    if metric == "class_percentile":
+        return _ranked_by_month(c, window, data)
+    return _months_by_month(c, window, data)
+
+
+def _evaluate(c: Criterion, period: tuple[str, ...], data: _Inputs) -> CriterionEvaluation:
+    window = _months_of(c, period)
+    found = _find(c, window, data)
     return CriterionEvaluation(
         name=c.name,
         zh=c.zh,
@@ -357,26 +383,15 @@ def _criterion(
         operator=c.operator,
         threshold=c.threshold,
         max_missing_months=c.max_missing_months,
-        months=tuple(window),
-        months_used=tuple(used),
-        missing_months=tuple(missing),
-        revisions=revisions,  # built for this evaluation, shared read-only
-        value=value,
-        outcome=outcome,
-        reason=reason,
-        by_month=tuple(figures),
+        months=window,
+        months_used=found.months_used,
+        missing_months=found.missing_months,
+        revisions=found.revisions,  # built for this evaluation, shared read-only
+        value=found.value,
+        outcome=found.outcome,
+        reason=found.reason,
+        by_month=tuple(_by_month(c, window, data)) if data.monthly else (),
     )
-
-
-def _evaluate(c: Criterion, period: tuple[str, ...], data: _Inputs) -> CriterionEvaluation:
-    window = period[-c.window_months :] if c.window_months is not None else period
-    if c.metric == "claims_count":
-        return _claims(c, window, data)
-    if c.metric in ("model_percentile", "model_class_percentile"):
-        return _model_percentile(c, data)
-    if c.metric == "class_percentile":
-        return _ranked(c, window, data)
-    return _months_figure(c, window, data)
 
 
 def _tier_outcome(criteria: Sequence[CriterionEvaluation]) -> Outcome:
@@ -395,6 +410,13 @@ _BREACH: Final[dict[Outcome, BreachOutcome]] = {
 
 def _period(months: Sequence[str]) -> tuple[str, ...]:
     period = tuple(months)
+    try:
+        return _checked_period(period)
+    except TypeError:  # a month that cannot be hashed: refused below, without the cache
+        return _check_period(period)
+
+
+def _check_period(period: tuple[str, ...]) -> tuple[str, ...]:
     if not period:
         raise ValueError("the period has no months")
     numbers = [month_number(m) for m in period]
@@ -402,6 +424,11 @@ def _period(months: Sequence[str]) -> tuple[str, ...]:
         if b != a + 1:
             raise ValueError(f"the period's months must be consecutive and in order, not {m}")
     return period
+
+
+# Every quote of a day asks for the same few periods: each is checked once (a bad one
+# raises, and an exception is never cached).
+_checked_period = functools.lru_cache(maxsize=1024)(_check_period)
 
 
 def _site_rows(rows: Sequence[MonthRow], period: Sequence[str]) -> dict[str, MonthRow]:
@@ -436,6 +463,39 @@ def _class_peers(
     return out
 
 
+def _inputs(
+    site_class: SiteClass | None,
+    months: Sequence[str],
+    rows: Sequence[MonthRow],
+    peers: Sequence[PeerRow],
+    claims: Sequence[SiteClaim],
+    *,
+    claims_data: bool,
+    monthly: bool,
+    model_percentile: float | None,
+    model_class_percentile: float | None,
+) -> tuple[tuple[str, ...], _Inputs]:
+    """The period and what its criteria read, every input checked (ValueError)."""
+    if site_class is not None and site_class.project_type not in spec.PROJECT_TYPES:
+        raise ValueError(f"unknown project type {site_class.project_type!r}")
+    if site_class is not None and site_class.stage not in spec.STAGES:
+        raise ValueError(f"unknown stage {site_class.stage!r}")
+    period = _period(months)
+    for claim in claims:
+        if claim.severity not in spec.SEVERITIES:
+            raise ValueError(f"unknown claim severity {claim.severity!r}")
+    data = _Inputs(
+        _site_rows(rows, period),
+        _class_peers(peers, site_class, period),
+        tuple(claims),
+        claims_data,
+        model_percentile,
+        monthly,
+        model_class_percentile,
+    )
+    return period, data
+
+
 def evaluate_period(
     rule_set: RuleSet,
     site_class: SiteClass | None,
@@ -464,23 +524,16 @@ def evaluate_period(
     NaN: unknown, and ``model_class_percentile`` criteria are not evaluable), a quote's.
     Raises ValueError for a bad
     month, duplicate rows or an unknown severity."""
-    if site_class is not None and site_class.project_type not in spec.PROJECT_TYPES:
-        raise ValueError(f"unknown project type {site_class.project_type!r}")
-    if site_class is not None and site_class.stage not in spec.STAGES:
-        raise ValueError(f"unknown stage {site_class.stage!r}")
-    period = _period(months)
-    for claim in claims:
-        if claim.severity not in spec.SEVERITIES:
-            raise ValueError(f"unknown claim severity {claim.severity!r}")
-    site_rows = _site_rows(rows, period)
-    data = _Inputs(
-        site_rows,
-        _class_peers(peers, site_class, period),
-        tuple(claims),
-        claims_data,
-        model_percentile,
-        monthly,
-        model_class_percentile,
+    period, data = _inputs(
+        site_class,
+        months,
+        rows,
+        peers,
+        claims,
+        claims_data=claims_data,
+        monthly=monthly,
+        model_percentile=model_percentile,
+        model_class_percentile=model_class_percentile,
     )
     tiers = []
     for tier in rule_set.tiers:
@@ -502,6 +555,7 @@ def evaluate_period(
         breaches.append(
             BreachEvaluation(breach.name, breach.zh, breach.en, _BREACH[ev.outcome], ev)
         )
+    site_rows = data.rows
     return PeriodEvaluation(
         rule_set_version=rule_set.version,
         site_class=site_class,
@@ -512,4 +566,37 @@ def evaluate_period(
         months_used=tuple(m for m in period if m in site_rows),
         missing_months=tuple(m for m in period if m not in site_rows),
         revisions={m: site_rows[m].revision for m in period if m in site_rows},
+    )
+
+
+def find_tiers(
+    rule_set: RuleSet,
+    site_class: SiteClass | None,
+    months: Sequence[str],
+    rows: Sequence[MonthRow],
+    peers: Sequence[PeerRow],
+    claims: Sequence[SiteClaim],
+    *,
+    claims_data: bool,
+    model_percentile: float | None = None,
+    model_class_percentile: float | None = None,
+) -> tuple[tuple[Finding, ...], ...]:
+    """What :func:`evaluate_period` finds for each criterion of each tier, tier by tier,
+    and nothing more: no breaches, no months' own figures, no evaluation objects. A
+    quote's eligibility, read for every quote; the arguments and their checks are
+    :func:`evaluate_period`'s, and each finding is the one its evaluation is built from."""
+    period, data = _inputs(
+        site_class,
+        months,
+        rows,
+        peers,
+        claims,
+        claims_data=claims_data,
+        monthly=False,
+        model_percentile=model_percentile,
+        model_class_percentile=model_class_percentile,
+    )
+    return tuple(
+        tuple(_find(c, _months_of(c, period), data) for c in tier.criteria)
+        for tier in rule_set.tiers
     )

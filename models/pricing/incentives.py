@@ -21,7 +21,7 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import pandas as pd
 
@@ -29,7 +29,6 @@ from models.pricing.history import gap, month_number, values
 from models.pricing.rulesets import IncentiveRuleSet, Metric, NewMetric, Operator
 
 if TYPE_CHECKING:
-    from models.incentives.evaluation import PeriodEvaluation
     from models.incentives.inputs import MonthRow, SiteClaim
     from models.incentives.rule_set import RuleSet
 
@@ -113,15 +112,46 @@ def _single_site(frame: pd.DataFrame, table: str) -> None:
         raise ValueError(f"{table} holds rows of several sites; pass one site's rows")
 
 
+# What a quote's answer repeats of a criterion, whatever the site: name, zh, en, metric
+# (by its 2025.1 name), column, window_months, operator and threshold, the first fields
+# of a CriterionResult in order; and whether the criterion counts months.
+_Fixed = tuple[tuple[Any, ...], bool]
+
+
 @dataclass(frozen=True, slots=True)
 class _Converted:
     """A rule set as models.incentives reads it: the rule set, the columns its criteria
-    read and its longest window."""
+    read, its longest window and, tier by tier, what each criterion's result repeats."""
 
     source: IncentiveRuleSet
     rules: RuleSet
     columns: tuple[str, ...]
     window: int
+    fixed: tuple[tuple[_Fixed, ...], ...]
+
+
+def _fixed(rule_set: IncentiveRuleSet, rules: RuleSet) -> tuple[tuple[_Fixed, ...], ...]:
+    from models.incentives.legacy import LEGACY_NAMES
+
+    return tuple(
+        tuple(
+            (
+                (
+                    c.name,
+                    c.zh,
+                    c.en,
+                    LEGACY_NAMES.get(e.metric, e.metric),
+                    c.column,
+                    c.window_months,
+                    c.operator,
+                    c.threshold,
+                ),
+                c.metric not in ("claims_count", "risk_percentile", "model_class_percentile"),
+            )
+            for c, e in zip(tier.criteria, evaluated.criteria, strict=True)
+        )
+        for tier, evaluated in zip(rule_set.tiers, rules.tiers, strict=True)
+    )
 
 
 # A quote reads the same rule set for every site of a portfolio: converted once.
@@ -140,11 +170,13 @@ def _converted(rule_set: IncentiveRuleSet) -> _Converted:
             for c in t.criteria
         ):
             columns |= {"hazards_found", "hazard_rectification_rate"}
+        rules = rule_set.rules if rule_set.rules is not None else from_legacy(rule_set)
         found = _Converted(
             rule_set,
-            rule_set.rules if rule_set.rules is not None else from_legacy(rule_set),
+            rules,
             ("worker_hours", *sorted(columns)),
             window_months(rule_set),
+            _fixed(rule_set, rules),
         )
         _CONVERTED[id(rule_set)] = found
     return found
@@ -157,42 +189,54 @@ def _period(window: int, start_month: str) -> tuple[str, ...]:
     return tuple(f"{n // 12:04d}-{n % 12 + 1:02d}" for n in range(start - window, start))
 
 
+@functools.lru_cache(maxsize=256)
+def _inside(window: int, start_month: str) -> frozenset[str]:
+    return frozenset(_period(window, start_month))
+
+
+class _Found(Protocol):
+    """What the answer reads of a criterion's evaluation: a
+    :class:`models.incentives.evaluation.Finding`, or the
+    :class:`~models.incentives.evaluation.CriterionEvaluation` built from one."""
+
+    @property
+    def value(self) -> float | None: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def months_used(self) -> tuple[str, ...]: ...
+
+
 def _result(
     rule_set: IncentiveRuleSet,
-    evaluation: PeriodEvaluation,
+    evaluated: Sequence[Sequence[_Found]],
     start_month: str,
     risk_percentile: float | None,
 ) -> IncentiveResult:
-    from models.incentives.legacy import LEGACY_NAMES
-
+    """The answer from each tier's criteria as evaluated, in the rule set's order."""
     legacy = rule_set.rules is None
     tiers: list[TierResult] = []
-    for tier, evaluated in zip(rule_set.tiers, evaluation.tiers, strict=True):
+    make = CriterionResult._make
+    fixed = _converted(rule_set).fixed
+    for tier, found, kept in zip(rule_set.tiers, evaluated, fixed, strict=True):
         results: list[CriterionResult] = []
-        for c, e in zip(tier.criteria, evaluated.criteria, strict=True):
+        for e, (head, month_based) in zip(found, kept, strict=True):
             # not evaluable (too few months, no worker-hours): not reported, as before
-            actual = None if e.outcome == "not_evaluable" else e.value
-            month_based = c.metric not in (
-                "claims_count",
-                "risk_percentile",
-                "model_class_percentile",
-            )
+            outcome = e.outcome
+            actual = None if outcome == "not_evaluable" else e.value
             results.append(
-                CriterionResult(
-                    name=c.name,
-                    zh=c.zh,
-                    en=c.en,
-                    metric=LEGACY_NAMES.get(e.metric, e.metric),  # type: ignore[arg-type]
-                    column=c.column,
-                    window_months=c.window_months,
-                    operator=c.operator,
-                    threshold=c.threshold,
-                    actual=actual,
-                    months_reported=len(e.months_used) if month_based else None,
-                    met=e.outcome == "met",
-                    gap=gap(actual, c.operator, c.threshold),
-                    outcome=None if legacy else e.outcome,
-                    reason=None if legacy else e.reason,
+                make(
+                    (
+                        *head,
+                        actual,
+                        len(e.months_used) if month_based else None,  # months_reported
+                        outcome == "met",
+                        gap(actual, head[6], head[7]),  # operator, threshold
+                        None if legacy else outcome,
+                        None if legacy else e.reason,
+                    )
                 )
             )
         tiers.append(
@@ -237,11 +281,12 @@ def _evaluate(
     risk_percentile: float | None,
     evidence: QuoteEvidence,
 ) -> IncentiveResult:
-    from models.incentives.evaluation import evaluate_period
+    from models.incentives.evaluation import find_tiers
 
     converted = _converted(rule_set)
     legacy = rule_set.rules is None
-    evaluation = evaluate_period(
+    # what evaluate_period finds for the tiers, without what a quote does not show
+    found = find_tiers(
         converted.rules,
         None,  # a quote ranks the model's rate, not the feed's peers' rows
         _period(converted.window, start_month),
@@ -250,11 +295,10 @@ def _evaluate(
         claims,
         # 2025.1 counts the claims the quote was given, as it always did
         claims_data=True if legacy else evidence.claims_known,
-        monthly=False,
         model_percentile=risk_percentile,
         model_class_percentile=None if legacy else evidence.class_percentile,
     )
-    return _result(rule_set, evaluation, start_month, risk_percentile)
+    return _result(rule_set, found, start_month, risk_percentile)
 
 
 def _date(value: Any) -> dt.date:
@@ -281,7 +325,7 @@ def quote_incentives(
 
     converted = _converted(rule_set)
     columns = converted.columns
-    inside = set(_period(converted.window, start_month))
+    inside = _inside(converted.window, start_month)
     rows = [
         MonthRow(
             m.month,
