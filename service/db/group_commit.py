@@ -129,6 +129,13 @@ class GroupCommitter:
         with self._wake:
             return len(self._queue)
 
+    @property
+    def running(self) -> bool:
+        """Whether this process's writer thread is running."""
+        with self._wake:
+            thread = self._thread if self._pid == os.getpid() else None
+        return thread is not None and thread.is_alive()
+
     def close(self, timeout: float | None = None) -> None:
         """Commit whatever is queued, then stop the writer (the app's shutdown)."""
         with self._wake:
