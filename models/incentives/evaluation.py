@@ -20,10 +20,11 @@ months in order), so a quote's eligibility evaluated here equals what it was bef
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, NamedTuple
 
@@ -152,8 +153,9 @@ class _Inputs:
     model_percentile: float | None
     monthly: bool
     model_class_percentile: float | None = None
-    # one window's parts per (metric, column, months): tiers repeat the same figure
-    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    # what tiers repeat: a window's parts by (metric, column, months), ranks and claim
+    # counts (tuple keys), and findings by the place of the criterion's meaning (int keys)
+    memo: dict[Any, Any] = field(default_factory=dict)
 
 
 class Finding(NamedTuple):
@@ -291,7 +293,7 @@ def _months_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> li
     return figures
 
 
-def _model_percentile(c: Criterion, data: _Inputs) -> Finding:
+def _model_percentile(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Finding:
     """The model's percentile, given by the caller: rule set 2025.1's among all its
     training peers (whatever their class), kept so quotes priced with 2025.1 replay, or
     ``model_class_percentile``, among the training sites of the site's own class."""
@@ -341,39 +343,91 @@ def _ranked_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> li
     return figures
 
 
-def _months_of(c: Criterion, period: tuple[str, ...]) -> tuple[str, ...]:
-    """The criterion's window: the period's last ``window_months`` months (none for the
-    model's percentile, which is given)."""
+def _no_months(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
+    return []
+
+
+_Find = Callable[[Criterion, tuple[str, ...], _Inputs], Finding]
+_ByMonth = Callable[[Criterion, tuple[str, ...], _Inputs], list[MonthFigure]]
+
+
+class _Step(NamedTuple):
+    """How one criterion is evaluated, worked out once per rule set: its window (the
+    period's months from ``start`` on; None: no months, the model's percentile is
+    given), its finding and its months' own figures, and which criteria of the rule set
+    mean the same (``same``: the first one's place; a tier repeats its neighbour's
+    criterion under another name)."""
+
+    criterion: Criterion
+    start: int | None
+    find: _Find
+    by_month: _ByMonth
+    same: int
+
+    def window(self, period: tuple[str, ...]) -> tuple[str, ...]:
+        return () if self.start is None else period[self.start :]
+
+
+# Names and labels: what a finding does not depend on.
+_LABELS: Final = frozenset({"name", "zh", "en"})
+
+
+def _meaning(c: Criterion) -> tuple[Any, ...]:
+    return tuple(getattr(c, f.name) for f in dataclasses.fields(c) if f.name not in _LABELS)
+
+
+def _step(c: Criterion, same: int) -> _Step:
+    start = -c.window_months if c.window_months is not None else 0  # None: the whole period
+    if c.metric == "claims_count":
+        return _Step(c, start, _claims, _claims_by_month, same)
     if c.metric in _MODEL:
-        return ()
-    return period[-c.window_months :] if c.window_months is not None else period
+        return _Step(c, None, _model_percentile, _no_months, same)
+    if c.metric == "class_percentile":
+        return _Step(c, start, _ranked, _ranked_by_month, same)
+    return _Step(c, start, _months_figure, _months_by_month, same)
 
 
-def _find(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Finding:
-    metric = c.metric
-    if metric == "claims_count":
-        return _claims(c, window, data)
-    if metric in _MODEL:
-        return _model_percentile(c, data)
-    if metric == "class_percentile":
-        return _ranked(c, window, data)
-    return _months_figure(c, window, data)
+def _found(step: _Step, window: tuple[str, ...], data: _Inputs) -> Finding:
+    """The step's finding, made once for all the criteria that mean the same."""
+    found: Finding | None = data.memo.get(step.same)  # (other keys of memo are tuples)
+    if found is None:
+        found = data.memo[step.same] = step.find(step.criterion, window, data)
+    return found
 
 
-def _by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
-    metric = c.metric
-    if metric == "claims_count":
-        return _claims_by_month(c, window, data)
-    if metric in _MODEL:
-        return []
-    if metric == "class_percentile":
-        return _ranked_by_month(c, window, data)
-    return _months_by_month(c, window, data)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    rule_set: RuleSet
+    tiers: tuple[tuple[_Step, ...], ...]
+    breaches: tuple[_Step, ...]
 
 
-def _evaluate(c: Criterion, period: tuple[str, ...], data: _Inputs) -> CriterionEvaluation:
-    window = _months_of(c, period)
-    found = _find(c, window, data)
+# A service evaluates the same few rule sets for every quote and agreement: each is
+# planned once per version (and again if a different rule set comes with that version).
+_PLANS: dict[str, _Plan] = {}
+
+
+def _plan(rule_set: RuleSet) -> _Plan:
+    found = _PLANS.get(rule_set.version)
+    if found is None or found.rule_set is not rule_set:
+        places: dict[tuple[Any, ...], int] = {}
+
+        def step(c: Criterion) -> _Step:
+            return _step(c, places.setdefault(_meaning(c), len(places)))
+
+        found = _Plan(
+            rule_set,
+            tuple(tuple(step(c) for c in tier.criteria) for tier in rule_set.tiers),
+            tuple(step(b.criterion) for b in rule_set.breaches),
+        )
+        _PLANS[rule_set.version] = found
+    return found
+
+
+def _evaluate(step: _Step, period: tuple[str, ...], data: _Inputs) -> CriterionEvaluation:
+    c = step.criterion
+    window = step.window(period)
+    found = _found(step, window, data)
     return CriterionEvaluation(
         name=c.name,
         zh=c.zh,
@@ -390,7 +444,7 @@ def _evaluate(c: Criterion, period: tuple[str, ...], data: _Inputs) -> Criterion
         value=found.value,
         outcome=found.outcome,
         reason=found.reason,
-        by_month=tuple(_by_month(c, window, data)) if data.monthly else (),
+        by_month=tuple(step.by_month(c, window, data)) if data.monthly else (),
     )
 
 
@@ -535,9 +589,10 @@ def evaluate_period(
         model_percentile=model_percentile,
         model_class_percentile=model_class_percentile,
     )
+    plan = _plan(rule_set)
     tiers = []
-    for tier in rule_set.tiers:
-        criteria = tuple(_evaluate(c, period, data) for c in tier.criteria)
+    for tier, steps in zip(rule_set.tiers, plan.tiers, strict=True):
+        criteria = tuple(_evaluate(step, period, data) for step in steps)
         tiers.append(
             TierEvaluation(
                 name=tier.name,
@@ -550,8 +605,8 @@ def evaluate_period(
             )
         )
     breaches = []
-    for breach in rule_set.breaches:
-        ev = _evaluate(breach.criterion, period, data)
+    for breach, step in zip(rule_set.breaches, plan.breaches, strict=True):
+        ev = _evaluate(step, period, data)
         breaches.append(
             BreachEvaluation(breach.name, breach.zh, breach.en, _BREACH[ev.outcome], ev)
         )
@@ -597,6 +652,6 @@ def find_tiers(
         model_class_percentile=model_class_percentile,
     )
     return tuple(
-        tuple(_find(c, _months_of(c, period), data) for c in tier.criteria)
-        for tier in rule_set.tiers
+        tuple([_found(step, step.window(period), data) for step in steps])
+        for steps in _plan(rule_set).tiers
     )

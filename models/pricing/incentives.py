@@ -222,40 +222,37 @@ def _result(
     fixed = _converted(rule_set).fixed
     for tier, found, kept in zip(rule_set.tiers, evaluated, fixed, strict=True):
         results: list[CriterionResult] = []
+        eligible = True
         for e, (head, month_based) in zip(found, kept, strict=True):
             # not evaluable (too few months, no worker-hours): not reported, as before
             outcome = e.outcome
             actual = None if outcome == "not_evaluable" else e.value
+            met = outcome == "met"
+            eligible = eligible and met
             results.append(
                 make(
                     (
                         *head,
                         actual,
                         len(e.months_used) if month_based else None,  # months_reported
-                        outcome == "met",
+                        met,
                         gap(actual, head[6], head[7]),  # operator, threshold
                         None if legacy else outcome,
                         None if legacy else e.reason,
                     )
                 )
             )
+        # positional: name, zh, en, description, eligible, criteria
         tiers.append(
-            TierResult(
-                name=tier.name,
-                zh=tier.zh,
-                en=tier.en,
-                description=tier.description,
-                eligible=all(r.met for r in results),
-                criteria=tuple(results),
-            )
+            TierResult(tier.name, tier.zh, tier.en, tier.description, eligible, tuple(results))
         )
     return IncentiveResult(
-        version=rule_set.version,
-        label=rule_set.label,
-        start_month=start_month,
-        risk_percentile=risk_percentile,
-        tiers=tuple(tiers),
-        states_outcomes=rule_set.rules is not None,
+        rule_set.version,
+        rule_set.label,
+        start_month,
+        risk_percentile,
+        tuple(tiers),
+        states_outcomes=not legacy,
     )
 
 
