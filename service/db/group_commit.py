@@ -150,6 +150,9 @@ class GroupCommitter:
         """Start the writer (the lock is held) unless this process already runs one."""
         if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
             return
+        if self._pid != os.getpid():
+            # a forked child: what is queued belongs to the parent's callers, not to us
+            self._queue.clear()
         self._pid = os.getpid()
         # A daemon: an interpreter that exits without close() must not hang on it; what
         # it had not committed was not answered either.
