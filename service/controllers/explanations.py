@@ -12,8 +12,10 @@ from sqlmodel import Session
 from service.auth.guards import requires
 from service.auth.principal import Principal, Role
 from service.errors import NotFoundError, error_responses
-from service.quotes.contractor_view import Lang, SiteExplanation, site_explanation
+from service.quotes.contractor_view import SiteExplanation, site_explanation
 from service.quotes.store import QuoteStore
+from service.quotes.texts import Lang
+from service.ratebooks.store import book_lookup
 
 
 class SiteExplanationController(Controller):
@@ -43,4 +45,4 @@ class SiteExplanationController(Controller):
             quote = QuoteStore(db_session).latest_for_contractor(site_id, principal.contractor_id)
         if quote is None:
             raise NotFoundError(f"no explanation for site {site_id!r}")
-        return site_explanation(quote, lang)
+        return site_explanation(quote, lang, book_lookup(db_session))

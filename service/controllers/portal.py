@@ -57,7 +57,7 @@ class PortalController(Controller):
         state = page.access.session(request.cookies.get(SESSION_COOKIE), db_session)
         if state.contractor is None:
             return _to_login(page, "/portal", state.expired)
-        sites = PortalService(db_session).sites(state.contractor.contractor_id)
+        sites = PortalService(db_session, page.t.lang).sites(state.contractor.contractor_id)
         return page.render(
             "sites.html",
             signed_in=True,
@@ -78,7 +78,7 @@ class PortalController(Controller):
         state = page.access.session(request.cookies.get(SESSION_COOKIE), db_session)
         if state.contractor is None:
             return _to_login(page, request.url.path, state.expired)
-        view = PortalService(db_session).site(state.contractor.contractor_id, site_id)
+        view = PortalService(db_session, page.t.lang).site(state.contractor.contractor_id, site_id)
         return page.render(
             "site.html",
             signed_in=True,
@@ -97,7 +97,7 @@ class PortalController(Controller):
     ) -> Template:
         page = Page(request, settings)
         quote_id, site_id, expires = page.access.open_link(token, db_session)
-        view = PortalService(db_session).shared(quote_id, site_id)
+        view = PortalService(db_session, page.t.lang).shared(quote_id, site_id)
         return page.render(
             "site.html",
             page=views.site_page(page.t, view),

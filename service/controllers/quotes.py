@@ -12,6 +12,7 @@ A request (or batch item) may also name a stored site instead of sending its row
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, TypeVar
 
@@ -31,6 +32,7 @@ from litestar.params import (
 from litestar.response import Stream
 from sqlmodel import Session
 
+from models.pricing.ratebook import RateBook
 from service.auth.guards import requires
 from service.auth.principal import Principal, Role
 from service.db.group_commit import GroupCommitter
@@ -43,6 +45,7 @@ from service.errors import (
     error_responses,
 )
 from service.feed.reference import read_request, with_inputs
+from service.language import AcceptLanguage, LangQuery, choose, language_headers
 from service.limits import Deadline
 from service.model_provider import ModelProvider, ModelSnapshot, ScoringModelProvider
 from service.quotes import idempotency
@@ -64,7 +67,8 @@ from service.quotes.schemas import (
     QuoteResponse,
 )
 from service.quotes.store import QuoteStore
-from service.ratebooks.store import books_for
+from service.quotes.texts import Lang, render
+from service.ratebooks.store import book_lookup, books_for
 from service.runtime import runtime_of
 
 # A full batch (1,000 sites × 36 months) is about 20 MB of JSON.
@@ -152,6 +156,39 @@ class _BatchOperation(_QuoteOperation):
     example_index: ClassVar[int] = 1
 
 
+class _Texts:
+    """One request's language and the rate books its quotes' texts name (read while
+    the request's session is open)."""
+
+    def __init__(self, lang: Lang, session: Session) -> None:
+        self.lang = lang
+        self.headers = language_headers(lang)
+        self._find = book_lookup(session)
+        self._books: dict[tuple[str, str], RateBook | None] = {}
+
+    def book(self, insurer_id: str, version: str) -> RateBook | None:
+        key = (insurer_id, version)
+        if key not in self._books:
+            self._books[key] = self._find(insurer_id, version)
+        return self._books[key]
+
+    def prime(self, answers: Iterable[QuoteResponse]) -> None:
+        for answer in answers:
+            ref = answer.pricing.rate_book
+            if ref is not None and answer.prevention is not None:
+                self.book(ref.insurer_id, ref.version)
+
+    def __call__(self, answer: QuoteResponse) -> QuoteResponse:
+        return render(answer, self.lang, self.book)
+
+    def batch(self, answer: QuoteBatchResponse) -> QuoteBatchResponse:
+        items = [
+            i if i.quote is None else msgspec.structs.replace(i, quote=self(i.quote))
+            for i in answer.items
+        ]
+        return msgspec.structs.replace(answer, items=items)
+
+
 def _detail(error: ServiceError) -> ErrorDetail:
     return ErrorDetail(
         status=error.status, code=error.code, message=error.message, fields=error.fields
@@ -186,6 +223,8 @@ class QuotesController(Controller):
         deadline: NamedDependency[Deadline],
         quote_writer: NamedDependency[GroupCommitter | None],
         idempotency_key: IdempotencyHeader = None,
+        lang: LangQuery = None,
+        accept_language: AcceptLanguage = None,
     ) -> Response[QuoteResponse]:
         """The site's contract rows (``site``, 1–36 ``months`` before ``policy.start_month``,
         ``claims``) and the policy; answers the stored quote: risk, premium, explanation,
@@ -201,9 +240,10 @@ class QuotesController(Controller):
         priced from its latest 36 stored months before the start and the caller's own
         claims, exactly as if those rows had been sent; ``inputs`` names their versions."""
         store = QuoteStore(db_session, quote_writer)
+        texts = _Texts(choose(lang, accept_language), db_session)
         retry = IdempotentRequest.of(idempotency_key, idempotency.QUOTE_ENDPOINT, data)
         if retry is not None and (earlier := store.previous_quote(retry, principal)):
-            return _replayed(earlier, 201, _location(earlier))
+            return _replayed(texts(earlier), 201, _location(earlier) | texts.headers)
         item, inputs = read_request(data, principal, db_session)
         snapshot = current_snapshot(model_provider)
         books = books_for(principal, db_session)
@@ -217,8 +257,12 @@ class QuotesController(Controller):
             assert retry is not None
             winner = store.previous_quote(retry, principal)
             assert winner is not None
-            return _replayed(winner, 201, _location(winner))
-        return Response(outcome.response, status_code=201, headers=_location(outcome.response))
+            return _replayed(texts(winner), 201, _location(winner) | texts.headers)
+        return Response(
+            texts(outcome.response),
+            status_code=201,
+            headers=_location(outcome.response) | texts.headers,
+        )
 
     @post(
         "/batch",
@@ -248,14 +292,17 @@ class QuotesController(Controller):
         deadline: NamedDependency[Deadline],
         quote_writer: NamedDependency[GroupCommitter | None],
         idempotency_key: IdempotencyHeader = None,
+        lang: LangQuery = None,
+        accept_language: AcceptLanguage = None,
     ) -> Response[Any]:
         """Each item is a quote request; each answer item has the ``status`` that item
         alone would have got (201 priced and stored, or 422 with its fields named
         ``items[i]…``). Items are priced together in one pass."""
         store = QuoteStore(db_session, quote_writer)
+        texts = _Texts(choose(lang, accept_language), db_session)
         retry = IdempotentRequest.of(idempotency_key, idempotency.BATCH_ENDPOINT, data)
         if retry is not None and (earlier := store.previous_batch(retry, principal)):
-            return _replayed(earlier, 200)
+            return _replayed(texts.batch(earlier), 200, texts.headers)
         try:
             envelope = msgspec.convert(data, BatchEnvelope, strict=True)
         except msgspec.ValidationError as exc:
@@ -299,9 +346,15 @@ class QuotesController(Controller):
             assert retry is not None
             winner = store.previous_batch(retry, principal)
             assert winner is not None
-            return _replayed(winner, 200)
+            return _replayed(texts.batch(winner), 200, texts.headers)
+        texts.prime(p.response for p in priced)  # the stream runs after the session closes
         del priced, outcomes, answers, ordered  # the stream lets go of each item once written
-        return Stream(batch_chunks(answer), status_code=200, media_type=MediaType.JSON)
+        return Stream(
+            batch_chunks(answer, render=texts),
+            status_code=200,
+            media_type=MediaType.JSON,
+            headers=texts.headers,
+        )
 
     @get(
         "/{quote_id:str}",
@@ -315,11 +368,16 @@ class QuotesController(Controller):
         quote_id: FromPath[str],
         principal: NamedDependency[Principal],
         db_session: NamedDependency[Session],
-    ) -> QuoteResponse:
+        lang: LangQuery = None,
+        accept_language: AcceptLanguage = None,
+    ) -> Response[QuoteResponse]:
+        """The stored quote's numbers as they were answered, its texts written in the
+        language asked for now."""
         found = QuoteStore(db_session).get(quote_id, principal)
         if found is None:
             raise NotFoundError(f"no quote {quote_id!r}")
-        return found
+        texts = _Texts(choose(lang, accept_language), db_session)
+        return Response(texts(found), headers=texts.headers)
 
     @get(
         "/",

@@ -337,10 +337,13 @@ class Translator:
         text = zh if self.lang == "zh" else en
         return text.format(**values) if values else text
 
-    def text(self, value: Text | Mapping[str, str] | None) -> str:
-        """One side of a {zh, en} text from the quote."""
+    def text(self, value: str | Text | Mapping[str, str] | None) -> str:
+        """A text in this page's language: a quote's, rendered in it already, or one
+        side of a {zh, en} text."""
         if value is None:
             return ""
+        if isinstance(value, str):
+            return value
         if isinstance(value, Text):
             return value.zh if self.lang == "zh" else value.en
         return str(value.get(self.lang) or value.get("en") or "")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Final
 
-import msgspec
 from msgspec import Struct
 from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
@@ -33,6 +32,9 @@ from service.quotes.schemas import (
     Recommendation,
 )
 from service.quotes.store import QuoteStore
+from service.quotes.stored import stored_answer
+from service.quotes.texts import BookLookup, Lang, render
+from service.ratebooks.store import book_lookup
 
 HISTORY_LIMIT: Final = 36
 SITES_LIMIT: Final = 500
@@ -55,8 +57,8 @@ class SiteQuote(Struct, frozen=True, kw_only=True):
     recommendations: list[Recommendation]
     incentives: Incentives
     data_quality: DataQuality
-    # the prevention plan as a contractor may see it, by language (None: no rate book)
-    prevention: dict[str, PreventionView] | None = None
+    # the prevention plan as a contractor may see it (None: no rate book)
+    prevention: PreventionView | None = None
 
 
 class QuotePoint(Struct, frozen=True, kw_only=True):
@@ -86,7 +88,11 @@ class SiteSummary(Struct, frozen=True, kw_only=True):
     adjustment_pct: float
 
 
-def site_quote(answer: QuoteResponse, district: str | None) -> SiteQuote:
+def site_quote(
+    stored: QuoteResponse, district: str | None, lang: Lang, books: BookLookup | None = None
+) -> SiteQuote:
+    """The stored quote as its contractor may see it, its texts written in ``lang``."""
+    answer = render(stored, lang, books)
     return SiteQuote(
         quote_id=answer.quote_id,
         created_at=answer.created_at,
@@ -103,16 +109,18 @@ def site_quote(answer: QuoteResponse, district: str | None) -> SiteQuote:
         incentives=answer.incentives,
         data_quality=answer.data_quality,
         prevention=(
-            None
-            if answer.prevention is None
-            else {lang: contractor_prevention(answer.prevention, lang) for lang in ("zh", "en")}
+            None if answer.prevention is None else contractor_prevention(answer.prevention)
         ),
     )
 
 
 class PortalService:
-    def __init__(self, session: Session) -> None:
+    """The portal's reads, for a page in ``lang``."""
+
+    def __init__(self, session: Session, lang: Lang = "zh") -> None:
         self.session = session
+        self.lang = lang
+        self.books = book_lookup(session)
 
     def sites(self, contractor_id: str) -> list[SiteSummary]:
         """The contractor's sites, each with its latest quote, by site id."""
@@ -133,7 +141,7 @@ class PortalService:
         ).all()
         out = []
         for body, district in found:
-            quote = site_quote(msgspec.convert(body, QuoteResponse), district)
+            quote = site_quote(stored_answer(body), district, self.lang, self.books)
             out.append(
                 SiteSummary(
                     site_id=quote.site_id,
@@ -164,7 +172,7 @@ class PortalService:
         ).first()
         if body is None:
             raise NotFoundError("no such quote")
-        return self._view(msgspec.convert(body, QuoteResponse))
+        return self._view(stored_answer(body))
 
     def _view(self, answer: QuoteResponse) -> SiteView:
         place = self.session.exec(
@@ -173,7 +181,7 @@ class PortalService:
             )
         ).one()
         owner, contractor_id, district = place
-        quote = site_quote(answer, district)
+        quote = site_quote(answer, district, self.lang, self.books)
         return SiteView(quote=quote, history=self._history(quote, owner, contractor_id))
 
     def _history(self, shown: SiteQuote, owner: str, contractor_id: str | None) -> list[QuotePoint]:

@@ -401,8 +401,7 @@ def _recommendation(t: Translator, r: Recommendation) -> RecommendationView:
     )
 
 
-def _prevention(t: Translator, plans: dict[str, PreventionView] | None) -> PreventionSection | None:
-    plan = None if plans is None else plans.get(t.lang)
+def _prevention(t: Translator, plan: PreventionView | None) -> PreventionSection | None:
     if plan is None:
         return None
 

@@ -17,15 +17,8 @@ import msgspec
 from msgspec import Struct
 
 from service.quotes.explain import BY_NAME
-from service.quotes.schemas import PreventionItem, PreventionPlanOut, QuoteResponse, Text
-
-Lang = Literal["zh", "en"]
-
-
-def _pick(text: Text | None, lang: Lang) -> str | None:
-    if text is None:
-        return None
-    return text.zh if lang == "zh" else text.en
+from service.quotes.schemas import PreventionItem, PreventionPlanOut, QuoteResponse
+from service.quotes.texts import BookLookup, Lang, render
 
 
 class PremiumSummary(Struct, frozen=True, kw_only=True):
@@ -176,7 +169,11 @@ class SiteExplanation(Struct, frozen=True, kw_only=True):
     prevention: PreventionView | None = None
 
 
-def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
+def site_explanation(
+    stored: QuoteResponse, lang: Lang, books: BookLookup | None = None
+) -> SiteExplanation:
+    """The stored quote's contractor-safe fields, its texts written in ``lang``."""
+    quote = render(stored, lang, books)
     pricing, explanation = quote.pricing, quote.explanation
     dq = quote.data_quality
     return SiteExplanation(
@@ -204,12 +201,12 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
             LayerView(
                 layer=line.layer,
                 kind=line.kind,
-                label=_pick(line.label, lang) or line.layer,
+                label=line.label or line.layer,
                 factor=line.factor,
                 pct=line.pct,
                 premium_before_cny=line.premium_before_cny,
                 premium_effect_cny=line.premium_effect_cny,
-                text=_pick(line.text, lang) or "",
+                text=line.text or "",
             )
             for line in pricing.layers
         ],
@@ -223,24 +220,24 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
                 peer_median=f.peer_median,
                 factor=f.factor,
                 premium_effect_cny=f.premium_effect_cny,
-                text=_pick(f.text, lang),
+                text=f.text,
             )
             for f in explanation.factors
         ],
         groups=[
             GroupView(
                 group=g.group,
-                label=_pick(g.label, lang) or g.group,
+                label=g.label or g.group,
                 factor=g.factor,
                 premium_effect_cny=g.premium_effect_cny,
             )
             for g in explanation.groups
         ],
-        note=_pick(explanation.note, lang) or "",
+        note=explanation.note or "",
         recommendations=[
             RecommendationView(
                 metric=r.metric,
-                label=_pick(r.label, lang) or r.metric,
+                label=r.label or r.metric,
                 direction=r.direction,
                 unit=r.unit,
                 current=r.current,
@@ -249,7 +246,7 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
                 estimated_premium_cny=r.estimated_premium_cny,
                 estimated_saving_cny=r.estimated_saving_cny,
                 basis=r.basis,
-                text=_pick(r.text, lang),
+                text=r.text,
             )
             for r in quote.recommendations
         ],
@@ -257,19 +254,19 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
         incentives=[
             TierView(
                 tier=t.tier,
-                label=_pick(t.label, lang) or t.tier,
+                label=t.label or t.tier,
                 eligible=t.eligible,
                 criteria=[
                     CriterionView(
                         name=c.name,
-                        label=_pick(c.label, lang) or c.name,
+                        label=c.label or c.name,
                         operator=c.operator,
                         threshold=c.threshold,
                         actual=c.actual,
                         met=c.met,
                         gap=c.gap,
                         outcome=None if c.outcome is msgspec.UNSET else c.outcome,
-                        reason=None if c.reason is msgspec.UNSET else _pick(c.reason, lang),
+                        reason=None if c.reason is msgspec.UNSET else c.reason,
                     )
                     for c in t.criteria
                 ],
@@ -286,35 +283,33 @@ def site_explanation(quote: QuoteResponse, lang: Lang) -> SiteExplanation:
             reasons=list(dq.reasons),
             discount_possible_from=dq.discount_possible_from,
         ),
-        prevention=(
-            None if quote.prevention is None else contractor_prevention(quote.prevention, lang)
-        ),
+        prevention=(None if quote.prevention is None else contractor_prevention(quote.prevention)),
     )
 
 
-def contractor_prevention(plan: PreventionPlanOut, lang: Lang) -> PreventionView:
-    """The plan without what is the insurer's alone: the expected loss in yuan (only
-    the share a service removes) and the rate book's name."""
+def contractor_prevention(plan: PreventionPlanOut) -> PreventionView:
+    """The plan (its texts rendered) without what is the insurer's alone: the expected
+    loss in yuan (only the share a service removes) and the rate book's name."""
 
     def item(i: PreventionItem) -> PreventionItemView:
         return PreventionItemView(
             service=i.service,
-            label=_pick(i.label, lang) or i.service,
+            label=i.label or i.service,
             group=i.group,
-            group_label=_pick(i.group_label, lang) or i.group,
+            group_label=i.group_label or i.group,
             metric=i.metric,
-            metric_label=_pick(i.metric_label, lang) or i.metric,
+            metric_label=i.metric_label or i.metric,
             unit=i.unit,
             current=i.current,
             target=i.target,
             gap=i.gap,
             units=i.units,
-            unit_label=_pick(i.unit_label, lang) or "",
+            unit_label=i.unit_label or "",
             cost_cny=i.cost_cny,
             risk_reduction_pct=i.risk_reduction_pct,
             premium_saving_cny=i.premium_saving_cny,
             funded=i.not_funded is None,
-            text=_pick(i.text, lang) or "",
+            text=i.text or "",
         )
 
     return PreventionView(
@@ -323,7 +318,7 @@ def contractor_prevention(plan: PreventionPlanOut, lang: Lang) -> PreventionView
         remaining_cny=plan.remaining_cny,
         items=[item(i) for i in plan.items],
         not_funded=[item(i) for i in plan.not_funded],
-        text=_pick(plan.text, lang) or "",
+        text=plan.text or "",
     )
 
 

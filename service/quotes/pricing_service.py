@@ -66,7 +66,6 @@ from models.pricing import (
 )
 from models.pricing.floating import Award, FloatingMove, floating_move, incidents
 from models.pricing.incentives import (
-    NOT_EVALUABLE,
     CriterionResult,
     QuoteEvidence,
     quote_incentives,
@@ -100,7 +99,6 @@ from service.quotes.schemas import (
     RateBookRef,
     Recommendation,
     Risk,
-    Text,
     TierOut,
 )
 from service.ratebooks.exposure import exposure_problems, premiums
@@ -726,13 +724,7 @@ class QuotePricer:
             off_balance_factor=a.move.off_balance,
             off_balance_source=self._off_balance_source(rules.book),
             layers=explain.layers(
-                a,
-                model_version=snapshot.version,
-                plan_version=rules.plan.version,
-                risk=ctx.facts.risk,
-                book_loss_ratio=ctx.book_loss_ratio,
-                dq_reasons=ctx.facts.dq.reasons,
-                floating=ctx.floating,
+                a, model_version=snapshot.version, plan_version=rules.plan.version
             ),
             rate_book=_book_ref(rules.book),
             floating=_floating_out(ctx.floating),
@@ -749,7 +741,6 @@ class QuotePricer:
             log_relativity=a.log_relativity,
             factors=found,
             groups=explain.groups(a),
-            note=explain.NOTE,
             metrics=explain.metrics(a, found),
         )
         band = rules.band
@@ -955,13 +946,11 @@ def _incentives(result: IncentiveResult) -> Incentives:
         tiers=[
             TierOut(
                 tier=t.name,
-                label=Text(zh=t.zh, en=t.en),
                 description=t.description,
                 eligible=t.eligible,
                 criteria=[
                     CriterionOut(
                         name=c.name,
-                        label=Text(zh=c.zh, en=c.en),
                         metric=c.metric,
                         column=c.column,
                         window_months=c.window_months,
@@ -982,11 +971,11 @@ def _incentives(result: IncentiveResult) -> Incentives:
 
 
 def _outcome(result: IncentiveResult, c: CriterionResult) -> dict[str, Any]:
-    """An incentive-rules/2 criterion's outcome, and why when it is not evaluable (zh and
-    en); nothing for rule set 2025.1, whose answers replay as they were stored."""
+    """An incentive-rules/2 criterion's outcome, and why when it is not evaluable (its
+    code: service.quotes.texts words it); nothing for rule set 2025.1, whose answers
+    replay as they were stored."""
     if not result.states_outcomes:
         return {}
     if c.outcome != "not_evaluable":
         return {"outcome": c.outcome}
-    zh, en = NOT_EVALUABLE.get(c.reason or "", ("无法评估", "not evaluable"))
-    return {"outcome": c.outcome, "reason": Text(zh=f"无法评估：{zh}", en=f"not evaluable: {en}")}
+    return {"outcome": c.outcome, "reason_code": c.reason or "unknown"}

@@ -31,7 +31,7 @@ from models.features.single import SiteSeries
 from models.pricing.history import month_number
 from models.pricing.rulesets import DataQualityRule, IncentiveRuleSet
 from models.pricing.site_history import SiteHistory, mean, nan_total, total
-from service.quotes.schemas import Recommendation, Text
+from service.quotes.schemas import Recommendation
 
 WINDOW_MONTHS: Final = 6
 PER_10K: Final = 1e4
@@ -186,12 +186,9 @@ def combined_recommendation(
     cands: Sequence[Candidate], premium: Decimal, saving: Decimal
 ) -> Recommendation:
     """Every what-if of one site carried out together, priced once through the plan."""
-    names_zh = "、".join(spec.column("site_months", c.column).zh for c in cands)
-    names_en = ", ".join(spec.column("site_months", c.column).meaning for c in cands)
     return Recommendation(
         metric="combined",
         group="",
-        label=Text(zh="综合改进计划", en="All improvements together"),
         direction="increase",
         unit="metrics",
         current=0.0,
@@ -200,19 +197,6 @@ def combined_recommendation(
         target_reference=",".join(c.column for c in cands),
         estimated_premium_cny=float(premium),
         estimated_saving_cny=float(saving),
-        text=Text(
-            zh=(
-                f"若未来几个月同时达成以上{len(cands)}项目标（{names_zh}），按同一费率方案"
-                f"（数据测评门槛、浮动区间与整体平衡系数）估算保费约{premium:,.2f}元，"
-                f"可节省{saving:,.2f}元。此为模型估算，非承诺报价。"
-            ),
-            en=(
-                f"If over the next months all {len(cands)} targets above were reached "
-                f"together ({names_en}), the same rating plan (data-quality gate, band and "
-                f"off-balance factor) estimates a premium of CNY {premium:,.2f}, saving "
-                f"CNY {saving:,.2f}. A model estimate, not an offer."
-            ),
-        ),
     )
 
 
@@ -232,20 +216,10 @@ def gate_recommendation(
         metric, current, target, unit = (
             "device_online_rate", device_online_rate or 0.0, rule.min_device_online_rate, "share",
         )  # fmt: skip
-        zh = f"设备在线率达到{100 * target:.0f}%以上（近{rule.window_months}个月平均）"
-        en = (
-            f"devices online at least {100 * target:.0f}% of the time (mean of the last "
-            f"{rule.window_months} months)"
-        )
     elif first.startswith("data_completeness"):
         metric, current, target, unit = (
             "data_completeness", data_completeness or 0.0, rule.min_data_completeness, "share",
         )  # fmt: skip
-        zh = f"数据完整率达到{100 * target:.0f}%以上（近{rule.window_months}个月平均）"
-        en = (
-            f"data completeness of at least {100 * target:.0f}% (mean of the last "
-            f"{rule.window_months} months)"
-        )
     else:
         metric, current, target, unit = (
             "months_reported",
@@ -253,20 +227,9 @@ def gate_recommendation(
             float(rule.min_months),
             "months",
         )
-        zh = f"近{rule.window_months}个月中至少{rule.min_months}个月按时报送智慧工地数据"
-        en = (
-            f"smart-site data reported in at least {rule.min_months} of the last "
-            f"{rule.window_months} months"
-        )
-    col = spec.column("site_months", metric) if metric != "months_reported" else None
     return Recommendation(
         metric=metric,
         group="equipment",
-        label=(
-            Text(zh=col.zh, en=col.meaning)
-            if col is not None
-            else Text(zh="数据报送月数", en="months with smart-site data")
-        ),
         direction="increase",
         unit=unit,
         current=current,
@@ -275,66 +238,16 @@ def gate_recommendation(
         target_reference=",".join(reasons),
         estimated_premium_cny=float(premium),
         estimated_saving_cny=float(saving),
-        text=Text(
-            zh=(
-                f"本次因数据测评未达标未给予优惠。若未来几个月{zh}，按当前风险可获得的优惠为"
-                f"{saving:,.2f}元，保费约{premium:,.2f}元。报送更多数据不会提高保费。"
-            ),
-            en=(
-                f"No discount was given this time because the data quality is below the "
-                f"thresholds. With {en} over the next months, the discount the current risk "
-                f"earns is CNY {saving:,.2f}, a premium of about CNY {premium:,.2f}. "
-                "Reporting more never raises the premium."
-            ),
-        ),
     )
-
-
-def _shown(c: Candidate, value: float) -> str:
-    return f"{100 * value:.1f}%" if c.direction < 0 else f"{value:.2f}"
 
 
 def recommendation(c: Candidate, premium: Decimal, saving: Decimal) -> Recommendation:
+    """One what-if as the answer states it (its label and sentence are
+    :mod:`service.quotes.texts`')."""
     col = spec.column("site_months", c.column)
-    group = col.group.value if col.group is not None else ""
-    cur, tgt = _shown(c, c.current), _shown(c, c.target)
-    src_zh = "激励门槛" if c.source == "incentive" else "同类工地中位数"
-    src_en = "the incentive threshold" if c.source == "incentive" else "the peer median"
-    if c.column == "hazard_rectification_rate":
-        # Unrectified hazards are advised as rectifying them, never as finding fewer.
-        if_zh = f"若未来几个月及时整改已排查出的隐患，{col.zh}从{cur}提高至{tgt}（{src_zh}）"
-        if_en = (
-            f"If over the next months the hazards found were rectified in time, the "
-            f"rectification rate rising to {tgt} from {cur} ({src_en})"
-        )
-    elif c.direction < 0:
-        if_zh = f"若未来几个月{col.zh}从{cur}提高至{tgt}（{src_zh}）"
-        if_en = f"If over the next months {col.meaning} rose to {tgt} from {cur} ({src_en})"
-    else:
-        # A count falls by removing the risk, never by looking or reporting less.
-        if_zh = (
-            f"若未来几个月通过消除风险使{col.zh}从{cur}次/万工时降低至{tgt}次/万工时"
-            f"（{src_zh}；隐患排查和数据上报不减，设备保持在线）"
-        )
-        if_en = (
-            f"If over the next months removing the risk brought {col.meaning} down to {tgt} "
-            f"per 10k worker-hours from {cur} ({src_en}; inspections, reporting and devices "
-            "kept up)"
-        )
-    text = Text(
-        zh=(
-            f"{if_zh}，模型估算保费约{premium:,.2f}元，可节省{saving:,.2f}元。"
-            "此为模型估算，非承诺报价。"
-        ),
-        en=(
-            f"{if_en}, the model estimates a premium of CNY {premium:,.2f}, saving CNY "
-            f"{saving:,.2f}. A model estimate, not an offer."
-        ),
-    )
     return Recommendation(
         metric=c.column,
-        group=group,
-        label=Text(zh=col.zh, en=col.meaning),
+        group=col.group.value if col.group is not None else "",
         direction="increase" if c.direction < 0 else "decrease",
         unit=c.unit,
         current=c.current,
@@ -343,5 +256,4 @@ def recommendation(c: Candidate, premium: Decimal, saving: Decimal) -> Recommend
         target_reference=c.reference,
         estimated_premium_cny=float(premium),
         estimated_saving_cny=float(saving),
-        text=text,
     )

@@ -38,7 +38,9 @@ from service.quotes.pricing_service import (
     PricingRules,
     QuotePricer,
 )
-from service.quotes.schemas import LEGACY_PLAN
+from service.quotes.schemas import LEGACY_PLAN, QuoteResponse
+from service.quotes.stored import is_bilingual
+from service.quotes.texts import BookLookup, render
 from service.release import service_version
 
 # A quote's identity, where its model was loaded from, which stored row versions a
@@ -185,7 +187,12 @@ def replay_quote(row: Quote, snapshot: ModelSnapshot, book: RateBook | None = No
     (outcome,) = QuotePricer(rules).price([item], snapshot, now=row.created_at, books=books)
     if isinstance(outcome, FailedQuote):
         raise ReplayError(f"the stored request is refused now: {outcome.error.message}")
-    replayed = msgspec.to_builtins(outcome.response)
+    if is_bilingual(row.response):
+        # stored with its texts in both languages: the replay's facts are rendered in
+        # both and compared with them, text by text
+        replayed = bilingual(outcome.response, books=None if book is None else _named(book))
+    else:
+        replayed = msgspec.to_builtins(outcome.response)
     differences, added = compare(row.response, replayed)
     return ReplayReport(
         quote_id=row.id,
@@ -202,6 +209,43 @@ def replay_quote(row: Quote, snapshot: ModelSnapshot, book: RateBook | None = No
         differences=differences,
         added=added,
     )
+
+
+# Where a quote stored with both languages had a {zh, en} text (Incentives.label is
+# the rule set's one label, not one of them).
+TEXT_FIELDS: Final = frozenset(
+    {"label", "text", "note", "reason", "group_label", "metric_label", "unit_label"}
+)
+
+
+def _named(book: RateBook) -> BookLookup:
+    return lambda insurer, version: (
+        book if (insurer, version) == (book.insurer_id, book.version) else None
+    )
+
+
+def bilingual(answer: QuoteResponse, books: BookLookup | None = None) -> Any:
+    """The answer as quotes were stored before they were stored as facts: every label
+    and sentence as ``{"zh": ..., "en": ...}``, each rendered from the facts."""
+    zh = msgspec.to_builtins(render(answer, "zh", books))
+    en = msgspec.to_builtins(render(answer, "en", books))
+
+    def merge(a: Any, b: Any, path: tuple[str, ...]) -> Any:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = {}
+            for key, value in a.items():
+                if key in ("language", "reason_code"):
+                    continue
+                if key in TEXT_FIELDS and isinstance(value, str) and path != ("incentives",):
+                    out[key] = {"zh": value, "en": b[key]}
+                else:
+                    out[key] = merge(value, b[key], (*path, key))
+            return out
+        if isinstance(a, list) and isinstance(b, list):
+            return [merge(x, y, path) for x, y in zip(a, b, strict=True)]
+        return a
+
+    return merge(zh, en, ())
 
 
 MAX_MATCHES_SHOWN: Final = 5

@@ -287,6 +287,10 @@ BatchEnvelope = QuoteBatchRequest
 
 
 # --- the answer ------------------------------------------------------------------------
+# Labels and sentences (every ``label``, ``text``, ``note`` and ``reason``) are in the
+# answer's ``language``. The pricer leaves them None and the stored quote keeps only the
+# language-neutral facts; service.quotes.texts.render writes them wherever a quote is
+# read (docs/api.md, Languages).
 
 
 class Text(Struct, frozen=True, gc=False):
@@ -323,13 +327,13 @@ class Layer(Struct, frozen=True, kw_only=True, gc=False):
     # a 工地画像 group, exposure_intensity, off_balance, floating, data_quality_gate, band
     layer: str
     kind: Literal["model_group", "exposure", "book", "floating", "gate", "band"]
-    label: Text
+    label: str | None = None
     factor: float
     pct: float
     premium_before_cny: Money
     premium_effect_cny: Money
     version: str | None  # the rule or model version the layer comes from
-    text: Text
+    text: str | None = None
 
 
 class BandOut(Struct, frozen=True, kw_only=True, gc=False):
@@ -408,7 +412,7 @@ class Factor(Struct, frozen=True, kw_only=True, gc=False):
     contribution: float  # TreeSHAP in the model's log space
     factor: float  # exp(contribution)
     premium_effect_cny: Money
-    text: Text | None  # a sentence for every factor (None only in quotes stored before)
+    text: str | None = None  # a sentence for every factor
 
 
 class MetricWindow(Struct, frozen=True, kw_only=True, gc=False):
@@ -426,18 +430,18 @@ class Metric(Struct, frozen=True, kw_only=True, gc=False):
 
     metric: str  # the features' common name without the window suffix
     group: str
-    label: Text
+    label: str | None = None
     features: list[str]
     windows: list[MetricWindow]
     contribution: float  # sum of the features' TreeSHAP contributions
     factor: float  # exp(contribution)
     premium_effect_cny: Money
-    text: Text
+    text: str | None = None
 
 
 class GroupOut(Struct, frozen=True, kw_only=True, gc=False):
     group: str
-    label: Text
+    label: str | None = None
     factor: float
     premium_effect_cny: Money
     features: list[str]
@@ -449,7 +453,7 @@ class Explanation(Struct, frozen=True, kw_only=True, gc=False):
     log_relativity: float
     factors: list[Factor]
     groups: list[GroupOut]
-    note: Text
+    note: str | None = None
     # The factors folded by source metric, largest |contribution| first: what the
     # contractor page shows. Empty in quotes stored before it existed.
     metrics: list[Metric] = msgspec.field(default_factory=list)
@@ -458,7 +462,7 @@ class Explanation(Struct, frozen=True, kw_only=True, gc=False):
 class Recommendation(Struct, frozen=True, kw_only=True, gc=False):
     metric: str
     group: str
-    label: Text
+    label: str | None = None
     direction: Literal["increase", "decrease"]
     unit: str
     current: float
@@ -470,7 +474,7 @@ class Recommendation(Struct, frozen=True, kw_only=True, gc=False):
     estimated_premium_cny: Money
     estimated_saving_cny: Money
     basis: Literal["model_estimate"] = "model_estimate"
-    text: Text | None = None
+    text: str | None = None
 
 
 class PreventionItem(Struct, frozen=True, kw_only=True, gc=False):
@@ -479,17 +483,17 @@ class PreventionItem(Struct, frozen=True, kw_only=True, gc=False):
     model says closing it removes."""
 
     service: str  # its name in the book's prevention block
-    label: Text
+    label: str | None = None
     group: str  # the 工地画像 group of the metric
-    group_label: Text
+    group_label: str | None = None
     metric: str
-    metric_label: Text
+    metric_label: str | None = None
     unit: str  # the metric's: "share" or "per 10k worker-hours"
     current: float  # the site's value (last six months, as recommendations measure it)
     target: float  # the book's target
     gap: float  # how far the site is from the target, in the metric's unit
     units: int  # whole units of the service: enough to close the gap, at most max_units
-    unit_label: Text  # what one unit is (a training session, an inspection, ...)
+    unit_label: str | None = None  # what one unit is (a training session, an inspection, ...)
     reached: float  # the value those units bring the metric to (target, unless capped)
     cost_per_unit_cny: Money
     cost_cny: Money  # units × cost per unit
@@ -502,7 +506,7 @@ class PreventionItem(Struct, frozen=True, kw_only=True, gc=False):
     # None: bought; over_budget: did not fit in what was left; no_risk_reduction: the
     # model credits closing the gap with nothing
     not_funded: Literal["over_budget", "no_risk_reduction"] | None = None
-    text: Text
+    text: str | None = None
 
 
 class PreventionPlanOut(Struct, frozen=True, kw_only=True, gc=False):
@@ -516,12 +520,12 @@ class PreventionPlanOut(Struct, frozen=True, kw_only=True, gc=False):
     selection: Literal["greedy_risk_reduction_per_yuan"] = "greedy_risk_reduction_per_yuan"
     items: list[PreventionItem]  # bought, in the order chosen
     not_funded: list[PreventionItem]  # gaps the budget does not buy, by service name
-    text: Text
+    text: str | None = None
 
 
 class CriterionOut(Struct, frozen=True, kw_only=True, gc=False):
     name: str
-    label: Text
+    label: str | None = None
     metric: str
     column: str | None
     window_months: int | None
@@ -534,12 +538,14 @@ class CriterionOut(Struct, frozen=True, kw_only=True, gc=False):
     # incentive-rules/2 rule sets only (absent for 2025.1, whose answers replay as stored)
     outcome: Literal["met", "not_met", "not_evaluable"] | msgspec.UnsetType = msgspec.UNSET
     # why it is not evaluable (data missing: never met), only when it is not
-    reason: Text | msgspec.UnsetType = msgspec.UNSET
+    reason: str | msgspec.UnsetType = msgspec.UNSET
+    # ``reason``'s language-neutral code (what the stored quote keeps)
+    reason_code: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class TierOut(Struct, frozen=True, kw_only=True, gc=False):
     tier: str
-    label: Text
+    label: str | None = None
     description: str
     eligible: bool
     criteria: list[CriterionOut]
@@ -604,6 +610,9 @@ class QuoteResponse(Struct, frozen=True, kw_only=True, gc=False):
     incentives: Incentives
     data_quality: DataQuality
     warnings: list[str]
+    # the language of the labels and sentences: chosen by ?lang= or Accept-Language
+    # (zh by default); None only in the stored, language-neutral facts
+    language: Literal["zh", "en"] | None = None
     # what the prevention budget buys; None without a rate book (docs/prevention.md)
     prevention: PreventionPlanOut | None = None
     inputs: QuoteInputs | None = None  # set when priced by reference to stored data

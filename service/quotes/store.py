@@ -28,6 +28,7 @@ from service.errors import ErrorDetail
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest, check_retry
 from service.quotes.pricing_service import PricedQuote
 from service.quotes.schemas import BatchItem, QuoteBatchResponse, QuoteResponse, QuoteSummary
+from service.quotes.stored import stored_answer
 
 _SUMMARY_COLUMNS = (
     "id",
@@ -154,7 +155,7 @@ class QuoteStore:
         rows = self.session.exec(
             select(Quote.id, Quote.response).where(col(Quote.id).in_(list(ids)))
         ).all()
-        return {quote_id: msgspec.convert(body, QuoteResponse) for quote_id, body in rows}
+        return {quote_id: stored_answer(body) for quote_id, body in rows}
 
     def previous_quote(
         self, idempotent: IdempotentRequest, principal: Principal
@@ -199,13 +200,13 @@ class QuoteStore:
             .order_by(col(Quote.created_at).desc(), col(Quote.id).desc())
             .limit(1)
         ).first()
-        return None if body is None else msgspec.convert(body, QuoteResponse)
+        return None if body is None else stored_answer(body)
 
     def get(self, quote_id: str, principal: Principal) -> QuoteResponse | None:
         row = self.session.get(Quote, quote_id)
         if row is None or row.insurer_id != owner_of(principal):
             return None
-        return msgspec.convert(row.response, QuoteResponse)
+        return stored_answer(row.response)
 
     def page(
         self, principal: Principal, *, limit: int, offset: int

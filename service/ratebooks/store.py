@@ -100,7 +100,7 @@ class RateBookStore:
                 )
             )
         digest = document_hash(book.document)
-        existing = self._find(book.insurer_id, book.version)
+        existing = self.find(book.insurer_id, book.version)
         if existing is not None:
             return self._same(existing, digest)
         row = RateBookRow(
@@ -118,7 +118,7 @@ class RateBookStore:
         except IntegrityError:
             # another import of the same insurer and version won the unique index
             self.session.rollback()
-            winner = self._find(book.insurer_id, book.version)
+            winner = self.find(book.insurer_id, book.version)
             if winner is None:  # pragma: no cover - the index said it is there
                 raise
             return self._same(winner, digest)
@@ -134,14 +134,14 @@ class RateBookStore:
             "content; a changed book needs a new version"
         )
 
-    def _find(self, insurer_id: str, version: str) -> RateBookRow | None:
+    def find(self, insurer_id: str, version: str) -> RateBookRow | None:
         query = select(RateBookRow).where(
             RateBookRow.insurer_id == insurer_id, RateBookRow.version == version
         )
         return self.session.exec(query).first()
 
     def get(self, insurer_id: str, version: str) -> RateBookRow:
-        row = self._find(insurer_id, version)
+        row = self.find(insurer_id, version)
         if row is None:
             raise NotFoundError(f"no rate book {version!r} of insurer {insurer_id!r}")
         return row
@@ -206,3 +206,15 @@ def books_for(
         return None
     store = RateBookStore(session)
     return lambda day: store.in_force(insurer, day)
+
+
+def book_lookup(session: Session) -> Callable[[str, str], RateBook | None]:
+    """A stored book by (insurer, version), for the names a quote's texts take from
+    the book that priced it (service.quotes.texts); None when it is not stored."""
+    store = RateBookStore(session)
+
+    def find(insurer_id: str, version: str) -> RateBook | None:
+        row = store.find(insurer_id, version)
+        return None if row is None else book_of(row)
+
+    return find

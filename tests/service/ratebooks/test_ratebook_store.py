@@ -116,14 +116,14 @@ def test_two_imports_of_one_version_at_once_store_it_once(
     """The loser of the unique index answers as if it had come second."""
     book = parse_ratebook(book_document("acme", "2026.1"))
     store.import_book(book, by="first")
-    real = RateBookStore._find
+    real = RateBookStore.find
     calls = []
 
     def not_yet(self: RateBookStore, insurer_id: str, version: str) -> RateBookRow | None:
         calls.append(version)
         return None if len(calls) == 1 else real(self, insurer_id, version)
 
-    monkeypatch.setattr(RateBookStore, "_find", not_yet)
+    monkeypatch.setattr(RateBookStore, "find", not_yet)
     again = store.import_book(book, by="second")
     assert not again.created
     assert again.row.imported_by == "first"
