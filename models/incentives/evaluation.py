@@ -144,7 +144,7 @@ def period_months(first: str, last: str) -> tuple[str, ...]:
     return tuple(_month_text(n) for n in range(lo, hi + 1))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: made for every quote, and frozen costs there
 class _Inputs:
     rows: Mapping[str, MonthRow]
     peers: Mapping[str, Sequence[PeerRow]] | None  # month -> the class's rows; None: no class
@@ -192,7 +192,7 @@ def _outcome(
         return "not_evaluable", "nothing_reported"
     if reason is not None:
         return "not_evaluable", reason
-    return _met(value, c), None
+    return ("met" if meets(value, c.operator, c.threshold) else "not_met"), None
 
 
 def _claim_counts(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[int]:
@@ -202,11 +202,21 @@ def _claim_counts(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[
     if found is None:
         wanted = set(c.severities)
         per_month = dict.fromkeys(window, 0)
-        for claim in data.claims:
-            month = f"{claim.incident_date.year:04d}-{claim.incident_date.month:02d}"
-            if month in per_month and claim.severity in wanted:
+        for month, severity in _claim_months(data):
+            if month in per_month and severity in wanted:
                 per_month[month] += 1
         found = data.memo[key] = [per_month[m] for m in window]
+    return found
+
+
+def _claim_months(data: _Inputs) -> list[tuple[str, str]]:
+    """Each claim's month and severity, read once for all the claims criteria."""
+    found: list[tuple[str, str]] | None = data.memo.get(("claim months",))
+    if found is None:
+        found = data.memo[("claim months",)] = [
+            (f"{c.incident_date.year:04d}-{c.incident_date.month:02d}", c.severity)
+            for c in data.claims
+        ]
     return found
 
 
@@ -232,9 +242,8 @@ def _claims_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> li
 
 @dataclass(slots=True)
 class _Window:
-    """One figure's months: each month's parts (None: not reported) and what follows."""
+    """One figure's months: those reported, those not, the rows' revisions, the figure."""
 
-    each: list[Parts | None]
     used: tuple[str, ...]
     missing: tuple[str, ...]
     revisions: Mapping[str, int]
@@ -245,24 +254,21 @@ def _window(metric: str, column: str | None, window: Sequence[str], data: _Input
     key = (metric, column, len(window))  # every window ends with the period's last month
     found = data.memo.get(key)
     if found is None:
-        each: list[Parts | None] = []
+        # one lean pass: this runs for every figure of every quote
         reported: list[Parts] = []
         used: list[str] = []
-        missing: list[str] = []
         revisions: dict[str, int] = {}
         rows = data.rows
         for month in window:
             row = rows.get(month)
-            p = None if row is None else parts(metric, column, row.values)
-            each.append(p)
-            if p is None:
-                missing.append(month)
-            else:
-                assert row is not None
-                reported.append(p)
-                used.append(month)
-                revisions[month] = row.revision
-        found = _Window(each, tuple(used), tuple(missing), revisions, figure(metric, reported))
+            if row is not None:
+                p = parts(metric, column, row.values)
+                if p is not None:
+                    reported.append(p)
+                    used.append(month)
+                    revisions[month] = row.revision
+        missing = () if len(used) == len(window) else tuple(m for m in window if m not in revisions)
+        found = _Window(tuple(used), missing, revisions, figure(metric, reported))
         data.memo[key] = found
     return found
 
@@ -276,12 +282,12 @@ def _months_figure(c: Criterion, window: tuple[str, ...], data: _Inputs) -> Find
 
 
 def _months_by_month(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[MonthFigure]:
-    each = _window(c.metric, c.column, window, data).each
     figures: list[MonthFigure] = []
     so_far: list[Parts] = []
-    for month, p in zip(window, each, strict=True):
+    for month in window:
         row = data.rows.get(month)
         revision = None if row is None else row.revision
+        p = None if row is None else parts(c.metric, c.column, row.values)
         if p is None:
             cumulative = figure(c.metric, so_far)
             figures.append(MonthFigure(month, None, cumulative, "not_reported", revision))
@@ -387,11 +393,11 @@ def _step(c: Criterion, same: int) -> _Step:
     return _Step(c, start, _months_figure, _months_by_month, same)
 
 
-def _found(step: _Step, window: tuple[str, ...], data: _Inputs) -> Finding:
+def _found(step: _Step, period: tuple[str, ...], data: _Inputs) -> Finding:
     """The step's finding, made once for all the criteria that mean the same."""
     found: Finding | None = data.memo.get(step.same)  # (other keys of memo are tuples)
     if found is None:
-        found = data.memo[step.same] = step.find(step.criterion, window, data)
+        found = data.memo[step.same] = step.find(step.criterion, step.window(period), data)
     return found
 
 
@@ -427,7 +433,7 @@ def _plan(rule_set: RuleSet) -> _Plan:
 def _evaluate(step: _Step, period: tuple[str, ...], data: _Inputs) -> CriterionEvaluation:
     c = step.criterion
     window = step.window(period)
-    found = _found(step, window, data)
+    found = _found(step, period, data)
     return CriterionEvaluation(
         name=c.name,
         zh=c.zh,
@@ -489,12 +495,13 @@ def _site_rows(rows: Sequence[MonthRow], period: Sequence[str]) -> dict[str, Mon
     inside = set(period)
     out: dict[str, MonthRow] = {}
     for row in rows:
-        month_number(row.month)
-        if row.month not in inside:
+        month = row.month
+        if not isinstance(month, str) or month not in inside:
+            month_number(month)  # a bad month fails here (the period's months are good)
             continue
-        if row.month in out:
-            raise ValueError(f"two site_months rows for {row.month}")
-        out[row.month] = row
+        if month in out:
+            raise ValueError(f"two site_months rows for {month}")
+        out[month] = row
     return out
 
 
@@ -652,6 +659,5 @@ def find_tiers(
         model_class_percentile=model_class_percentile,
     )
     return tuple(
-        tuple([_found(step, step.window(period), data) for step in steps])
-        for steps in _plan(rule_set).tiers
+        tuple([_found(step, period, data) for step in steps]) for steps in _plan(rule_set).tiers
     )
