@@ -2,14 +2,15 @@
 
 Each request used to pay a commit of its own: an fsync-free but still costly WAL append
 and lock hand-over on SQLite (where writers of all worker processes queue for one
-lock), a round trip and a WAL flush on PostgreSQL. Here one writer thread per process
-takes every write queued while it was busy, runs them all in one transaction and
-commits once; each caller blocks until the commit that holds its rows has returned, so
-an answer still means committed and a worker killed after answering loses nothing.
+lock), a round trip and a WAL flush on PostgreSQL. Here one caller at a time per
+process commits: it takes every write queued while the previous group was committing,
+runs them all in one transaction and commits once; each caller blocks until the commit
+that holds its rows has returned, so an answer still means committed and a worker
+killed after answering loses nothing.
 
-Nothing waits for company: a lone write is committed at once, alone. Groups form only
-because callers arrive while the writer commits the previous group, so grouping grows
-with load and adds no latency without it.
+Nothing waits for company: a lone write is committed at once, alone, in its caller's
+thread. Groups form only because callers arrive while the previous group commits, so
+grouping grows with load and adds no latency without it.
 
 If a group's transaction fails, each of its writes is retried alone in a transaction of
 its own, and only the writes that fail alone report an error (the exception their own
@@ -70,114 +71,118 @@ class SessionCommitter:
 
 
 class _Pending:
-    """One caller's write and, once the writer is done with it, its outcome."""
+    """One caller's write and, once a leader is done with it, its outcome."""
 
-    __slots__ = ("done", "error", "write")
+    __slots__ = ("done", "error", "lead", "wake", "write")
 
     def __init__(self, write: Write) -> None:
         self.write = write
+        self.done = False  # committed, or failed with ``error``
         self.error: BaseException | None = None
-        self.done = threading.Event()
+        self.lead = False  # woken to commit the next group itself
+        self.wake = threading.Event()
 
 
 class GroupCommitter:
-    """One writer thread that commits the writes queued by concurrent callers together.
+    """Commits the writes of concurrent callers together, one group at a time.
 
-    ``sessions`` makes the writer's sessions (``Database.session``); they must not share
-    a connection with the callers' (an in-memory SQLite database does: use
-    :class:`SessionCommitter` there). The thread starts with the first write, not
-    before, and again in a forked child, which inherits no threads. :meth:`close`
-    commits what is queued and stops it; writes after that are committed alone in the
-    caller's thread.
+    There is no writer thread: the caller that finds nobody committing commits, in its
+    own thread, everything queued (at first only its own write); callers arriving
+    meanwhile queue and wait. When the group has committed, the first of them is woken
+    to commit the next group, the others of the group are woken with its outcome. So a
+    lone write is committed at once by its own thread, exactly as without groups, and
+    under load each commit costs one wake-up per waiting caller, not a hand-over to a
+    writer thread and back (both need the GIL, which pricing threads hold for
+    milliseconds at a time).
 
-    ``transactions`` and ``commits`` count the writer's transactions and those that
-    committed (for benchmarks; the engine's own events count them too).
+    ``sessions`` makes the sessions groups are committed in (``Database.session``); they
+    must not share a connection with the callers' (an in-memory SQLite database does:
+    use :class:`SessionCommitter` there). :meth:`close` waits for the group being
+    committed; writes after it are committed alone.
+
+    ``transactions`` and ``commits`` count the groups' transactions (a group that failed
+    and each of its writes retried alone included) and those that committed.
     """
 
     def __init__(self, sessions: Callable[[], Session], *, max_group: int = MAX_GROUP) -> None:
         self._sessions = sessions
         self._max_group = max_group
         self._queue: deque[_Pending] = deque()
-        self._wake = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._leading = False  # a caller is committing a group
         self._closed = False
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._pid = os.getpid()
         self.transactions = 0
         self.commits = 0
 
     def commit(self, write: Write) -> None:
-        """Queue ``write``, wait until the transaction holding it has committed; raise
+        """Return once ``write`` is committed, with the writes queued meanwhile; raise
         what ``write``'s own transaction raised when it failed alone."""
         pending = _Pending(write)
-        with self._wake:
-            queued = not self._closed
-            if queued:
-                self._ensure_writer()
+        with self._lock:
+            if self._pid != os.getpid():
+                # a forked child: the queue and the leader are the parent's callers
+                self._queue.clear()
+                self._leading, self._pid = False, os.getpid()
+            alone = self._closed
+            if not alone:
                 self._queue.append(pending)
-                self._wake.notify()
-        if not queued:
+                pending.lead = not self._leading
+                self._leading = True
+        if alone:
             with self._sessions() as session:
                 commit_alone(session, write)
             return
-        pending.done.wait()
+        if not pending.lead:
+            pending.wake.wait()
+        if pending.lead:
+            self._lead()
         if pending.error is not None:
             raise pending.error
 
     @property
     def waiting(self) -> int:
         """Writes queued for the next group (not those being committed)."""
-        with self._wake:
+        with self._lock:
             return len(self._queue)
 
     @property
-    def running(self) -> bool:
-        """Whether this process's writer thread is running."""
-        with self._wake:
-            thread = self._thread if self._pid == os.getpid() else None
-        return thread is not None and thread.is_alive()
+    def closed(self) -> bool:
+        with self._lock:
+            return self._closed
 
     def close(self, timeout: float | None = None) -> None:
-        """Commit whatever is queued, then stop the writer (the app's shutdown)."""
-        with self._wake:
+        """Wait until what is queued is committed (the app's shutdown); later writes
+        are committed alone, in their callers' sessions."""
+        with self._idle:
             self._closed = True
-            self._wake.notify_all()
-            thread = self._thread if self._pid == os.getpid() else None
-        if thread is not None:
-            thread.join(timeout)
+            self._idle.wait_for(lambda: not self._leading, timeout)
 
-    # -- the writer thread ---------------------------------------------------------------
-    def _ensure_writer(self) -> None:
-        """Start the writer (the lock is held) unless this process already runs one."""
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
-            return
-        if self._pid != os.getpid():
-            # a forked child: what is queued belongs to the parent's callers, not to us
-            self._queue.clear()
-        self._pid = os.getpid()
-        # A daemon: an interpreter that exits without close() must not hang on it; what
-        # it had not committed was not answered either.
-        self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._queue and not self._closed:
-                    self._wake.wait()
-                if not self._queue:
-                    return  # closed, and everything queued is committed
-                group = [
-                    self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))
-                ]
-            try:
-                self._commit_group(group)
-            except BaseException as exc:  # never leave a caller waiting for ever
-                for pending in group:
-                    if not pending.done.is_set():
-                        pending.error = exc
-                        pending.done.set()
-                if not isinstance(exc, Exception):
-                    raise
+    # -- the leader ----------------------------------------------------------------------
+    def _lead(self) -> None:
+        """Commit the queued writes, this caller's first among them, as one group; then
+        make the first caller queued since the next leader, or stop leading."""
+        with self._lock:
+            group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))]
+        try:
+            self._commit_group(group)
+        except BaseException as exc:  # never leave a caller waiting for ever
+            for pending in group:
+                if not pending.done:
+                    pending.error, pending.done = exc, True
+            raise
+        finally:
+            with self._lock:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
+                    self._leading = False
+                    self._idle.notify_all()
+            for pending in group:
+                pending.wake.set()
 
     def _commit_group(self, group: list[_Pending]) -> None:
         if len(group) > 1:
@@ -194,24 +199,21 @@ class GroupCommitter:
             else:
                 self.commits += 1
                 for pending in group:
-                    pending.done.set()
+                    pending.done = True
                 return
         for pending in group:
             self._commit_one(pending)
 
     def _commit_one(self, pending: _Pending) -> None:
         self.transactions += 1
-        error: BaseException | None = None
         try:
             with self._sessions() as session:
                 commit_alone(session, pending.write)
+        except Exception as exc:
+            pending.error = exc
+        else:
             self.commits += 1
-        except BaseException as exc:
-            error = exc
-        pending.error = error
-        pending.done.set()
-        if error is not None and not isinstance(error, Exception):
-            raise error
+        pending.done = True
 
 
 def group_committer(database: Database) -> GroupCommitter | None:

@@ -159,14 +159,13 @@ def test_the_app_commits_quotes_through_its_writer_and_stops_it(
     app = create_app(quote_settings, model_provider=RegistryModelProvider(quote_settings))
     writer = runtime_of(app).quote_writer
     assert isinstance(writer, GroupCommitter)
-    assert not writer.running  # nothing starts before the first quote
     key = issue_key("insurer", insurer_id="INS-W")
     with TestClient(app) as client:
         answers = [client.post("/v1/quotes", json=b, headers=bearer(key.key)) for b in bodies[:3]]
         assert [a.status_code for a in answers] == [201] * 3
         assert writer.commits == 3  # one request at a time: nothing to group
-        assert writer.running
-    assert not writer.running  # the app's shutdown stopped it
+        assert not writer.closed
+    assert writer.closed  # the app's shutdown closed it
 
 
 def test_an_app_without_group_commit_has_no_writer(quote_settings: Settings) -> None:
