@@ -124,9 +124,10 @@ class Settings(BaseSettings):
     )
     db_group_commit: bool = Field(
         default=True,
-        description="Commit the quotes of concurrent requests together: one writer thread "
-        "per worker process, one transaction per group, each request answered once its "
-        "group committed (service.db.group_commit, issue 21); false = one commit each.",
+        description="Commit the quotes of concurrent requests of a worker process together: "
+        "one transaction for all saves queued while the previous one committed, each "
+        "request answered once its own committed (service.db.group_commit, issue 21); "
+        "false = one commit each.",
     )
     auth_cache_seconds: float = Field(
         default=1.0,
