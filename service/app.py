@@ -80,7 +80,7 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
             await provider.stop()
         await anyio.to_thread.run_sync(runtime.resolver.stop)
         if runtime.quote_writer is not None:
-            # the requests still being answered wait for it: it commits what they queued
+            # waits until the saves already queued have committed; later ones commit alone
             await anyio.to_thread.run_sync(runtime.quote_writer.close)
         runtime.database.dispose()
 
