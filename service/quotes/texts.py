@@ -139,8 +139,15 @@ def _value(feature: Feature, value: float | None, zh: bool) -> str:
     return format_value(feature, value)[0 if zh else 1]
 
 
+_LABEL: Final = {
+    (f.name, zh): f.zh if zh else f"{f.en[:1].upper()}{f.en[1:]}"
+    for f in BY_NAME.values()
+    for zh in (True, False)
+}
+
+
 def _feature_label(feature: Feature, zh: bool) -> str:
-    return feature.zh if zh else f"{feature.en[:1].upper()}{feature.en[1:]}"
+    return _LABEL[feature.name, zh]
 
 
 # --- the explanation ---------------------------------------------------------------------
@@ -153,17 +160,23 @@ def factor_sentence(
     factor: float,
     cents: float,
     zh: bool,
+    shown: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """One feature's sentence: its value, the peer median (none for a category), what
-    it does to the risk estimate and to the premium."""
+    it does to the risk estimate and to the premium. ``shown`` keeps the value and the
+    median as written, by feature, for the metrics that fold it."""
     v = _value(feature, value, zh)
     risk, cost = _risk_cost(factor, cents, zh)
-    label = _feature_label(feature, zh)
+    label = _LABEL[feature.name, zh]
     if feature.categorical:  # a category has no peer median
+        if shown is not None:
+            shown[feature.name] = (v, "")
         if zh:
             return f"{label}：{v}；{risk}（系数{factor:.3f}），{cost}。"
         return f"{label}: {v}; {risk} (factor {factor:.3f}) and {cost}."
     m = _value(feature, median, zh) if median is not None else ("无" if zh else "n/a")
+    if shown is not None:
+        shown[feature.name] = (v, m)
     if zh:
         return f"{label}：本工地{v}，同类工地中位数{m}；{risk}（系数{factor:.3f}），{cost}。"
     return (
@@ -172,11 +185,25 @@ def factor_sentence(
     )
 
 
-def _factor(f: Factor, zh: bool) -> Factor:
+class _Said:
+    """What one rendering has written per feature: its sentence, and its value and
+    median (a metric over several windows names them again)."""
+
+    __slots__ = ("sentences", "shown")
+
+    def __init__(self) -> None:
+        self.sentences: dict[str, str] = {}
+        self.shown: dict[str, tuple[str, str]] = {}
+
+
+def _factor(f: Factor, zh: bool, said: _Said) -> Factor:
     feature = BY_NAME.get(f.feature)
     if feature is None:  # a feature of an older model version
         return f
-    text = factor_sentence(feature, f.value, f.peer_median, f.factor, f.premium_effect_cny, zh)
+    text = factor_sentence(
+        feature, f.value, f.peer_median, f.factor, f.premium_effect_cny, zh, said.shown
+    )
+    said.sentences[f.feature] = text
     return structs.replace(f, text=text)
 
 
@@ -215,26 +242,33 @@ def _together_en(factor: float, cents: float) -> str:
     return f"{way} the risk estimate by {pct:.1f}% (factor {factor:.3f}) and {cost}"
 
 
-def _metric(m: Metric, zh: bool) -> Metric:
+def _metric(m: Metric, zh: bool, said: _Said) -> Metric:
     features = [BY_NAME.get(w.feature) for w in m.windows]
     if not features or any(f is None for f in features):
         return m
     known = [f for f in features if f is not None]
     if len(m.windows) == 1:
+        # a one-window metric is its feature: the same figures, so the same sentence
         (w,) = m.windows
         label = _feature_label(known[0], zh)
-        text = factor_sentence(known[0], w.value, w.peer_median, m.factor, m.premium_effect_cny, zh)
+        text = said.sentences.get(w.feature) or factor_sentence(
+            known[0], w.value, w.peer_median, m.factor, m.premium_effect_cny, zh
+        )
         return structs.replace(m, label=label, text=text)
     label = _metric_label(known[0].name, zh)
     values, medians = [], []
     for feature, w in zip(known, m.windows, strict=True):
         window = _window(w.window_months, zh)
-        v = _value(feature, w.value, zh)
-        med = (
-            _value(feature, w.peer_median, zh)
-            if w.peer_median is not None
-            else ("无" if zh else "n/a")
-        )
+        found = said.shown.get(w.feature)
+        if found is not None and not feature.categorical:
+            v, med = found
+        else:
+            v = _value(feature, w.value, zh)
+            med = (
+                _value(feature, w.peer_median, zh)
+                if w.peer_median is not None
+                else ("无" if zh else "n/a")
+            )
         values.append(f"{window}{v}" if zh else f"{v} {window}")
         medians.append(f"{window}{med}" if zh else med)
     if zh:
@@ -257,11 +291,13 @@ def _group(g: GroupOut, zh: bool) -> GroupOut:
 
 
 def _explanation(e: Explanation, zh: bool) -> Explanation:
+    said = _Said()
+    factors = [_factor(f, zh, said) for f in e.factors]
     return structs.replace(
         e,
-        factors=[_factor(f, zh) for f in e.factors],
+        factors=factors,
         groups=[_group(g, zh) for g in e.groups],
-        metrics=[_metric(m, zh) for m in e.metrics],
+        metrics=[_metric(m, zh, said) for m in e.metrics],
         note=NOTE["zh" if zh else "en"],
     )
 
