@@ -2,7 +2,8 @@
 
 A complete quote here is what the endpoint does between reading JSON and writing it:
 strict decoding, every check, features, scoring, exact TreeSHAP, recommendations,
-incentives, the answer, storing it (SQLite, committed) and encoding the answer. Its
+incentives, the answer's facts, storing them (SQLite, committed), and the answer's
+texts in one language (zh) and encoding it. Its
 CPU time is measured on the calling thread, and so is the model's own TreeSHAP
 (``pred_contrib``) inside it: the difference is the service's overhead. A portfolio is
 also priced once under tracemalloc for its Python memory: the peak while pricing and
@@ -39,6 +40,7 @@ from service.model_provider import ModelSnapshot, StaticModelProvider
 from service.quotes.intake import read_item
 from service.quotes.pricing_service import PricedQuote, QuotePricer
 from service.quotes.store import QuoteStore
+from service.quotes.texts import render
 
 
 @dataclass
@@ -87,7 +89,7 @@ class _Pipeline:
         assert isinstance(outcome, PricedQuote), outcome
         with self.db.session() as session:
             QuoteStore(session).save([outcome], self.principal)
-        return msgspec.json.encode(outcome.response)
+        return msgspec.json.encode(render(outcome.response, "zh"))
 
     def batch(self, body: dict[str, Any]) -> bytes:
         items = [read_item(raw, i, f"items[{i}].") for i, raw in enumerate(body["items"])]
@@ -96,7 +98,7 @@ class _Pipeline:
         assert len(priced) == len(items)
         with self.db.session() as session:
             QuoteStore(session).save(priced, self.principal)
-        return msgspec.json.encode([o.response for o in priced])
+        return msgspec.json.encode([render(o.response, "zh") for o in priced])
 
 
 def _ms(values: list[float], q: float) -> float:
