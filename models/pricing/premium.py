@@ -138,7 +138,13 @@ class FeatureEffect(NamedTuple):
     group: str
     contribution: float  # TreeSHAP φ in log space
     factor: float  # exp(φ): this feature's multiplicative relativity
-    premium_effect: Decimal  # this feature's share of its group's line, in cents
+    cents: int  # this feature's share of its group's line, in whole cents
+
+    @property
+    def premium_effect(self) -> Decimal:
+        """:attr:`cents` in CNY, exactly (a Decimal made only when asked for: a
+        portfolio's explanation reads the cents of tens of thousands of features)."""
+        return _cny(self.cents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +471,7 @@ def price(
         )
     exp, limit = math.exp, _EXP_LIMIT
     features = tuple(
-        FeatureEffect(n, groups[n], p, exp(p) if p < limit else math.inf, _cny(c))
+        FeatureEffect(n, groups[n], p, exp(p) if p < limit else math.inf, c)
         for n, p, c in zip(names, phi, feature_cents, strict=True)
     )
     withheld = Decimal("0.00")

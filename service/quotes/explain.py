@@ -121,7 +121,7 @@ def factors(
 ) -> list[Factor]:
     """Every feature that moved the model (φ ≠ 0 or a cent of effect), largest |φ|
     first (its sentence is :mod:`service.quotes.texts`')."""
-    moved = [e for e in adjustment.features if e.contribution != 0.0 or e.premium_effect != 0]
+    moved = [e for e in adjustment.features if e.contribution != 0.0 or e.cents != 0]
     moved.sort(key=lambda e: -abs(e.contribution))  # stable: ties keep the model's order
     out = []
     isfinite = math.isfinite
@@ -140,7 +140,7 @@ def factors(
                 peer_median=median,
                 contribution=effect.contribution,
                 factor=effect.factor,
-                premium_effect_cny=money(effect.premium_effect),
+                premium_effect_cny=effect.cents / 100,  # the float nearest the cents
             )
         )
     return out
@@ -166,7 +166,7 @@ def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
     """The factors folded by source metric (same source columns, unit and name but for
     the window), largest |contribution| first. A metric's contribution and cents are
     the sums of its features' (its label and sentence are :mod:`service.quotes.texts`')."""
-    cents = {e.name: e.premium_effect for e in adjustment.features}
+    cents = {e.name: e.cents for e in adjustment.features}
     folded: dict[tuple[str, str, str, str], list[Factor]] = {}
     for f in found:
         feature = BY_NAME[f.feature]
@@ -187,7 +187,7 @@ def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
         ]
         contribution = math.fsum(f.contribution for f in members)
         factor = math.exp(contribution)
-        effect = sum((cents[f.feature] for f in members), Decimal(0))
+        effect = sum([cents[f.feature] for f in members])
         if len(members) == 1:
             stem = members[0].feature
         out.append(
@@ -198,7 +198,7 @@ def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
                 windows=windows,
                 contribution=contribution,
                 factor=factor,
-                premium_effect_cny=money(effect),
+                premium_effect_cny=effect / 100,
             )
         )
     out.sort(key=lambda m: -abs(m.contribution))
