@@ -91,9 +91,12 @@ def values(frame: pd.DataFrame, column: str) -> FloatArray:
 
 def meets(actual: float | None, operator: str, threshold: float) -> bool:
     """Whether ``actual operator threshold`` holds; a figure not reported never does."""
-    if actual is None or math.isnan(actual):
+    # the same tests as math.isnan and max(1.0, abs(threshold)) without their calls:
+    # a quote holds some thirty figures against their thresholds
+    if actual is None or actual != actual:
         return False
-    slack = _TOLERANCE * max(1.0, abs(threshold))
+    size = abs(threshold)
+    slack = _TOLERANCE * (size if size > 1.0 else 1.0)
     if operator == ">=":
         return actual >= threshold - slack
     if operator == "<=":
