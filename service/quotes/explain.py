@@ -162,23 +162,28 @@ def metric_key(feature: Feature) -> tuple[str, int | None]:
     return _METRIC_KEYS[feature.name]
 
 
+# A feature's metric (source columns, unit and name but for the window) and its window.
+_FOLD: Final = {f.name: (f.source, f.unit, _METRIC_KEYS[f.name][0]) for f in FEATURES}
+_WINDOW_OF: Final = {f.name: _METRIC_KEYS[f.name][1] for f in FEATURES}
+
+
 def metrics(adjustment: PlanPrice, found: list[Factor]) -> list[Metric]:
     """The factors folded by source metric (same source columns, unit and name but for
     the window), largest |contribution| first. A metric's contribution and cents are
     the sums of its features' (its label and sentence are :mod:`service.quotes.texts`')."""
     cents = {e.name: e.cents for e in adjustment.features}
-    folded: dict[tuple[str, str, str, str], list[Factor]] = {}
+    folded: dict[tuple[str, tuple[str, str, str]], list[Factor]] = {}
+    fold, window_of = _FOLD, _WINDOW_OF
     for f in found:
-        feature = BY_NAME[f.feature]
-        stem, _ = metric_key(feature)
-        folded.setdefault((f.group, feature.source, feature.unit, stem), []).append(f)
+        folded.setdefault((f.group, fold[f.feature]), []).append(f)
     out = []
-    for (group, _, _, stem), members in folded.items():
-        members.sort(key=lambda f: metric_key(BY_NAME[f.feature])[1] or 0)
+    for (group, (_, _, stem)), members in folded.items():
+        if len(members) > 1:
+            members.sort(key=lambda f: window_of[f.feature] or 0)
         windows = [
             MetricWindow(
                 feature=f.feature,
-                window_months=metric_key(BY_NAME[f.feature])[1],
+                window_months=window_of[f.feature],
                 value=f.value,
                 value_label=f.value_label,
                 peer_median=f.peer_median,
