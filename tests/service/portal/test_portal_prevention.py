@@ -54,7 +54,8 @@ class Live:
     base_url: str
     scenario: Scenario
     api: httpx.Client
-    quote: dict[str, Any]  # site_a's latest quote, priced with INS-A's book
+    quote: dict[str, Any]  # site_a's latest quote, priced with INS-A's book (in Chinese)
+    english: dict[str, Any]  # the same quote read back in English
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,14 @@ def live(
             "/v1/quotes", json=quote_body(portal_world, s.site_a, START), headers=s.bearer("ins_a")
         )
         assert answer.status_code == 201, answer.text
-        yield Live(base_url, s, api, answer.json())
+        quote = answer.json()
+        assert quote["language"] == "zh"
+        english = api.get(
+            f"/v1/quotes/{quote['quote_id']}", params={"lang": "en"}, headers=s.bearer("ins_a")
+        )
+        assert english.status_code == 200, english.text
+        assert english.json()["language"] == "en"
+        yield Live(base_url, s, api, quote, english.json())
 
 
 def _sign_in(browser: Browser, live: Live, who: str) -> Page:
@@ -92,7 +100,8 @@ def _sign_in(browser: Browser, live: Live, who: str) -> Page:
     return page
 
 
-def _assert_plan_matches(page: Page, plan: dict[str, Any], lang: str) -> None:
+def _assert_plan_matches(page: Page, plan: dict[str, Any]) -> None:
+    """The page shows ``plan`` (the quote's, in the page's language)."""
     section = page.locator("#prevention")
     assert section.is_visible()
     assert cents_of(page.get_by_test_id("prevention-budget").inner_text()) == cents(
@@ -102,7 +111,7 @@ def _assert_plan_matches(page: Page, plan: dict[str, Any], lang: str) -> None:
     assert cents_of(page.get_by_test_id("prevention-remaining").inner_text()) == cents(
         plan["remaining_cny"]
     )
-    assert page.get_by_test_id("prevention-summary").inner_text() == plan["text"][lang]
+    assert page.get_by_test_id("prevention-summary").inner_text() == plan["text"]
     for testid, items in (
         ("prevention-items", plan["items"]),
         ("prevention-not-funded", plan["not_funded"]),
@@ -114,8 +123,8 @@ def _assert_plan_matches(page: Page, plan: dict[str, Any], lang: str) -> None:
         assert rows.count() == len(items)
         for item in items:
             row = page.get_by_test_id(testid).locator(f"tr[data-service='{item['service']}']")
-            assert row.locator("th").inner_text() == item["label"][lang]
-            assert row.locator("[data-col='group']").inner_text() == item["group_label"][lang]
+            assert row.locator("th").inner_text() == item["label"]
+            assert row.locator("[data-col='group']").inner_text() == item["group_label"]
             assert cents_of(row.locator("[data-col='cost']").inner_text()) == cents(
                 item["cost_cny"]
             )
@@ -137,12 +146,12 @@ def test_the_contractor_page_shows_the_plan_in_both_languages(
     page = _sign_in(browser, live, "c1")
     page.goto(f"/portal/sites/{live.scenario.site_a}")
     assert page.get_by_role("heading", name="事故预防服务计划").is_visible()
-    _assert_plan_matches(page, plan, "zh")
+    _assert_plan_matches(page, plan)
     page.locator("#prevention").screenshot(path=str(artifacts / "prevention-zh-phone.png"))
     page.get_by_test_id("lang-switch").click()
     page.wait_for_url(f"**/portal/sites/{live.scenario.site_a}?lang=en")
     assert page.get_by_role("heading", name="Accident-prevention plan").is_visible()
-    _assert_plan_matches(page, plan, "en")
+    _assert_plan_matches(page, live.english["prevention"])
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     page.context.close()
@@ -157,7 +166,7 @@ def test_a_site_priced_without_a_book_has_no_plan(browser: Browser, live: Live) 
 
 
 def test_the_explanation_api_carries_the_plan_for_the_contractors_own_site(live: Live) -> None:
-    s, plan = live.scenario, live.quote["prevention"]
+    s, plan = live.scenario, live.english["prevention"]
     own = live.api.get(
         f"/v1/sites/{s.site_a}/explanation", params={"lang": "en"}, headers=s.bearer("c1")
     )
@@ -171,7 +180,7 @@ def test_the_explanation_api_carries_the_plan_for_the_contractors_own_site(live:
         assert (got["group"], got["gap"], got["cost_cny"]) == (
             want["group"], want["gap"], want["cost_cny"],
         )  # fmt: skip
-        assert got["text"] == want["text"]["en"]
+        assert got["text"] == want["text"]
         assert "risk_reduction_cny" not in got  # the expected loss is the insurer's
     # another contractor's site: the same 404 as a site that does not exist
     other = live.api.get(f"/v1/sites/{s.site_a}/explanation", headers=s.bearer("c2"))

@@ -9,6 +9,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -24,6 +25,8 @@ from service.db.engine import Database
 from service.db.tables import Quote
 from service.model_provider import StaticModelProvider
 from service.quotes.replay import replay_quote
+from service.quotes.stored import stored_answer
+from service.quotes.texts import render
 from training.synth import World
 
 
@@ -59,6 +62,24 @@ def answers(
     return out
 
 
+@pytest.fixture(scope="module")
+def english(
+    app_client: TestClient[Litestar],
+    keys: dict[str, str],
+    answers: dict[str, list[dict[str, Any]]],
+) -> dict[str, dict[str, Any]]:
+    """Each quote of a book's insurer read back in English, by quote id (the answers
+    are in Chinese, the default)."""
+    out: dict[str, dict[str, Any]] = {}
+    for who in ("acme", "zenith"):
+        for a in answers[who]:
+            assert a["language"] == "zh"
+            got = app_client.get(f"/v1/quotes/{a['quote_id']}?lang=en", headers=bearer(keys[who]))
+            assert got.status_code == 200, got.text
+            out[a["quote_id"]] = got.json()
+    return out
+
+
 def test_the_budget_is_the_share_of_the_final_premium_to_the_cent(
     answers: dict[str, list[dict[str, Any]]], books: dict[str, Any]
 ) -> None:
@@ -78,14 +99,18 @@ def test_the_budget_is_the_share_of_the_final_premium_to_the_cent(
 
 
 def test_every_item_names_its_group_its_gap_and_its_cost(
-    answers: dict[str, list[dict[str, Any]]], books: dict[str, Any]
+    answers: dict[str, list[dict[str, Any]]],
+    english: dict[str, dict[str, Any]],
+    books: dict[str, Any],
 ) -> None:
     seen = 0
     for who in ("acme", "zenith"):
         services = books[who]["prevention"]["services"]
         for a in answers[who]:
-            plan = a["prevention"]
-            for item in plan["items"] + plan["not_funded"]:
+            plan, en_plan = a["prevention"], english[a["quote_id"]]["prevention"]
+            en_items = en_plan["items"] + en_plan["not_funded"]
+            for item, en in zip(plan["items"] + plan["not_funded"], en_items, strict=True):
+                assert en["service"] == item["service"]
                 seen += 1
                 service = services[item["service"]]
                 assert item["metric"] == service["metric"]
@@ -103,10 +128,11 @@ def test_every_item_names_its_group_its_gap_and_its_cost(
                     Decimal(repr(service["cost_per_unit_cny"])) * units
                 )
                 # both languages name the group and the cost
-                assert item["group_label"]["zh"] in item["text"]["zh"]
-                assert item["group_label"]["en"] in item["text"]["en"]
-                assert f"{item['cost_cny']:,.2f}" in item["text"]["zh"]
-                assert f"{item['cost_cny']:,.2f}" in item["text"]["en"]
+                assert item["group_label"] in item["text"]
+                assert en["group_label"] in en["text"]
+                assert en["group_label"] != item["group_label"]
+                assert f"{item['cost_cny']:,.2f}" in item["text"]
+                assert f"{item['cost_cny']:,.2f}" in en["text"]
                 assert 0 <= item["risk_reduction_cny"] <= a["risk"]["expected_loss_cny"]
     assert seen > 0, "no site of the world lags any target: the test checks nothing"
 
@@ -159,8 +185,13 @@ def test_the_stored_quote_holds_the_plan_and_replays_to_the_byte(
     by_id = {a["quote_id"]: a for a in answers["zenith"]}
     snapshot = StaticModelProvider(prevention_bundle, name="site-risk", version="7").current()
     assert snapshot is not None
+    book_of = parse_ratebook(books["zenith"])
     for row in rows:
-        assert row.response["prevention"] == by_id[row.id]["prevention"]
+        # stored as facts without texts; written in Chinese, exactly the plan answered
+        assert row.response["prevention"]["text"] is None
+        stored = stored_answer(row.response)
+        shown = msgspec.to_builtins(render(stored, "zh", lambda i, v: book_of))
+        assert shown["prevention"] == by_id[row.id]["prevention"]
         report = replay_quote(row, snapshot, parse_ratebook(books["zenith"]))
         assert report.matched, report.differences
         assert "prevention" not in report.added

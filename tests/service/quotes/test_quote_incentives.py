@@ -21,6 +21,7 @@ from service.model_provider import ModelSnapshot, StaticModelProvider
 from service.quotes.intake import claims_known, read_item
 from service.quotes.pricing_service import PricedQuote, PricingRules, QuotePricer
 from service.quotes.replay import recorded_rules, replay_quote
+from service.quotes.texts import LANGUAGES, Lang, render
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -45,8 +46,10 @@ def _price(body: dict[str, Any], snapshot: ModelSnapshot, pricer: QuotePricer) -
     return priced
 
 
-def _criteria(priced: PricedQuote, metric: str) -> list[dict[str, Any]]:
-    answer = msgspec.to_builtins(priced.response)["incentives"]
+def _criteria(priced: PricedQuote, metric: str, lang: Lang | None = None) -> list[dict[str, Any]]:
+    """The criteria on ``metric`` as answered: the pricer's facts, or written in ``lang``."""
+    quote = priced.response if lang is None else render(priced.response, lang)
+    answer = msgspec.to_builtins(quote)["incentives"]
     return [c for t in answer["tiers"] for c in t["criteria"] if c["metric"] == metric]
 
 
@@ -83,10 +86,14 @@ def test_a_new_quote_without_claims_data_meets_no_claims_criterion(
     assert len(claims) == 3  # one in each of three tiers
     for c in claims:
         assert (c["met"], c["outcome"], c["actual"]) == (False, "not_evaluable", None)
-        assert (
-            c["reason"]["en"] == "not evaluable: no claims data (the request did not send claims)"
-        )
-        assert c["reason"]["zh"].startswith("无法评估：无理赔数据")
+        assert c["reason_code"] == "no_claims_data"
+        assert "reason" not in c  # the facts carry the code, the answer its sentence
+    for c in _criteria(unknown, "claims_count", "en"):
+        assert c["reason"] == "not evaluable: no claims data (the request did not send claims)"
+    zh = _criteria(unknown, "claims_count", "zh")
+    assert len(zh) == 3
+    for c in zh:
+        assert c["reason"].startswith("无法评估：无理赔数据")
     answer = msgspec.to_builtins(unknown.response)["incentives"]
     with_claims = [
         t for t in answer["tiers"] if any(c["metric"] == "claims_count" for c in t["criteria"])
@@ -96,9 +103,11 @@ def test_a_new_quote_without_claims_data_meets_no_claims_criterion(
     # sent empty: the claims are known to be none, and every claims criterion is met
     empty = _price({**absent, "claims": []}, snapshot, QuotePricer())
     assert claims_known(empty.item.request)
-    for c in _criteria(empty, "claims_count"):
-        assert (c["met"], c["outcome"], c["actual"]) == (True, "met", 0.0)
-        assert "reason" not in c
+    for lang in (None, *LANGUAGES):
+        for c in _criteria(empty, "claims_count", lang):
+            assert (c["met"], c["outcome"], c["actual"]) == (True, "met", 0.0)
+            assert "reason" not in c
+            assert "reason_code" not in c
     # the stored request keeps the difference: each replays as it was priced
     for priced in (unknown, empty):
         report = replay_quote(_row(priced, snapshot), snapshot)
@@ -159,8 +168,12 @@ def test_a_model_without_class_percentiles_meets_no_risk_criterion(
     assert len(rules) == 2
     for c in rules:
         assert (c["met"], c["outcome"], c["actual"]) == (False, "not_evaluable", None)
-        assert "same type and stage" in c["reason"]["en"]
-        assert "同类工地" in c["reason"]["zh"]
+    for c in _criteria(priced, "model_class_percentile", "en"):
+        assert "same type and stage" in c["reason"]
+    zh = _criteria(priced, "model_class_percentile", "zh")
+    assert len(zh) == 2
+    for c in zh:
+        assert "同类工地" in c["reason"]
     assert priced.response.risk.percentile == pytest.approx(
         float(
             model_store.bundle.percentile(
@@ -184,6 +197,7 @@ def test_quotes_priced_under_2025_1_keep_their_meaning_and_replay_byte_for_byte(
         assert (c["met"], c["actual"]) == (True, 0.0)
         assert "outcome" not in c
         assert "reason" not in c
+        assert "reason_code" not in c
     assert _criteria(priced, "risk_percentile")
     row = _row(priced, snapshot)
     assert recorded_rules(row).incentives.version == "2025.1"
@@ -203,19 +217,19 @@ def test_the_contractors_explanation_says_which_criteria_could_not_be_evaluated(
     snapshot = _snapshot(model_store.bundle)
     absent = {k: v for k, v in bodies[0].items() if k != "claims"}
     priced = _price(absent, snapshot, QuotePricer())
-    for lang in ("zh", "en"):
-        view = site_explanation(priced.response, lang)  # type: ignore[arg-type]
+    for lang in LANGUAGES:
+        view = site_explanation(priced.response, lang)
         criteria = [((t.tier, c.name), c) for t in view.incentives for c in t.criteria]
         answered = {
             (t["tier"], c["name"]): c
-            for t in msgspec.to_builtins(priced.response)["incentives"]["tiers"]
+            for t in msgspec.to_builtins(render(priced.response, lang))["incentives"]["tiers"]
             for c in t["criteria"]
         }
         assert {c.outcome for _, c in criteria} >= {"not_evaluable"}
         for name, c in criteria:
             assert c.outcome == answered[name]["outcome"]
             if c.outcome == "not_evaluable":
-                assert c.reason == answered[name]["reason"][lang]
+                assert c.reason == answered[name]["reason"]
                 assert not c.met
             else:
                 assert c.reason is None

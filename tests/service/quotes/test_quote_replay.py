@@ -30,6 +30,8 @@ from service.model_provider import RegistryModelProvider, StaticModelProvider
 from service.quotes.intake import read_item
 from service.quotes.pricing_service import PricedQuote, QuotePricer
 from service.quotes.replay import CACHE_WARNING, compare, replay_quote
+from service.quotes.stored import stored_answer
+from service.quotes.texts import render
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -115,7 +117,11 @@ def test_a_stored_quote_replays_to_the_cent_after_a_new_champion(
     assert (row.model_version, row.band_version) == (first, quote["pricing"]["band"]["version"])
     assert row.tariff_version == quote["pricing"]["tariff_version"]
     assert row.incentive_version == quote["incentives"]["rule_set_version"]
-    assert row.response == quote
+    # stored as language-neutral facts, which read back as exactly what was answered
+    assert row.response["language"] is None
+    assert row.response["explanation"]["note"] is None
+    assert quote["language"] == "zh"
+    assert msgspec.to_builtins(render(stored_answer(row.response), "zh")) == quote
     assert quote["service_version"] == version("site-risk-pricing")  # the release that priced it
     assert row.request["site"]["site_id"] == sites[0]
     assert len(row.input_hash) == len(row.request_hash) == 64

@@ -66,6 +66,14 @@ def test_a_quote_for_an_unseen_site_is_complete_stored_and_adds_up(
     response = client.post("/v1/quotes", json=body_of(5, months=24), headers=bearer(insurer))
     assert response.status_code == 201, response.text
     quote = response.json()
+    # Chinese unless asked otherwise; the same quote read back in English for its words
+    assert quote["language"] == "zh"
+    assert response.headers["content-language"] == "zh"
+    english = client.get(f"/v1/quotes/{quote['quote_id']}?lang=en", headers=bearer(insurer))
+    assert english.status_code == 200, english.text
+    assert english.headers["content-language"] == "en"
+    en = english.json()
+    assert en["language"] == "en"
     assert set(quote) >= {
         "quote_id", "model", "risk", "pricing", "explanation", "recommendations",
         "incentives", "data_quality", "warnings",
@@ -97,12 +105,13 @@ def test_a_quote_for_an_unseen_site_is_complete_stored_and_adds_up(
     # the lines add up to the cent, and each states its effect over the premium before it
     assert sum(cents(x["premium_effect_cny"]) for x in layers) == change
     running = pricing["base_premium_cny"]
-    for line in layers:
+    for line, en_line in zip(layers, en["pricing"]["layers"], strict=True):
         assert cents(line["premium_before_cny"]) == cents(running)
         if line["premium_effect_cny"]:
             assert 100 * line["premium_effect_cny"] / running == pytest.approx(line["pct"], abs=0.1)
-        assert line["text"]["zh"]
-        assert line["text"]["en"]
+        assert en_line["layer"] == line["layer"]
+        assert line["text"]
+        assert en_line["text"]
         running = round(running + line["premium_effect_cny"], 2)
     by_layer = {x["layer"]: x for x in layers}
     for g in groups:
@@ -113,30 +122,35 @@ def test_a_quote_for_an_unseen_site_is_complete_stored_and_adds_up(
         "behaviour", "training", "hazardous_works", "hazard_inspection", "alerts",
         "equipment", "claims_history", "project",
     }  # fmt: skip
-    assert all(g["label"]["zh"] and g["label"]["en"] for g in groups)
-    top = factors[0]
-    assert top["text"]["zh"]
-    assert top["text"]["en"]
-    assert "peer median" in top["text"]["en"] or "同类工地" not in top["text"]["zh"]
+    en_groups, en_factors = en["explanation"]["groups"], en["explanation"]["factors"]
+    assert [g["group"] for g in en_groups] == [g["group"] for g in groups]
+    assert all(g["label"] and e["label"] for g, e in zip(groups, en_groups, strict=True))
+    assert [f["feature"] for f in en_factors] == [f["feature"] for f in factors]
+    top, en_top = factors[0], en_factors[0]
+    assert top["text"]
+    assert en_top["text"]
+    assert "peer median" in en_top["text"] or "同类工地" not in top["text"]
     # Every factor has words; a category (district, kind of works, stage) has no median.
-    assert all(f["text"] and f["text"]["zh"] and f["text"]["en"] for f in factors)
-    for f in factors:
+    assert all(f["text"] and e["text"] for f, e in zip(factors, en_factors, strict=True))
+    for f, e in zip(factors, en_factors, strict=True):
         if f["feature"] in ("district", "project_type", "stage_last"):
-            assert "中位数" not in f["text"]["zh"]
-            assert "median" not in f["text"]["en"]
+            assert "中位数" not in f["text"]
+            assert "median" not in e["text"]
         if f["feature"] == "district":
-            assert f["text"]["zh"].startswith("所属区：")
-            assert "区" in f["text"]["zh"][4:]
-            assert f["value_label"] not in f["text"]["zh"]  # the name, not the code
+            assert f["text"].startswith("所属区：")
+            assert "区" in f["text"][4:]
+            assert f["value_label"] not in f["text"]  # the name, not the code
     # The metrics fold a metric's windows: every factor once, cents add up per group.
     metrics = quote["explanation"]["metrics"]
     assert sorted(n for m in metrics for n in m["features"]) == sorted(
         f["feature"] for f in factors
     )
     by_feature = {f["feature"]: f for f in factors}
-    for m in metrics:
-        assert m["text"]["zh"]
-        assert m["text"]["en"]
+    en_metrics = en["explanation"]["metrics"]
+    assert [m["metric"] for m in en_metrics] == [m["metric"] for m in metrics]
+    for m, en_m in zip(metrics, en_metrics, strict=True):
+        assert m["text"]
+        assert en_m["text"]
         assert cents(m["premium_effect_cny"]) == sum(
             cents(by_feature[n]["premium_effect_cny"]) for n in m["features"]
         )

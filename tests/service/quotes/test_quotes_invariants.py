@@ -26,6 +26,7 @@ from service.model_provider import ModelSnapshot, StaticModelProvider
 from service.quotes import intake
 from service.quotes.pricing_service import PricedQuote, QuotePricer
 from service.quotes.schemas import QuoteResponse
+from service.quotes.texts import render
 from training.synth import World
 
 pytestmark = pytest.mark.xdist_group("model")
@@ -282,7 +283,10 @@ def test_a_withheld_discount_is_the_first_advice_and_what_reporting_would_unlock
         assert first.target_source == "data_quality_gate"
         assert first.metric in ("device_online_rate", "data_completeness", "months_reported")
         assert abs(cents(first.estimated_saving_cny) - cents(q.pricing.discount_withheld_cny)) <= 1
-        assert "next months" in (first.text.en if first.text else "")
+        # the pricer answers facts; the advice reads as what reporting would unlock
+        assert first.text is None
+        assert "next months" in (render(q, "en").recommendations[0].text or "")
+        assert "未来几个月" in (render(q, "zh").recommendations[0].text or "")
     for q in quotes:
         if q.pricing.discount_withheld_cny == 0:
             assert all(r.target_source != "data_quality_gate" for r in q.recommendations)

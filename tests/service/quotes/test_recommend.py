@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from msgspec import structs
+from quote_helpers import ModelStore, request_for, sites_with_history
 
 from models.contract import ContractData, spec, validate_frames
 from models.features.definition import FEATURE_NAMES
@@ -23,8 +25,12 @@ from models.features.single import (
 )
 from models.pricing.rulesets import load_incentives
 from models.pricing.site_history import histories
-from service.quotes import recommend
-from training.synth import generate_world
+from service.model_provider import StaticModelProvider
+from service.quotes import intake, recommend
+from service.quotes.pricing_service import PricedQuote, QuotePricer
+from service.quotes.schemas import QuoteResponse, Recommendation
+from service.quotes.texts import render
+from training.synth import World, generate_world
 
 NUMERIC = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
 START = "2025-01"
@@ -35,6 +41,31 @@ HIDING = ("hazards_found", "device_online_rate", "data_completeness")
 def world() -> ContractData:
     w = generate_world(120, seed=9, months=24, start="2023-01")
     return validate_frames(w.sites, w.site_months, w.claims)
+
+
+@pytest.fixture(scope="module")
+def answer(model_store: ModelStore, unseen_world: World) -> QuoteResponse:
+    """A quote as the pricer answers it (facts only), to carry a recommendation to be
+    written out."""
+    snapshot = StaticModelProvider(model_store.bundle, name="site-risk").current()
+    assert snapshot is not None
+    site = sites_with_history(unseen_world, START)[0]
+    (priced,) = QuotePricer().price(
+        [intake.read_item(request_for(unseen_world, site, START))], snapshot
+    )
+    assert isinstance(priced, PricedQuote), priced
+    return priced.response
+
+
+def _texts(answer: QuoteResponse, rec: Recommendation) -> tuple[str, str]:
+    """``rec``'s sentence in Chinese and in English, as a quote carrying it reads."""
+    assert rec.text is None  # the pricer's recommendation is facts only
+    quote = structs.replace(answer, recommendations=[rec])
+    zh = render(quote, "zh").recommendations[0].text
+    en = render(quote, "en").recommendations[0].text
+    assert zh is not None
+    assert en is not None
+    return zh, en
 
 
 def _every_threshold() -> dict[str, list[tuple[float, str]]]:
@@ -104,7 +135,10 @@ def _series(world: ContractData) -> tuple[list[SiteSeries], list[int], np.ndarra
     return series, targets, base
 
 
-def test_unrectified_hazards_are_advised_as_rectifying_them(world: ContractData) -> None:
+@pytest.mark.xdist_group("model")
+def test_unrectified_hazards_are_advised_as_rectifying_them(
+    world: ContractData, answer: QuoteResponse
+) -> None:
     found = [
         c
         for c in _candidates(world, _every_threshold(), _every_median())
@@ -130,27 +164,31 @@ def test_unrectified_hazards_are_advised_as_rectifying_them(world: ContractData)
         assert {FEATURE_NAMES[j] for j in np.flatnonzero(differ)} <= allowed
     rec = recommend.recommendation(found[0], Decimal("1000.00"), Decimal("12.34"))
     assert rec.direction == "increase"
-    assert "整改" in rec.text.zh
-    assert "提高至" in rec.text.zh
-    assert "rectified" in rec.text.en
-    for text in (rec.text.zh, rec.text.en):
+    zh, en = _texts(answer, rec)
+    assert "整改" in zh
+    assert "提高至" in zh
+    assert "rectified" in en
+    for text in (zh, en):
         assert "排查隐患数" not in text
         assert "fewer" not in text
 
 
+@pytest.mark.xdist_group("model")
 @pytest.mark.parametrize("column", sorted(recommend.CONTROLLABLE))
-def test_texts_never_advise_looking_or_reporting_less(column: str) -> None:
+def test_texts_never_advise_looking_or_reporting_less(column: str, answer: QuoteResponse) -> None:
     direction = recommend.CONTROLLABLE[column]
     c = recommend.Candidate(0, column, direction, 0.5, 0.9 if direction < 0 else 0.1,
                             "incentive", "tier.criterion")  # fmt: skip
     rec = recommend.recommendation(c, Decimal("1000.00"), Decimal("5.00"))
+    zh, en = _texts(answer, rec)
     if direction > 0:
         # a count comes down by removing the risk, with inspections and reporting kept up
-        assert "消除风险" in rec.text.zh
-        assert "上报不减" in rec.text.zh
-        assert "removing the risk" in rec.text.en
-        assert "reporting and devices kept up" in rec.text.en
+        assert "消除风险" in zh
+        assert "上报不减" in zh
+        assert "removing the risk" in en
+        assert "reporting and devices kept up" in en
     assert rec.metric not in ("hazards_found", "device_online_rate", "data_completeness")
     assert math.isfinite(rec.estimated_saving_cny)
-    assert "此为模型估算，非承诺报价。" in rec.text.zh
+    assert "此为模型估算，非承诺报价。" in zh
+    assert "A model estimate, not an offer." in en
     assert rec.metric == column

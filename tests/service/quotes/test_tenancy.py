@@ -136,15 +136,22 @@ def test_a_contractor_reads_the_latest_explanation_of_its_own_site_only(
     assert [g["premium_effect_cny"] for g in view["groups"]] == [
         g["premium_effect_cny"] for g in latest["explanation"]["groups"]
     ]
+    assert latest["language"] == "zh"  # answered in Chinese, as the view is by default
     assert [f["text"] for f in view["factors"]] == [
-        f["text"]["zh"] if f["text"] else None for f in latest["explanation"]["factors"]
+        f["text"] for f in latest["explanation"]["factors"]
     ]
+    assert all(f["text"] for f in view["factors"])
     assert [c["met"] for tier in view["incentives"] for c in tier["criteria"]] == [
         c["met"] for tier in latest["incentives"]["tiers"] for c in tier["criteria"]
     ]
     en = client.get(f"{url_1}?lang=en", headers=bearer(t.contractor_1)).json()
     assert en["lang"] == "en"
-    assert en["groups"][0]["label"] == latest["explanation"]["groups"][0]["label"]["en"]
+    latest_en = client.get(
+        f"/v1/quotes/{latest['quote_id']}?lang=en", headers=bearer(t.insurer_b)
+    ).json()
+    assert latest_en["language"] == "en"
+    assert en["groups"][0]["label"] == latest_en["explanation"]["groups"][0]["label"]
+    assert en["groups"][0]["label"] != view["groups"][0]["label"]
     assert en["premium"] == view["premium"]
     # Nothing that is the insurer's alone: who priced it, the expected loss, the rows sent.
     leaked = _keys_anywhere(view) & {
