@@ -16,6 +16,12 @@ The rules of evidence (docs/contract-incentives.md):
 Figures are computed as the quote's pricing modules compute them (numpy's sums over the
 months in order), so a quote's eligibility evaluated here equals what it was before
 (tests/service/quotes/test_quotes_invariants.py holds the two to each other).
+
+A quote reads only each tier's findings (:func:`find_tiers`: figure, outcome, reason,
+months and revisions, no month-by-month figures), for every quote: the same findings
+:func:`evaluate_period` builds its evaluations from, made by one code. A rule set is
+planned once (each criterion's window and kind, and which criteria mean the same, so a
+criterion repeated in several tiers is evaluated once).
 """
 
 from __future__ import annotations
@@ -153,8 +159,8 @@ class _Inputs:
     model_percentile: float | None
     monthly: bool
     model_class_percentile: float | None = None
-    # what tiers repeat: a window's parts by (metric, column, months), ranks and claim
-    # counts (tuple keys), and findings by the place of the criterion's meaning (int keys)
+    # what tiers repeat: a window's figure by (metric, column, months), ranks, claim
+    # counts and months (tuple keys), findings by the place of a criterion's meaning (ints)
     memo: dict[Any, Any] = field(default_factory=dict)
 
 
@@ -192,7 +198,7 @@ def _outcome(
         return "not_evaluable", "nothing_reported"
     if reason is not None:
         return "not_evaluable", reason
-    return ("met" if meets(value, c.operator, c.threshold) else "not_met"), None
+    return _met(value, c), None
 
 
 def _claim_counts(c: Criterion, window: tuple[str, ...], data: _Inputs) -> list[int]:

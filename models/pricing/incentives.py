@@ -6,8 +6,9 @@ figure, threshold and gap, so a site can see what it is missing. A metric the si
 did not report (or reported in fewer than ``min_months`` months of the window) is
 ``None`` and is not met: missing data never earns a reward.
 
-The figures come from :func:`models.incentives.evaluate_period`, the evaluation
-agreements are settled with (docs/contract-incentives.md, Quotes): an incentive-rules/2
+The figures come from :func:`models.incentives.evaluation.find_tiers`: the findings
+:func:`models.incentives.evaluate_period`, the evaluation agreements are settled with,
+builds its evaluations from (docs/contract-incentives.md, Quotes): an incentive-rules/2
 rule set (2026.1) is evaluated as it is, with what the quote knows besides its rows
 (:class:`QuoteEvidence`: whether it has claims data, the model's class percentile); a
 2025.1-format one is read as a :class:`models.incentives.RuleSet` by
