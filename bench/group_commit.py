@@ -61,7 +61,7 @@ def _worker(url: str, principal: Principal, threads: int, saves: int, grouped: b
     database = Database(url)
     commits = [0]
     event.listen(database.engine, "commit", lambda _c: commits.__setitem__(0, commits[0] + 1))
-    writer = GroupCommitter(database.session) if grouped else None
+    writer = GroupCommitter() if grouped else None
     pricer = QuotePricer()
     latencies: list[float] = []
     lock = threading.Lock()

@@ -27,7 +27,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Final, Protocol
+from typing import Final
 
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
@@ -43,12 +43,6 @@ Write = Callable[[Session], None]
 MAX_GROUP: Final = 64
 
 
-class Committer(Protocol):
-    def commit(self, write: Write) -> None:
-        """Run ``write`` in a transaction and return once it is committed; raise what
-        the transaction raised, having stored nothing, if it failed."""
-
-
 def commit_alone(session: Session, write: Write) -> None:
     """``write`` in ``session``, committed: the transaction of one caller."""
     try:
@@ -59,23 +53,13 @@ def commit_alone(session: Session, write: Write) -> None:
         raise
 
 
-class SessionCommitter:
-    """Each write committed alone, in the caller's thread and session: what every
-    write did before groups (tests, the command line, an in-memory database)."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def commit(self, write: Write) -> None:
-        commit_alone(self.session, write)
-
-
 class _Pending:
     """One caller's write and, once a leader is done with it, its outcome."""
 
-    __slots__ = ("done", "error", "lead", "wake", "write")
+    __slots__ = ("done", "error", "lead", "session", "wake", "write")
 
-    def __init__(self, write: Write) -> None:
+    def __init__(self, session: Session, write: Write) -> None:
+        self.session = session
         self.write = write
         self.done = False  # committed, or failed with ``error``
         self.error: BaseException | None = None
@@ -87,25 +71,25 @@ class GroupCommitter:
     """Commits the writes of concurrent callers together, one group at a time.
 
     There is no writer thread: the caller that finds nobody committing commits, in its
-    own thread, everything queued (at first only its own write); callers arriving
-    meanwhile queue and wait. When the group has committed, the first of them is woken
-    to commit the next group, the others of the group are woken with its outcome. So a
-    lone write is committed at once by its own thread, exactly as without groups, and
-    under load each commit costs one wake-up per waiting caller, not a hand-over to a
-    writer thread and back (both need the GIL, which pricing threads hold for
-    milliseconds at a time).
+    own thread and its own session, everything queued (at first only its own write);
+    callers arriving meanwhile queue and wait. When the group has committed, the first
+    of them is woken to commit the next group in its session, the others of the group
+    are woken with its outcome. So a lone write is committed at once, by its own thread
+    in its own session and connection, exactly as without groups; under load a commit
+    costs one wake-up per waiting caller, not a hand-over to a writer thread and back
+    (both need the GIL, which pricing threads hold for milliseconds at a time) nor a
+    connection of its own.
 
-    ``sessions`` makes the sessions groups are committed in (``Database.session``); they
-    must not share a connection with the callers' (an in-memory SQLite database does:
-    use :class:`SessionCommitter` there). :meth:`close` waits for the group being
-    committed; writes after it are committed alone.
+    A caller's session must hold no changes but its write's: a caller whose write is
+    committed by another's session leaves them uncommitted. Sessions must not share a
+    connection (an in-memory SQLite database's do: commit alone there). :meth:`close`
+    waits for the group being committed; writes after it are committed alone.
 
     ``transactions`` and ``commits`` count the groups' transactions (a group that failed
     and each of its writes retried alone included) and those that committed.
     """
 
-    def __init__(self, sessions: Callable[[], Session], *, max_group: int = MAX_GROUP) -> None:
-        self._sessions = sessions
+    def __init__(self, *, max_group: int = MAX_GROUP) -> None:
         self._max_group = max_group
         self._queue: deque[_Pending] = deque()
         self._lock = threading.Lock()
@@ -116,10 +100,11 @@ class GroupCommitter:
         self.transactions = 0
         self.commits = 0
 
-    def commit(self, write: Write) -> None:
-        """Return once ``write`` is committed, with the writes queued meanwhile; raise
-        what ``write``'s own transaction raised when it failed alone."""
-        pending = _Pending(write)
+    def commit(self, session: Session, write: Write) -> None:
+        """Return once ``write`` is committed, with the writes queued meanwhile (in
+        ``session`` or another caller's); raise what ``write``'s own transaction raised
+        when it failed alone, having stored nothing."""
+        pending = _Pending(session, write)
         with self._lock:
             if self._pid != os.getpid():
                 # a forked child: the queue and the leader are the parent's callers
@@ -131,8 +116,7 @@ class GroupCommitter:
                 pending.lead = not self._leading
                 self._leading = True
         if alone:
-            with self._sessions() as session:
-                commit_alone(session, write)
+            commit_alone(session, write)
             return
         if not pending.lead:
             pending.wake.wait()
@@ -185,14 +169,16 @@ class GroupCommitter:
                 pending.wake.set()
 
     def _commit_group(self, group: list[_Pending]) -> None:
+        # the leader's session: the leader is first in its group
+        session = group[0].session
         if len(group) > 1:
             self.transactions += 1
             try:
-                with self._sessions() as session:
-                    for pending in group:
-                        pending.write(session)
-                    session.commit()
+                for pending in group:
+                    pending.write(session)
+                session.commit()
             except Exception:
+                session.rollback()
                 # Which write failed is not known (the error may come from the flush at
                 # commit): retry each alone below, so only the failing ones fail.
                 log.debug("a group of %d writes failed; committing each alone", len(group))
@@ -202,13 +188,12 @@ class GroupCommitter:
                     pending.done = True
                 return
         for pending in group:
-            self._commit_one(pending)
+            self._commit_one(session, pending)
 
-    def _commit_one(self, pending: _Pending) -> None:
+    def _commit_one(self, session: Session, pending: _Pending) -> None:
         self.transactions += 1
         try:
-            with self._sessions() as session:
-                commit_alone(session, pending.write)
+            commit_alone(session, pending.write)
         except Exception as exc:
             pending.error = exc
         else:
@@ -217,9 +202,9 @@ class GroupCommitter:
 
 
 def group_committer(database: Database) -> GroupCommitter | None:
-    """A group committer of ``database``'s sessions, or None where the writer could not
-    have a connection of its own: an in-memory SQLite database is one connection that
-    every session shares (a ``StaticPool``)."""
+    """A group committer for ``database``'s sessions, or None where sessions share one
+    connection, so that one committing would commit the others' half-done work: an
+    in-memory SQLite database (a ``StaticPool``)."""
     if isinstance(database.engine.pool, StaticPool):
         return None
-    return GroupCommitter(database.session)
+    return GroupCommitter()

@@ -22,7 +22,7 @@ from sqlalchemy.orm import load_only
 from sqlmodel import Session, col, select
 
 from service.auth.principal import Principal, Role
-from service.db.group_commit import Committer, SessionCommitter
+from service.db.group_commit import GroupCommitter, commit_alone
 from service.db.tables import IdempotencyRecord, Quote
 from service.errors import ErrorDetail
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest, check_retry
@@ -59,9 +59,9 @@ class QuoteStore:
     the app's :class:`~service.db.group_commit.GroupCommitter`, which commits concurrent
     requests' quotes together; by default each save commits alone in ``session``."""
 
-    def __init__(self, session: Session, writer: Committer | None = None) -> None:
+    def __init__(self, session: Session, writer: GroupCommitter | None = None) -> None:
         self.session = session
-        self.writer: Committer = writer if writer is not None else SessionCommitter(session)
+        self.writer = writer
 
     def save(
         self,
@@ -95,10 +95,13 @@ class QuoteStore:
                 session.add(_record(idempotent, principal, owner, quotes, batch))
 
         try:
-            self.writer.commit(write)
+            if self.writer is None:
+                commit_alone(self.session, write)
+            else:
+                self.writer.commit(self.session, write)
         except IntegrityError:
             # Whoever committed first is visible now; this session may still hold an
-            # older view (or, committing alone, the failed transaction): start afresh.
+            # older view: start afresh.
             self.session.rollback()
             if idempotent is not None and self._record(idempotent.key, owner) is not None:
                 raise AnsweredMeanwhile() from None

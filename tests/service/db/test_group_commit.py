@@ -71,11 +71,17 @@ def _insert(*ids: int, caller: str = "c") -> Write:
     return write
 
 
+def _commit(committer: GroupCommitter, database: Database, write: Write) -> None:
+    """What a request does: commit its write from a session of its own."""
+    with database.session() as session:
+        committer.commit(session, write)
+
+
 class _Held:
-    """A first write that holds the writer until released, so the writes submitted
+    """A first write that holds its group until released, so the writes submitted
     meanwhile queue up and form the next group (no timing involved)."""
 
-    def __init__(self, committer: GroupCommitter, row_id: int) -> None:
+    def __init__(self, committer: GroupCommitter, database: Database, row_id: int) -> None:
         self.started, self.release = threading.Event(), threading.Event()
         self.committer = committer
         inner = _insert(row_id, caller="held")
@@ -85,7 +91,7 @@ class _Held:
             assert self.release.wait(30)
             inner(session)
 
-        self.thread = threading.Thread(target=committer.commit, args=(write,))
+        self.thread = threading.Thread(target=_commit, args=(committer, database, write))
         self.thread.start()
         assert self.started.wait(30)
 
@@ -99,7 +105,10 @@ class _Held:
 
 
 def _callers(
-    committer: GroupCommitter, writes: dict[int, Write], after: Callable[[int], Any]
+    committer: GroupCommitter,
+    database: Database,
+    writes: dict[int, Write],
+    after: Callable[[int], Any],
 ) -> tuple[list[threading.Thread], dict[int, BaseException | None], dict[int, Any]]:
     """A thread per write: commit it, then record ``after(i)`` (or the error)."""
     errors: dict[int, BaseException | None] = {}
@@ -107,7 +116,7 @@ def _callers(
 
     def run(i: int) -> None:
         try:
-            committer.commit(writes[i])
+            _commit(committer, database, writes[i])
         except Exception as exc:
             errors[i] = exc
             return
@@ -123,12 +132,12 @@ def _callers(
 def test_concurrent_writes_share_a_commit_and_return_once_visible(
     database: Database, commits: list[int]
 ) -> None:
-    committer = GroupCommitter(database.session)
-    held = _Held(committer, 0)
+    committer = GroupCommitter()
+    held = _Held(committer, database, 0)
     writes = {i: _insert(i, 100 + i, caller=f"c{i}") for i in range(1, CALLERS + 1)}
     # Each caller, once answered, looks for its rows from a connection of its own.
     threads, errors, seen = _callers(
-        committer, writes, lambda i: {i, 100 + i} <= _rows(database.url).keys()
+        committer, database, writes, lambda i: {i, 100 + i} <= _rows(database.url).keys()
     )
     held.release_when_queued(CALLERS)
     for thread in threads:
@@ -149,11 +158,11 @@ def test_a_failing_write_fails_alone_with_its_own_error(
         session.execute(insert(ITEM), [{"id": 7, "caller": "before"}])
         session.commit()
     commits.clear()
-    committer = GroupCommitter(database.session)
-    held = _Held(committer, 0)
+    committer = GroupCommitter()
+    held = _Held(committer, database, 0)
     writes = {i: _insert(i, caller=f"c{i}") for i in range(1, CALLERS + 1) if i != 7}
     writes[7] = _insert(1007, 7, caller="dup")  # a new row, then one that exists
-    threads, errors, _ = _callers(committer, writes, lambda i: None)
+    threads, errors, _ = _callers(committer, database, writes, lambda i: None)
     held.release_when_queued(CALLERS)
     for thread in threads:
         thread.join(30)
@@ -171,9 +180,11 @@ def test_a_failing_write_fails_alone_with_its_own_error(
 def test_close_commits_what_is_queued_and_later_writes_commit_alone(
     database: Database,
 ) -> None:
-    committer = GroupCommitter(database.session)
-    held = _Held(committer, 0)
-    threads, errors, _ = _callers(committer, {1: _insert(1), 2: _insert(2)}, lambda i: None)
+    committer = GroupCommitter()
+    held = _Held(committer, database, 0)
+    threads, errors, _ = _callers(
+        committer, database, {1: _insert(1), 2: _insert(2)}, lambda i: None
+    )
     while committer.waiting < 2:
         time.sleep(0.001)
     closing = threading.Thread(target=committer.close)
@@ -187,7 +198,7 @@ def test_close_commits_what_is_queued_and_later_writes_commit_alone(
     assert errors == {1: None, 2: None}
     assert committer.closed
     counted = committer.transactions
-    committer.commit(_insert(3))  # alone, in the caller's session
+    _commit(committer, database, _insert(3))  # alone, in the caller's session
     assert committer.transactions == counted
     assert set(_rows(database.url)) == {0, 1, 2, 3}
 
@@ -210,11 +221,14 @@ KILLED_AFTER_ANSWERING = textwrap.dedent(
 
     database = Database(sys.argv[1])
     METADATA.create_all(database.engine)
-    committer = GroupCommitter(database.session)
+    committer = GroupCommitter()
     out = threading.Lock()
 
     def save(i):
-        committer.commit(lambda s: s.execute(insert(ITEM), [{"id": i, "caller": "killed"}]))
+        with database.session() as session:
+            committer.commit(
+                session, lambda s: s.execute(insert(ITEM), [{"id": i, "caller": "killed"}])
+            )
         with out:  # answered
             sys.stdout.write(f"{i}\\n")
             sys.stdout.flush()

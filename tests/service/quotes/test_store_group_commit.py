@@ -99,7 +99,7 @@ def test_a_key_race_inside_one_group_stores_one_answer_and_spares_the_others(
     plain = _priced(model_store, bodies[1])
     commits: list[int] = []
     event.listen(database.engine, "commit", lambda _conn: commits.append(1))
-    writer = GroupCommitter(database.session)
+    writer = GroupCommitter()
     # Hold the writer on a first, empty write until the three saves have queued.
     started, release = threading.Event(), threading.Event()
 
@@ -107,7 +107,11 @@ def test_a_key_race_inside_one_group_stores_one_answer_and_spares_the_others(
         started.set()
         assert release.wait(30)
 
-    holder = threading.Thread(target=writer.commit, args=(hold,))
+    def lead() -> None:
+        with database.session() as session:
+            writer.commit(session, hold)
+
+    holder = threading.Thread(target=lead)
     holder.start()
     assert started.wait(30)
     outcomes: dict[str, Any] = {}
