@@ -79,7 +79,6 @@ NOTE: Final[dict[Lang, str]] = {
         "effect in proportion to their contributions."
     ),
 }
-GATE_NOTHING: Final = "The data-quality gate withheld nothing."
 _NOT_EVALUABLE_PREFIX: Final[dict[Lang, str]] = {"zh": "无法评估：", "en": "not evaluable: "}
 
 
