@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -42,17 +44,38 @@ def document_hash(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+class _Header(Protocol):
+    """What a stored book's row says besides its document."""
+
+    id: int | None
+    insurer_id: str
+    version: str
+    document_hash: str
+    off_balance_factor: float | None
+    off_balance_method: str | None
+    off_balance_quotes: int | None
+    off_balance_model: str | None
+
+
 def book_of(row: RateBookRow) -> RateBook:
     """The stored book, read once per document (it was valid when imported), with the
     off-balance factor its activation found."""
+    return _recorded(_parsed(row, lambda: row.document), row)
+
+
+def _parsed(row: _Header, document: Callable[[], Any]) -> RateBook:
     with _cache_lock:
         found = _cache.get(row.document_hash)
     if found is None:
-        found = parse_ratebook(row.document, source=f"rate book {row.insurer_id}@{row.version}")
+        found = parse_ratebook(document(), source=f"rate book {row.insurer_id}@{row.version}")
         with _cache_lock:
             if len(_cache) >= _CACHE_MAX:
                 _cache.clear()
             _cache[row.document_hash] = found
+    return found
+
+
+def _recorded(found: RateBook, row: _Header) -> RateBook:
     if row.off_balance_method is None:
         return found
     recorded = OffBalance(
@@ -62,6 +85,23 @@ def book_of(row: RateBookRow) -> RateBook:
         row.off_balance_model,
     )
     return dataclasses.replace(found, off_balance=recorded)
+
+
+# Every quote asks which book is in force. These statements are built once: building a
+# select per quote cost three times what running it does (0.3 of 0.4 ms, SQLite). The
+# documents are left out: each is parsed once per process (book_of's cache), so a row
+# is read in full only when its document is not parsed yet.
+_BOOKS = RateBookRow.__table__  # type: ignore[attr-defined]
+_ACTIVE_HEADERS: Final = sa.select(*(c for c in _BOOKS.c if c.name != "document")).where(
+    _BOOKS.c.insurer_id == sa.bindparam("insurer_id"),
+    _BOOKS.c.activated_at.is_not(None),
+    _BOOKS.c.effective_from <= sa.bindparam("day"),
+)
+_DOCUMENT: Final = sa.select(_BOOKS.c.document).where(_BOOKS.c.id == sa.bindparam("id"))
+
+
+def _document_of(connection: sa.Connection, book_id: int) -> Any:
+    return connection.execute(_DOCUMENT, {"id": book_id}).scalar_one()
 
 
 def invalid(error: RateBookError) -> InvalidInputError:
@@ -188,12 +228,13 @@ class RateBookStore:
 
     def in_force(self, insurer_id: str, day: dt.date) -> RateBook | None:
         """The insurer's activated book in force on ``day``, if any."""
-        query = select(RateBookRow).where(
-            RateBookRow.insurer_id == insurer_id,
-            col(RateBookRow.activated_at).is_not(None),
-            col(RateBookRow.effective_from) <= day,
-        )
-        return book_in_force([book_of(r) for r in self.session.exec(query).all()], day)
+        connection = self.session.connection()
+        headers = connection.execute(_ACTIVE_HEADERS, {"insurer_id": insurer_id, "day": day})
+        books = []
+        for h in headers.all():
+            document = functools.partial(_document_of, connection, h.id)
+            books.append(_recorded(_parsed(h, document), h))
+        return book_in_force(books, day)
 
 
 def books_for(

@@ -199,6 +199,33 @@ def test_json_columns_round_trip_as_queryable_jsonb(pg_db: Database) -> None:
     assert tuple(row) == ("jsonb", "10.5", "浦东新区 3号地块")
 
 
+def test_the_rate_book_in_force_is_found_by_date_and_read_from_jsonb(pg_db: Database) -> None:
+    from models.pricing.ratebook import load_ratebook, parse_ratebook
+    from service.ratebooks import store as books
+
+    shipped = dict(load_ratebook().document)
+    with pg_db.session() as session:
+        store = books.RateBookStore(session)
+        for version, start in (("2025.1", shipped["effective_from"]), ("2026.1", "2026-06-01")):
+            document = {**shipped, "insurer_id": "acme", "version": version}
+            store.import_book(parse_ratebook({**document, "effective_from": start}), by="ops")
+        for version in ("2025.1", "2026.1"):
+            store.activate("acme", version, by="ops")
+    books._cache.clear()  # each document read from its jsonb column, not a parsed copy
+    with pg_db.session() as session:
+        store = books.RateBookStore(session)
+        before = store.in_force("acme", datetime(2026, 5, 31).date())
+        after = store.in_force("acme", datetime(2026, 6, 1).date())
+        row = store.find("acme", "2026.1")
+        assert store.in_force("zenith", datetime(2026, 6, 1).date()) is None
+    assert before is not None
+    assert after is not None
+    assert row is not None
+    assert (before.version, after.version) == ("2025.1", "2026.1")
+    assert after == books.book_of(row)
+    assert dict(after.document) == row.document
+
+
 def test_timestamps_are_stored_as_instants_and_read_back_in_utc(
     pg_db: Database, admin: Engine
 ) -> None:

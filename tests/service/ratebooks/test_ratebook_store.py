@@ -4,10 +4,12 @@ force for an insurer on a day, and the migration's table."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import pytest
 from ratebook_helpers import book_document, with_rates
+from sqlalchemy import event
 from sqlmodel import select
 
 from models.pricing.ratebook import parse_ratebook
@@ -15,7 +17,10 @@ from models.settings import Settings
 from service.db.engine import Database
 from service.db.tables import RateBookRow
 from service.errors import ConflictError, InvalidInputError, NotFoundError
+from service.ratebooks import store as store_module
 from service.ratebooks.store import RateBookStore, book_of
+
+DOCUMENT_COLUMN = re.compile(r"rate_book\.document\b(?!_)")
 
 
 @pytest.fixture
@@ -132,3 +137,37 @@ def test_two_imports_of_one_version_at_once_store_it_once(
     with pytest.raises(ConflictError):
         store.import_book(changed, by="second")
     assert len(store.books("acme")) == 1
+
+
+def test_the_book_in_force_reads_its_document_only_until_it_is_parsed(
+    store: RateBookStore,
+) -> None:
+    store.import_book(parse_ratebook(with_rates(book_document("acme", "2026.1"), 1.1)), by="ops")
+    store.activate("acme", "2026.1", by="ops")
+    store_module._cache.clear()  # as in a worker that has not priced with it yet
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    def reads_documents() -> bool:  # the column itself, not document_hash
+        return any(DOCUMENT_COLUMN.search(s) for s in statements)
+
+    engine = store.session.get_bind()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        day = dt.date(2026, 3, 1)
+        first = store.in_force("acme", day)
+        read_first = reads_documents()
+        statements.clear()
+        second = store.in_force("acme", day)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    row = store.find("acme", "2026.1")
+    assert row is not None
+    assert first is not None
+    assert first == second == book_of(row)
+    assert first.document["tariff"] == row.document["tariff"]
+    assert read_first  # not parsed yet: read from its row
+    assert statements  # the database is still asked which book is in force
+    assert not reads_documents()  # but the parsed book is found by its hash
