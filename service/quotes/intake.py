@@ -77,17 +77,27 @@ class Item:
         deploy still matches)."""
         req = self.request
         request_hash = hashlib.sha256(_hashed(req)).hexdigest()
-        canonical = msgspec.structs.replace(
-            req,
-            months=sorted(req.months, key=lambda m: str(m.month)),
-            claims=(
-                sorted(own_claims(req), key=lambda c: str(c.claim_id))
-                if claims_known(req)
-                else msgspec.UNSET
-            ),
+        sent: list[Any] = req.months  # rows typed from the contract at run time
+        months = sorted(sent, key=lambda m: str(m.month))
+        claims = (
+            sorted(own_claims(req), key=lambda c: str(c.claim_id))
+            if claims_known(req)
+            else msgspec.UNSET
         )
+        if _same_rows(months, sent) and _same_rows(claims, req.claims):
+            # rows sent in canonical order (as most are): the same JSON, the same hash
+            return request_hash, request_hash
+        canonical = msgspec.structs.replace(req, months=months, claims=claims)
         input_hash = hashlib.sha256(_hashed(canonical)).hexdigest()
         return request_hash, input_hash
+
+
+def _same_rows(canonical: Any, sent: Any) -> bool:
+    """Whether the canonical rows are the very rows sent, in the order sent (both UNSET
+    when no claims were sent)."""
+    if canonical is msgspec.UNSET or sent is msgspec.UNSET:
+        return canonical is sent
+    return len(canonical) == len(sent) and all(a is b for a, b in zip(canonical, sent, strict=True))
 
 
 # (path, field) of optional fields added after requests were first stored and hashed.

@@ -70,3 +70,15 @@ def test_claims_left_out_hash_as_the_empty_list_they_were_read_as() -> None:
     assert "claims" not in left_out.body()
     assert sent_empty.body()["claims"] == []
     assert body_hash("/v1/quotes", absent) != body_hash("/v1/quotes", empty)
+
+
+def test_reordered_claims_are_the_same_input_not_the_same_request() -> None:
+    """Rows sent in canonical order hash once for both; reordered, the input hash is
+    still that of the canonical order."""
+    body = _body()
+    assert len(body["claims"]) > 1
+    shuffled = copy.deepcopy(body)
+    shuffled["claims"].reverse()
+    request_hash, input_hash = read_item(shuffled).hashes()
+    assert input_hash == BEFORE
+    assert request_hash != BEFORE
