@@ -37,12 +37,18 @@ def provide_principal(request: Request[Any, Any, Any]) -> Principal:
 
 
 async def provide_db_session(state: State) -> AsyncGenerator[Session, None]:
-    session = runtime_of(state).database.session()
+    database = runtime_of(state).database
+    session = database.session()
     try:
         yield session
     finally:
-        # Closing returns the connection to the pool (a rollback on PostgreSQL): off the loop.
-        await anyio.to_thread.run_sync(session.close)
+        if session.in_transaction() and database.engine.dialect.name != "sqlite":
+            # Returning the connection rolls it back, a round trip to PostgreSQL: off the loop.
+            await anyio.to_thread.run_sync(session.close)
+        else:
+            # No connection held, or SQLite's rollback, a call into the library: a trip to
+            # a thread and back would cost more than the close (issue 21).
+            session.close()
 
 
 def provide_settings(state: State) -> Settings:
