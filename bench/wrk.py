@@ -1,5 +1,5 @@
 """wrk, the HTTP load generator, driven from Python: POST bodies from a file (one JSON
-document a line, taken in turn), a fixed number of connections, stopped by whichever
+document a line, taken in turn) or GETs, a fixed number of connections, stopped by whichever
 comes first of a duration and a number of requests. Latencies are wrk's own (from
 sending a request to its last byte), read back as JSON printed by the script's
 ``done`` hook."""
@@ -21,8 +21,10 @@ SCRIPT: Final = r"""
 local bodies = {}
 for line in io.lines(os.getenv("BENCH_BODIES")) do bodies[#bodies + 1] = line end
 local path = os.getenv("BENCH_PATH")
+local method = os.getenv("BENCH_METHOD") or "POST"
 local limit = tonumber(os.getenv("BENCH_MAX_PER_THREAD") or "0")
-local headers = {["Content-Type"] = "application/json"}
+local headers = {}
+if method ~= "GET" then headers["Content-Type"] = "application/json" end
 local auth = os.getenv("BENCH_AUTH") or ""
 if auth ~= "" then headers["Authorization"] = auth end
 local sent, answered = 0, 0
@@ -40,7 +42,8 @@ end
 
 function request()
   sent = sent + 1
-  return wrk.format("POST", path, headers, bodies[(sent - 1) % #bodies + 1])
+  if method == "GET" then return wrk.format("GET", path, headers) end
+  return wrk.format(method, path, headers, bodies[(sent - 1) % #bodies + 1])
 end
 
 function response(status, hdrs, body)
@@ -134,8 +137,10 @@ def run(
     max_requests: int,
     auth: str | None = None,
     timeout_s: float = 60.0,
+    method: str = "POST",
 ) -> Load:
-    """Drive ``url`` with ``bodies`` (JSON text, one request each, in turn)."""
+    """Drive ``url`` with ``bodies`` (JSON text, one request each, in turn); with
+    ``method="GET"`` the bodies are not sent (one cheap endpoint's floor)."""
     exe = available()
     if exe is None:
         raise RuntimeError("wrk is not installed: 'apt-get install -y wrk' (make bench does)")
@@ -152,6 +157,7 @@ def run(
             "BENCH_PATH": url_path,
             "BENCH_MAX_PER_THREAD": str(per_thread),
             "BENCH_AUTH": auth or "",
+            "BENCH_METHOD": method,
             "PATH": "/usr/bin:/bin",
         }
         command = [

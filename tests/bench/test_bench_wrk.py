@@ -30,6 +30,14 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"{}")
 
+    def do_GET(self) -> None:
+        self.seen.append({"method": "GET", "auth": self.headers.get("Authorization"),
+                          "length": self.headers.get("Content-Length")})  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
     def log_message(self, *args: object) -> None:
         pass
 
@@ -78,3 +86,15 @@ def test_answers_other_than_2xx_count_as_errors(
     assert load.requests >= 4
     assert load.errors >= 4
     assert load.error_detail["status"] >= 4
+
+
+def test_gets_send_no_body(server: tuple[str, list[dict[str, object]]]) -> None:
+    url, seen = server
+    load = wrk.run(
+        url, [""], connections=1, threads=1, seconds=30, max_requests=3, auth="Bearer k",
+        method="GET",
+    )  # fmt: skip
+    assert load.requests >= 3
+    assert load.errors == 0
+    assert seen
+    assert all(s == {"method": "GET", "auth": "Bearer k", "length": None} for s in seen)
