@@ -38,13 +38,26 @@ def _token_route_pattern(routes: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?i)({prefixes})[^/?#&;\s\"'<>]+")
 
 
-_PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+def _needles(routes: tuple[str, ...]) -> tuple[str, ...]:
+    """A word each of ``routes`` must show in a line, whatever its slashes look like."""
+    return tuple(max(route.lower().split("/"), key=len) for route in routes)
+
+
+# Each pattern with the words (lower case) of which a line must hold one for the pattern to
+# match: an access line holds none of them, and skipping a pattern there is much cheaper
+# than running it (every request writes one).
+_PATTERNS: Final[tuple[tuple[tuple[str, ...], re.Pattern[str], str], ...]] = (
     # srk_<prefix>_<secret>: the prefix is a row id, not a secret; it helps support.
-    (re.compile(r"\b(srk_[0-9a-f]{12}_)[A-Za-z0-9_-]+"), rf"\g<1>{MASK}"),
-    (re.compile(r"(?i)\b(bearer\s+)[^\s'\",;]+"), rf"\g<1>{MASK}"),
-    (re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+"), rf"\g<1>{MASK}"),
+    (("srk_",), re.compile(r"\b(srk_[0-9a-f]{12}_)[A-Za-z0-9_-]+"), rf"\g<1>{MASK}"),
+    (("bearer",), re.compile(r"(?i)\b(bearer\s+)[^\s'\",;]+"), rf"\g<1>{MASK}"),
+    (
+        ("authorization",),
+        re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\n]+"),
+        rf"\g<1>{MASK}",
+    ),
     # Signed links and sessions: ?token=…, &sig=…, access_token, api_key, key, password.
     (
+        ("=",),
         re.compile(
             r"(?i)([?&;](?:token|sig|signature|access_token|api_key|apikey|key|password)=)"
             r"[^&#\s\"']+"
@@ -52,15 +65,20 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
         rf"\g<1>{MASK}",
     ),
     # /portal/s/<token>: the share link is the path itself.
-    (_token_route_pattern(TOKEN_ROUTES), rf"\g<1>{MASK}"),
+    (_needles(TOKEN_ROUTES), _token_route_pattern(TOKEN_ROUTES), rf"\g<1>{MASK}"),
     # scheme://user:password@host
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+(@)"), rf"\g<1>{MASK}\g<2>"),
+    (("://",), re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+(@)"), rf"\g<1>{MASK}\g<2>"),
 )
 
 
 def redact(text: str) -> str:
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    # Only ASCII lowers exactly as the patterns' (?i) matches; any other text meets every
+    # pattern (non-ASCII letters can match ASCII ones case-insensitively, as K and the
+    # Kelvin sign).
+    lower = text.lower() if text.isascii() else None
+    for needles, pattern, replacement in _PATTERNS:
+        if lower is None or any(needle in lower for needle in needles):
+            text = pattern.sub(replacement, text)
     return text
 
 

@@ -148,6 +148,26 @@ def test_the_redaction_filter_masks_what_libraries_might_log() -> None:
     assert redact(f"key {key}").startswith("key srk_0123456789ab_")  # the prefix helps support
 
 
+def test_redaction_ignores_case_and_letters_outside_ascii() -> None:
+    """Patterns are skipped for lines that lack their words: in any case, and also when a
+    letter outside ASCII matches an ASCII one (the dotted capital I is an i to a
+    case-blind pattern, not to ``lower()``)."""
+    lines = {
+        "AUTHORIZATION: basic dXNlcjpzZWNyZXQ=": "dXNlcjpzZWNyZXQ=",
+        "auth header: BeArEr abc.def": "abc.def",
+        "AUTHOR\u0130ZATION: dXNlcjpzZWNyZXQ=": "dXNlcjpzZWNyZXQ=",
+        "GET /PORTAL%2fS%2fs3cr3t-t0k3n 200": "s3cr3t-t0k3n",
+        "GET /x?TOKEN=s3cr3t 200": "s3cr3t",
+        "客户 postgresql://u:pa55word@db/x": "pa55word",
+    }
+    for line, secret in lines.items():
+        clean = redact(line)
+        assert secret not in clean, clean
+        assert MASK in clean
+    access = '127.0.0.1:5000 - "POST /v1/quotes HTTP/1.1" 201'
+    assert redact(access) == access
+
+
 def test_share_link_tokens_in_paths_are_masked_and_the_route_stays() -> None:
     expires = datetime.now(UTC) + timedelta(days=7)
     token = PortalSigner("s" * 32).share("q-1", "SITE-1", expires, 7)
