@@ -253,7 +253,6 @@ def _invalid(fields: list[FieldError]) -> InvalidInputError:
 @dataclass(frozen=True, slots=True)
 class _Explained:
     chunks: Sequence[tuple[int, Callable[[], np.ndarray]]]  # (first row, its rows' TreeSHAP)
-    threads: int | None  # for other model calls meanwhile (None: as many as suit)
 
     def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, contributions) chunk by chunk, each waited for in its turn."""
@@ -266,10 +265,12 @@ def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
     """TreeSHAP of ``x``. A portfolio's runs in a thread of its own on all cores but one
     (LightGBM lets go of the GIL), chunk after chunk, so that the calling thread can
     meanwhile work out everything that needs no explanation and then explain each chunk
-    as soon as it is there; a few rows are explained on the spot. Each row's TreeSHAP is
-    its own, so chunks change no number."""
+    as soon as it is there; a few rows are explained at once, right after ``term_risk``
+    has predicted with the same boosters, whose trees are then still in the CPU's
+    caches. Each row's TreeSHAP is its own, so chunks change no number."""
     if len(x) < EXPLAIN_BESIDE or CORES < 2:
-        yield _Explained([(0, lambda: bundle.contributions(x))], None)
+        contributions = bundle.contributions(x)
+        yield _Explained([(0, lambda: contributions)])
         return
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="treeshap")
     try:
@@ -282,7 +283,7 @@ def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
             )
             for lo in range(0, len(x), EXPLAIN_CHUNK)
         ]
-        yield _Explained(chunks, 1)
+        yield _Explained(chunks)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -432,12 +433,17 @@ class QuotePricer:
             [s.series for s in sites] + extra.series + closing.series[: len(gaps)],
             [s.target for s in sites] + extra.targets + closing.targets[: len(gaps)],
         )
-        ends = len(sites) + len(extra.series)
-        x, what_if_rows, gap_rows = rows[: len(sites)], rows[len(sites) : ends], rows[ends:]
+        x = rows[: len(sites)]
         policies = [s.item.request.policy for s in sites]
+        # the what-ifs' log rates in the same prediction as the sites' own
         risk = bundle.term_risk(
-            x, [p.start_month for p in policies], [float(p.term_months) for p in policies]
+            x,
+            [p.start_month for p in policies],
+            [float(p.term_months) for p in policies],
+            what_ifs=rows[len(sites) :],
         )
+        what_if_log_rate = risk.what_if_log_rate[: len(extra.series)]
+        gap_log_rate = risk.what_if_log_rate[len(extra.series) :]
         percentile = bundle.percentile(risk.rate)
         # incentive-rules/2 rank the rate only within the site's type and stage (issue 19)
         in_class = bundle.class_percentile(risk.rate, [_site_class(row) for row in x])
@@ -447,8 +453,8 @@ class QuotePricer:
                 self._facts(k, site, x[k], risk, float(percentile[k]), float(in_class[k]))
                 for k, site in enumerate(sites)
             ]
-            what_ifs = self._what_ifs(found, extra, what_if_rows, bundle, explained.threads)
-            closing_ifs = self._closing_ifs(gaps, x, gap_rows, bundle, explained.threads)
+            what_ifs = self._what_ifs(found, extra, what_if_log_rate, bundle)
+            closing_ifs = self._closing_ifs(gaps, risk.log_rate, gap_log_rate, bundle)
             contexts: list[_Context] = []
             for first, block in explained.blocks():
                 contexts += [
@@ -579,15 +585,14 @@ class QuotePricer:
         self,
         found: list[recommend.Candidate],
         extra: recommend.WhatIfSites,
-        rows: np.ndarray,
+        log_rate: np.ndarray,
         bundle: ModelBundle,
-        threads: int | None,
     ) -> _WhatIfs:
         """The model's log relativity of each candidate's what-if and of each site's
-        combined plan (feature ``rows`` in ``extra``'s order): one prediction."""
+        combined plan (their log rates ``log_rate`` in ``extra``'s order)."""
         if not found:
             return _WhatIfs(found, np.zeros(0), [], np.zeros(0))
-        log_rel = bundle.log_rate(rows, threads=threads) - bundle.base_value
+        log_rel = log_rate - bundle.base_value
         return _WhatIfs(
             found, log_rel[: len(found)], extra.combined_positions, log_rel[len(found) :]
         )
@@ -648,21 +653,20 @@ class QuotePricer:
     @staticmethod
     def _closing_ifs(
         gaps: list[quote_plan.Gap],
-        x: np.ndarray,
-        rows: np.ndarray,
+        log_rate: np.ndarray,
+        gap_log_rate: np.ndarray,
         bundle: ModelBundle,
-        threads: int | None,
     ) -> _PreventionWhatIfs:
-        """The model's log relativity of each gap closed and of its site as it is, in
-        one prediction, so that a what-if changing nothing removes exactly nothing."""
+        """The model's log relativity of each gap closed (``gap_log_rate``) and of its
+        site as it is (``log_rate``, the sites', predicted in the same call), so that a
+        what-if changing nothing removes exactly nothing."""
         if not gaps:
             return _PreventionWhatIfs(gaps, np.zeros(0), {})
         positions = sorted({g.candidate.position for g in gaps})
-        log_rel = (
-            bundle.log_rate(np.vstack([x[positions], rows]), threads=threads) - bundle.base_value
+        own = log_rate[positions] - bundle.base_value
+        return _PreventionWhatIfs(
+            gaps, gap_log_rate - bundle.base_value, dict(zip(positions, own.tolist(), strict=True))
         )
-        own = dict(zip(positions, log_rel[: len(positions)].tolist(), strict=True))
-        return _PreventionWhatIfs(gaps, log_rel[len(positions) :], own)
 
     @staticmethod
     def _prevention_plans(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -164,3 +165,45 @@ def test_the_bundle_scores_as_its_boosters_do(
     expected += 1.1 * severity.predict(x, pred_contrib=True)
     np.testing.assert_array_equal(contrib, expected)
     np.testing.assert_allclose(contrib.sum(axis=1) + meta.loss_log_balance, log_rate, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "terms", [(("tweedie", 0.8),), (("frequency", 0.9), ("severity", 1.1))], ids=["tweedie", "fs"]
+)
+def test_what_ifs_scored_with_the_sites_change_no_number_and_no_booster_runs_twice(
+    frequency: lgb.Booster,
+    severity: lgb.Booster,
+    terms: tuple[tuple[str, float], ...],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    boosters = {"frequency": frequency, **projection_boosters()}
+    boosters.update({name: severity for name, _ in terms if name != "frequency"})
+    bundle = ModelBundle(boosters, bundle_meta(loss_terms=terms, loss_log_balance=-0.3))
+    x, what_ifs = _rows(3), _rows(8, seed=4)
+    starts = ["2025-01", "2025-06", "2025-11"]
+    alone = bundle.term_risk(x, starts, 12.0)
+    calls: list[int] = []
+    original = DirectPredictor.predict
+
+    def counted(self: DirectPredictor, rows: np.ndarray, output: Output, threads: int) -> Any:
+        calls.append(id(self))
+        return original(self, rows, output, threads)
+
+    monkeypatch.setattr(DirectPredictor, "predict", counted)
+    risk = bundle.term_risk(x, starts, 12.0, what_ifs=what_ifs)
+    assert sorted(calls) == sorted({id(p) for p in bundle._predictors.values()})
+    monkeypatch.undo()
+    for name in (
+        "rate",
+        "claim_rate",
+        "hours",
+        "trend",
+        "season",
+        "expected_loss",
+        "expected_claims",
+        "log_rate",
+    ):
+        np.testing.assert_array_equal(getattr(risk, name), getattr(alone, name))
+    np.testing.assert_array_equal(risk.log_rate, bundle.log_rate(x))
+    np.testing.assert_array_equal(risk.what_if_log_rate, bundle.log_rate(what_ifs))
+    assert alone.what_if_log_rate.shape == (0,)
