@@ -129,6 +129,13 @@ class Settings(BaseSettings):
         "request answered once its own committed (service.db.group_commit, issue 21); "
         "false = one commit each.",
     )
+    group_pricing: bool = Field(
+        default=True,
+        description="Price the single quotes of concurrent requests of a worker process "
+        "together: one pricing call for the requests queued while the previous call ran, "
+        "each answer the same as priced alone (service.quotes.price_groups, issue 21); "
+        "false = one call each.",
+    )
     auth_cache_seconds: float = Field(
         default=1.0,
         ge=0.0,

@@ -12,6 +12,7 @@ A request (or batch item) may also name a stored site instead of sending its row
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, TypeVar
@@ -53,6 +54,7 @@ from service.quotes.batch_reply import batch_chunks
 from service.quotes.example import documented_examples
 from service.quotes.idempotency import AnsweredMeanwhile, IdempotentRequest
 from service.quotes.intake import field_error
+from service.quotes.price_groups import PriceGroups
 from service.quotes.pricing_service import FailedQuote, PricedQuote, QuotePricer
 from service.quotes.schemas import (
     MAX_BATCH,
@@ -86,6 +88,23 @@ def provide_pricer() -> QuotePricer:
     if _pricer is None:
         _pricer = QuotePricer()
     return _pricer
+
+
+_GROUPS_KEY: Final = "price_groups"
+_groups_lock = threading.Lock()
+
+
+def provide_price_groups(state: State) -> PriceGroups | None:
+    """The app's grouped pricing (one per app, made at its first quote), or None when
+    the settings turn it off."""
+    if not runtime_of(state).settings.group_pricing:
+        return None
+    with _groups_lock:
+        groups = state.get(_GROUPS_KEY)
+        if groups is None:
+            groups = state[_GROUPS_KEY] = PriceGroups(provide_pricer())
+    assert isinstance(groups, PriceGroups)
+    return groups
 
 
 def provide_quote_writer(state: State) -> GroupCommitter | None:
@@ -201,6 +220,7 @@ class QuotesController(Controller):
     dependencies = {  # noqa: RUF012
         "pricer": Provide(provide_pricer, sync_to_thread=False),
         "quote_writer": Provide(provide_quote_writer, sync_to_thread=False),
+        "price_groups": Provide(provide_price_groups, sync_to_thread=False),
     }
 
     @post(
@@ -222,6 +242,7 @@ class QuotesController(Controller):
         pricer: NamedDependency[QuotePricer],
         deadline: NamedDependency[Deadline],
         quote_writer: NamedDependency[GroupCommitter | None],
+        price_groups: NamedDependency[PriceGroups | None],
         idempotency_key: IdempotencyHeader = None,
         lang: LangQuery = None,
         accept_language: AcceptLanguage = None,
@@ -247,7 +268,16 @@ class QuotesController(Controller):
         item, inputs = read_request(data, principal, db_session)
         snapshot = current_snapshot(model_provider)
         books = books_for(principal, db_session)
-        (outcome,) = pricer.price([item], snapshot, deadline=deadline, books=books)
+        if price_groups is None:
+            (outcome,) = pricer.price([item], snapshot, deadline=deadline, books=books)
+        else:
+            outcome = price_groups.price(
+                item,
+                snapshot,
+                deadline=deadline,
+                books=books,
+                books_key=None if books is None else books.insurer_id,
+            )
         if isinstance(outcome, FailedQuote):
             raise outcome.error
         outcome = with_inputs(outcome, inputs)

@@ -237,16 +237,24 @@ class RateBookStore:
         return book_in_force(books, day)
 
 
-def books_for(
-    principal: Principal, session: Session
-) -> Callable[[dt.date], RateBook | None] | None:
+@dataclass(frozen=True)
+class InsurerBooks:
+    """An insurer's activated books, as a function of the day (what prices its quotes)."""
+
+    insurer_id: str
+    store: RateBookStore = dataclasses.field(compare=False)
+
+    def __call__(self, day: dt.date) -> RateBook | None:
+        return self.store.in_force(self.insurer_id, day)
+
+
+def books_for(principal: Principal, session: Session) -> InsurerBooks | None:
     """What prices an insurer's quotes: its activated book in force on a day. Other
     callers (an admin pricing for itself) use the shipped default rules."""
     insurer = principal.insurer_id
     if principal.role is not Role.insurer or insurer is None:
         return None
-    store = RateBookStore(session)
-    return lambda day: store.in_force(insurer, day)
+    return InsurerBooks(insurer, RateBookStore(session))
 
 
 def book_lookup(session: Session) -> Callable[[str, str], RateBook | None]:
