@@ -8,9 +8,12 @@ in the same run, over HTTP on loopback with wrk.
    what is left, the service's overhead (:mod:`bench.profile`).
 4. The service, started as a user would (``siterisk serve --workers N``, the embedded
    defaults: SQLite and the local MLflow store; a database file of the run's own):
-   ``--rounds`` rounds (2) of single quotes at 8 concurrent clients, then 1,000-site
-   portfolios one at a time (once). Every answer must be 201/200, and the stored quotes
-   must number the answers.
+   ``--rounds`` rounds (2) of single quotes at 8 concurrent clients, then the floor, a
+   cheap authenticated GET (``/v1/whoami``) at as many clients for a few seconds, what any
+   request costs before its own work, then 1,000-site portfolios one at a time (once).
+   The servers' CPU time (all processes, user and system) per request is kept with each
+   phase: on a shared machine it is steadier than the throughput. Every answer must be
+   201/200, and the stored quotes must number the answers.
 5. The peer: ``mlflow models serve`` of the same model version with as many workers,
    predicting one site per request from the same sites' features, at 8 clients, as many
    rounds.
@@ -190,14 +193,46 @@ class Phase:
     memory_total_mb: float
     memory_worker_mb: float
     note: str = ""
+    cpu_ms_per_request: float | None = None  # the server's processes, user and system
 
     def as_json(self) -> dict[str, Any]:
         return {
             **self.load.as_json(),
             "peak_rss_total_mb": round(self.memory_total_mb, 1),
             "peak_rss_worker_mb": round(self.memory_worker_mb, 1),
+            "server_cpu_ms_per_request": (
+                None if self.cpu_ms_per_request is None else round(self.cpu_ms_per_request, 3)
+            ),
             "note": self.note,
         }
+
+
+def _cpu_seconds(root: int) -> float:
+    """CPU time (user and system) of a process and its children, those still running."""
+    total = 0.0
+    try:
+        procs = [psutil.Process(root), *psutil.Process(root).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return total
+    for p in procs:
+        try:
+            times = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _with_cpu(root: int, cpu: list[float], load: Callable[[], wrk.Load]) -> Callable[[], wrk.Load]:
+    """``load``, noting in ``cpu`` the server's CPU milliseconds per request of each run."""
+
+    def run() -> wrk.Load:
+        before = _cpu_seconds(root)
+        done = load()
+        cpu.append((_cpu_seconds(root) - before) * 1000 / max(1, done.requests))
+        return done
+
+    return run
 
 
 def _rounds(name: str, count: int, load: Callable[[], wrk.Load]) -> list[wrk.Load]:
@@ -265,17 +300,22 @@ def _service_phases(
                 max_requests=200,
                 auth=auth,
             )
+            cpu: list[float] = []
             rounds = _rounds(
                 "service",
                 args.rounds,
-                lambda: wrk.run(
-                    f"{base}/v1/quotes",
-                    singles,
-                    connections=args.connections,
-                    threads=2,
-                    seconds=args.duration,
-                    max_requests=args.max_requests,
-                    auth=auth,
+                _with_cpu(
+                    pid,
+                    cpu,
+                    lambda: wrk.run(
+                        f"{base}/v1/quotes",
+                        singles,
+                        connections=args.connections,
+                        threads=2,
+                        seconds=args.duration,
+                        max_requests=args.max_requests,
+                        auth=auth,
+                    ),
                 ),
             )
         stored = _stored(run_dir / "siterisk.db")
@@ -286,26 +326,34 @@ def _service_phases(
                 memory.peak_total_mb,
                 memory.workers_mb(),
                 note=f"round 1 of {args.rounds} (every round in single_rounds); memory over "
-                f"all rounds; {stored} quotes stored in all (warm-up included)",
+                f"all rounds; {stored} quotes stored in all (warm-up included); server CPU "
+                f"ms a request in each round: {', '.join(f'{c:.2f}' for c in cpu)}",
+                cpu_ms_per_request=cpu[0],
             )
         )
+        phases.append(_floor(args, base, auth, pid))
         if args.batch_requests:
             body = json.dumps(requests.batch(args.batch_sites))
             status, answer = _post(f"{base}/v1/quotes/batch", body.encode(), auth)
             if status != 200 or answer.get("priced") != args.batch_sites:
                 raise RuntimeError(f"the batch was not priced whole: {status} {str(answer)[:500]}")
             memory = Memory(pid)
+            cpu = []
             with memory.watching():
-                batch = wrk.run(
-                    f"{base}/v1/quotes/batch",
-                    [body],
-                    connections=1,
-                    threads=1,
-                    seconds=args.batch_requests * 60,
-                    max_requests=args.batch_requests,
-                    auth=auth,
-                    timeout_s=300,
-                )
+                batch = _with_cpu(
+                    pid,
+                    cpu,
+                    lambda: wrk.run(
+                        f"{base}/v1/quotes/batch",
+                        [body],
+                        connections=1,
+                        threads=1,
+                        seconds=args.batch_requests * 60,
+                        max_requests=args.batch_requests,
+                        auth=auth,
+                        timeout_s=300,
+                    ),
+                )()
             phases.append(
                 Phase(
                     f"batch_{args.batch_sites}",
@@ -313,9 +361,45 @@ def _service_phases(
                     memory.peak_total_mb,
                     memory.workers_mb(),
                     note="one portfolio at a time (measured once)",
+                    cpu_ms_per_request=cpu[0],
                 )
             )
     return phases, rounds
+
+
+def _floor(args: argparse.Namespace, base: str, auth: str, pid: int) -> Phase:
+    """What any request costs: a cheap authenticated GET through every layer (server,
+    access log, metrics, authentication, rate limit, headers) and a small answer."""
+    memory = Memory(pid)
+    cpu: list[float] = []
+    with memory.watching():
+        load = _with_cpu(
+            pid,
+            cpu,
+            lambda: wrk.run(
+                f"{base}/v1/whoami",
+                [""],
+                connections=args.connections,
+                threads=2,
+                seconds=min(5.0, args.duration),
+                max_requests=args.max_requests,
+                auth=auth,
+                method="GET",
+            ),
+        )()
+    print(
+        f"  floor (GET /v1/whoami): {load.throughput:.0f}/s, {cpu[0]:.3f} ms server CPU a "
+        f"request, p50 {load.latency_ms['p50']:.1f} ms",
+        flush=True,
+    )
+    return Phase(
+        "floor_whoami",
+        load,
+        memory.peak_total_mb,
+        memory.workers_mb(),
+        note="GET /v1/whoami: the per-request floor (measured once)",
+        cpu_ms_per_request=cpu[0],
+    )
 
 
 def _stored(db: Path) -> int:
@@ -379,16 +463,21 @@ def _mlflow_phase(
                 seconds=3,
                 max_requests=200,
             )
+            cpu: list[float] = []
             rounds = _rounds(
                 "mlflow models serve",
                 args.rounds,
-                lambda: wrk.run(
-                    f"{base}/invocations",
-                    bodies,
-                    connections=args.connections,
-                    threads=2,
-                    seconds=args.duration,
-                    max_requests=args.max_requests,
+                _with_cpu(
+                    pid,
+                    cpu,
+                    lambda: wrk.run(
+                        f"{base}/invocations",
+                        bodies,
+                        connections=args.connections,
+                        threads=2,
+                        seconds=args.duration,
+                        max_requests=args.max_requests,
+                    ),
                 ),
             )
     phase = Phase(
@@ -398,6 +487,7 @@ def _mlflow_phase(
         memory.workers_mb(),
         note=f"predict only: expected loss, claims, percentile; round 1 of {args.rounds} "
         "(every round in single_rounds); memory over all rounds",
+        cpu_ms_per_request=cpu[0],
     )
     return phase, rounds
 
@@ -600,16 +690,17 @@ def _markdown(figures: dict[str, Any]) -> str:
         "`single` and `mlflow_models_serve`: round 1 (every round below), peak memory over "
         "every round.",
         "",
-        "| phase | requests | req/s | median ms | p99 ms | errors | peak RSS total MB "
-        "| peak RSS worker MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| phase | requests | req/s | median ms | p99 ms | errors | server CPU ms/request "
+        "| peak RSS total MB | peak RSS worker MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, p in figures["phases"].items():
         lat = p["latency_ms"]
+        cpu = p.get("server_cpu_ms_per_request")
         lines.append(
             f"| {name} | {p['requests']} | {p['throughput_per_s']:.1f} | {lat['p50']:.1f} "
-            f"| {lat['p99']:.1f} | {p['errors']} | {p['peak_rss_total_mb']:.0f} "
-            f"| {p['peak_rss_worker_mb']:.0f} |"
+            f"| {lat['p99']:.1f} | {p['errors']} | {'-' if cpu is None else f'{cpu:.3f}'} "
+            f"| {p['peak_rss_total_mb']:.0f} | {p['peak_rss_worker_mb']:.0f} |"
         )
     if figures.get("in_process"):
         ip = figures["in_process"]

@@ -96,3 +96,40 @@ def test_the_report_names_machine_model_and_every_phase() -> None:
     text = _markdown(figures)
     for expected in ("Test CPU", "site-risk v1", "| single | 100 | 100.0 | 10.0 | 20.0 | 0 |"):
         assert expected in text
+
+
+def test_the_servers_cpu_a_request_is_measured_and_reported() -> None:
+    import os
+    import time
+
+    from bench import wrk
+    from bench.serve import _with_cpu
+
+    def busy() -> wrk.Load:
+        end = time.process_time() + 0.05
+        while time.process_time() < end:
+            pass
+        return wrk.Load(10, 1.0, 0, {}, {"p50": 1.0, "p99": 2.0})
+
+    cpu: list[float] = []
+    assert _with_cpu(os.getpid(), cpu, busy)().requests == 10
+    assert len(cpu) == 1
+    assert 4.0 <= cpu[0] < 50.0  # 50 ms of CPU over 10 requests, and some noise
+    figures: dict[str, Any] = {
+        "date": "2026-12-05 07:00 UTC",
+        "machine": {"cpu": "Test CPU", "cores_available": 2, "memory_gb": 8.0},
+        "load_before": [0.1, 0.1, 0.1],
+        "load_after": [0.1, 0.1, 0.1],
+        "model": {"description": "site-risk v1"},
+        "workers": 2,
+        "connections": 8,
+        "phases": {
+            "single": {**_phase(100.0, 10.0, 20.0), "server_cpu_ms_per_request": 9.5},
+            "floor_whoami": {**_phase(3000.0, 2.0, 9.0), "server_cpu_ms_per_request": 0.21},
+        },
+    }
+    figures["machine"] |= {"python": "3.11", "lightgbm": "4.7"}
+    figures["goals"] = _goals(figures)
+    text = _markdown(figures)
+    assert "| single | 100 | 100.0 | 10.0 | 20.0 | 0 | 9.500 | 600 | 300 |" in text
+    assert "| floor_whoami | 100 | 3000.0 | 2.0 | 9.0 | 0 | 0.210 | 600 | 300 |" in text
