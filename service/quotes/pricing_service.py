@@ -31,7 +31,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -253,6 +253,7 @@ def _invalid(fields: list[FieldError]) -> InvalidInputError:
 @dataclass(frozen=True, slots=True)
 class _Explained:
     chunks: Sequence[tuple[int, Callable[[], np.ndarray]]]  # (first row, its rows' TreeSHAP)
+    threads: int | None  # for other model calls meanwhile (None: as many as suit)
 
     def blocks(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, contributions) chunk by chunk, each waited for in its turn."""
@@ -265,12 +266,12 @@ def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
     """TreeSHAP of ``x``. A portfolio's runs in a thread of its own on all cores but one
     (LightGBM lets go of the GIL), chunk after chunk, so that the calling thread can
     meanwhile work out everything that needs no explanation and then explain each chunk
-    as soon as it is there; a few rows are explained at once, right after ``term_risk``
-    has predicted with the same boosters, whose trees are then still in the CPU's
-    caches. Each row's TreeSHAP is its own, so chunks change no number."""
+    as soon as it is there; a few rows are explained at once, and ``term_risk`` then
+    predicts with the same boosters while their trees are still in the CPU's caches.
+    Each row's TreeSHAP is its own, so chunks change no number."""
     if len(x) < EXPLAIN_BESIDE or CORES < 2:
         contributions = bundle.contributions(x)
-        yield _Explained([(0, lambda: contributions)])
+        yield _Explained([(0, lambda: contributions)], None)
         return
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="treeshap")
     try:
@@ -283,7 +284,7 @@ def _explaining(bundle: ModelBundle, x: np.ndarray) -> Iterator[_Explained]:
             )
             for lo in range(0, len(x), EXPLAIN_CHUNK)
         ]
-        yield _Explained(chunks)
+        yield _Explained(chunks, 1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -419,49 +420,60 @@ class QuotePricer:
     ) -> list[Outcome]:
         bundle = snapshot.bundle
         sites = [_Site.of(item, r) for item, r in zip(items, rules, strict=True)]
-        found = self._candidates(sites, bundle)
-        extra = recommend.what_if_sites(found, [s.series for s in sites], [s.target for s in sites])
-        gaps = self._prevention_gaps(sites)
-        # each gap's what-if alone (recommend's combined plans are not needed here)
-        closing = recommend.what_if_sites(
-            [g.candidate for g in gaps], [s.series for s in sites], [s.target for s in sites]
-        )
-        # One call for every site and every what-if: features of each site at its policy
-        # start, each alone with the contractor's record it carries, by the arithmetic
-        # training uses (models.features.arithmetic).
-        rows = series_features(
-            [s.series for s in sites] + extra.series + closing.series[: len(gaps)],
-            [s.target for s in sites] + extra.targets + closing.targets[: len(gaps)],
-        )
-        x = rows[: len(sites)]
-        policies = [s.item.request.policy for s in sites]
-        # the what-ifs' log rates in the same prediction as the sites' own
-        risk = bundle.term_risk(
-            x,
-            [p.start_month for p in policies],
-            [float(p.term_months) for p in policies],
-            what_ifs=rows[len(sites) :],
-        )
-        what_if_log_rate = risk.what_if_log_rate[: len(extra.series)]
-        gap_log_rate = risk.what_if_log_rate[len(extra.series) :]
-        percentile = bundle.percentile(risk.rate)
-        # incentive-rules/2 rank the rate only within the site's type and stage (issue 19)
-        in_class = bundle.class_percentile(risk.rate, [_site_class(row) for row in x])
-        deadline.check("scoring")
-        with _explaining(bundle, x) as explained:
+        series, targets = [s.series for s in sites], [s.target for s in sites]
+        with ExitStack() as stack:
+            # Features of each site at its policy start, each alone with the contractor's
+            # record it carries, by the arithmetic training uses (models.features
+            # .arithmetic). A portfolio's come first, by themselves, so that its
+            # TreeSHAP starts beside everything else (_explaining); a few sites' come in
+            # one call with their what-ifs' (a call costs more than a few rows).
+            x: np.ndarray | None = None
+            if len(sites) >= EXPLAIN_BESIDE:
+                x = series_features(series, targets)
+                explained = stack.enter_context(_explaining(bundle, x))
+            found = self._candidates(sites, bundle)
+            extra = recommend.what_if_sites(found, series, targets)
+            gaps = self._prevention_gaps(sites)
+            # each gap's what-if alone (recommend's combined plans are not needed here)
+            closing = recommend.what_if_sites([g.candidate for g in gaps], series, targets)
+            more_series = extra.series + closing.series[: len(gaps)]
+            more_targets = extra.targets + closing.targets[: len(gaps)]
+            if x is None:
+                rows = series_features(series + more_series, targets + more_targets)
+                x, more = rows[: len(sites)], rows[len(sites) :]
+                explained = stack.enter_context(_explaining(bundle, x))
+            else:
+                more = series_features(more_series, more_targets)
+            policies = [s.item.request.policy for s in sites]
+            # the what-ifs' log rates in the same prediction as the sites' own
+            risk = bundle.term_risk(
+                x,
+                [p.start_month for p in policies],
+                [float(p.term_months) for p in policies],
+                threads=explained.threads,
+                what_ifs=more,
+            )
+            percentile = bundle.percentile(risk.rate)
+            # incentive-rules/2 rank the rate only within the site's type and stage (issue 19)
+            in_class = bundle.class_percentile(risk.rate, [_site_class(row) for row in x])
+            deadline.check("scoring")
             facts = [
                 self._facts(k, site, x[k], risk, float(percentile[k]), float(in_class[k]))
                 for k, site in enumerate(sites)
             ]
-            what_ifs = self._what_ifs(found, extra, what_if_log_rate, bundle)
-            closing_ifs = self._closing_ifs(gaps, risk.log_rate, gap_log_rate, bundle)
+            what_ifs = self._what_ifs(
+                found, extra, risk.what_if_log_rate[: len(extra.series)], bundle
+            )
+            closing_ifs = self._closing_ifs(
+                gaps, risk.log_rate, risk.what_if_log_rate[len(extra.series) :], bundle
+            )
             contexts: list[_Context] = []
             for first, block in explained.blocks():
                 contexts += [
                     self._context(facts[first + i], row, snapshot) for i, row in enumerate(block)
                 ]
         deadline.check("explaining")
-        del facts, sites  # the contexts hold what is left to answer with
+        del facts, sites, series, extra, closing  # the contexts hold what is left to answer with
         advice = self._recommendations(contexts, what_ifs)
         plans = self._prevention_plans(contexts, closing_ifs)
         deadline.check("recommending")
