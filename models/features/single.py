@@ -18,7 +18,7 @@ import datetime as dt
 import math
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
@@ -109,7 +109,12 @@ class SiteSeries:
             raise ValueError(f"{column}: {len(values)} values for {len(self.months)} months")
         table = self.table.copy()
         table[_ROW[column]] = values
-        return replace(self, table=table)
+        # not dataclasses.replace, which looks every field up by name: a quote makes
+        # a dozen what-ifs, a portfolio thousands
+        return SiteSeries(
+            self.months, table, self.site, self.start_day, self.end_day, self.claim_months,
+            self.claim_serious, self.contractor,
+        )  # fmt: skip
 
 
 def site_series(

@@ -435,9 +435,11 @@ class QuotePricer:
             extra = recommend.what_if_sites(found, series, targets)
             gaps = self._prevention_gaps(sites)
             # each gap's what-if alone (recommend's combined plans are not needed here)
-            closing = recommend.what_if_sites([g.candidate for g in gaps], series, targets)
-            more_series = extra.series + closing.series[: len(gaps)]
-            more_targets = extra.targets + closing.targets[: len(gaps)]
+            closing = recommend.what_if_sites(
+                [g.candidate for g in gaps], series, targets, combined=False
+            )
+            more_series = extra.series + closing.series
+            more_targets = extra.targets + closing.targets
             if x is None:
                 rows = series_features(series + more_series, targets + more_targets)
                 x, more = rows[: len(sites)], rows[len(sites) :]

@@ -129,24 +129,20 @@ def candidates(
     return out
 
 
-def _moved(old: float, hours: float, direction: int, target: float) -> float:
-    """One month brought to the target, never made worse; not reported (NaN) stays so.
-    A count is cut to what the target rate allows for the month's worker-hours."""
-    if math.isnan(old):
-        return math.nan
-    if direction < 0:
-        return max(old, target)
-    hours = 0.0 if math.isnan(hours) else hours
-    return min(old, float(math.floor(target * hours / PER_10K + _SLACK)))
+def _moved(s: SiteSeries, c: Candidate) -> FloatArray:
+    """``c``'s column of ``s`` with each month brought to the target, never made worse;
+    not reported (NaN) stays so. A count is cut to what the target rate allows for the
+    month's worker-hours (none reported: none allowed)."""
+    old = s.column(c.column)
+    if c.direction < 0:
+        return np.maximum(old, c.target)  # NaN stays NaN
+    hours = s.column("worker_hours")
+    hours = np.where(np.isnan(hours), 0.0, hours)
+    return np.minimum(old, np.floor(c.target * hours / PER_10K + _SLACK))
 
 
 def _moved_column(s: SiteSeries, c: Candidate) -> SiteSeries:
-    hours = s.column("worker_hours").tolist()
-    moved = [
-        _moved(v, h, c.direction, c.target)
-        for v, h in zip(s.column(c.column).tolist(), hours, strict=True)
-    ]
-    return s.with_column(c.column, moved)
+    return s.with_column(c.column, _moved(s, c))
 
 
 @dataclass(frozen=True)
@@ -161,18 +157,22 @@ class WhatIfSites:
 
 
 def what_if_sites(
-    found: Sequence[Candidate], series: Sequence[SiteSeries], targets: Sequence[int]
+    found: Sequence[Candidate],
+    series: Sequence[SiteSeries],
+    targets: Sequence[int],
+    *,
+    combined: bool = True,
 ) -> WhatIfSites:
     """Each candidate's what-if: the site's months with the one column moved
-    (:func:`_moved`), each variant a site of its own; then one combined plan per site
-    with several candidates, all of its what-ifs carried out at once, priced once
-    (``series``, ``targets`` by position)."""
+    (:func:`_moved`), each variant a site of its own; then (unless not ``combined``)
+    one combined plan per site with several candidates, all of its what-ifs carried out
+    at once, priced once (``series``, ``targets`` by position)."""
     out = [_moved_column(series[c.position], c) for c in found]
     when = [targets[c.position] for c in found]
     by_site: dict[int, list[Candidate]] = {}
     for c in found:
         by_site.setdefault(c.position, []).append(c)
-    positions = [p for p, cs in by_site.items() if len(cs) > 1]
+    positions = [p for p, cs in by_site.items() if len(cs) > 1] if combined else []
     for p in positions:
         s = series[p]
         for c in by_site[p]:
