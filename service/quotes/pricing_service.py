@@ -29,13 +29,14 @@ import datetime as dt
 import functools
 import math
 import uuid
+from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
 
@@ -307,6 +308,27 @@ class _PreventionWhatIfs:
     own: dict[int, float]  # log relativity of each site with a gap, by position
 
 
+_T = TypeVar("_T")
+
+
+def _candidate_position(c: recommend.Candidate) -> int:
+    return c.position
+
+
+def _gap_position(g: quote_plan.Gap) -> int:
+    return g.candidate.position
+
+
+def _span(
+    ordered: Sequence[_T], position: Callable[[_T], int], contexts: Sequence[_Context]
+) -> slice:
+    """The entries of ``ordered`` (in position order, as the what-ifs are made) that
+    belong to ``contexts``, a run of consecutive positions."""
+    lo = contexts[0].position
+    hi = lo + len(contexts)
+    return slice(bisect_left(ordered, lo, key=position), bisect_left(ordered, hi, key=position))
+
+
 def _exp(x: float) -> float:
     return math.exp(x) if x < 700.0 else math.inf
 
@@ -469,27 +491,26 @@ class QuotePricer:
             closing_ifs = self._closing_ifs(
                 gaps, risk.log_rate, risk.what_if_log_rate[len(extra.series) :], bundle
             )
-            contexts: list[_Context] = []
-            for first, block in explained.blocks():
-                contexts += [
-                    self._context(facts[first + i], row, snapshot) for i, row in enumerate(block)
-                ]
-        deadline.check("explaining")
-        del facts, sites, series, extra, closing  # the contexts hold what is left to answer with
-        advice = self._recommendations(contexts, what_ifs)
-        plans = self._prevention_plans(contexts, closing_ifs)
-        deadline.check("recommending")
-        # In order, each context let go once answered: a portfolio's working figures
-        # (feature values, contributions, adjustments) need not outlive their answer.
-        contexts.reverse()
-        answers: list[Outcome] = []
-        while contexts:
-            ctx = contexts.pop()
-            answers.append(
-                self._answer(
-                    ctx, advice.pop(ctx.position, []), snapshot, now, plans.pop(ctx.position, None)
-                )
-            )
+            del sites, series, extra, closing  # the facts hold what is left to answer with
+            # Each chunk answered as soon as it is explained, while the next one is: a
+            # portfolio's answers do not wait for its last TreeSHAP, and its working
+            # figures (feature values, contributions, adjustments) are let go chunk by
+            # chunk, in order.
+            facts.reverse()
+            answers: list[Outcome] = []
+            for _, block in explained.blocks():
+                chunk = [self._context(facts.pop(), row, snapshot) for row in block]
+                deadline.check("explaining")
+                advice = self._recommendations(chunk, what_ifs)
+                plans = self._prevention_plans(chunk, closing_ifs)
+                deadline.check("recommending")
+                answers += [
+                    self._answer(
+                        ctx, advice.pop(ctx.position, []), snapshot, now,
+                        plans.pop(ctx.position, None),
+                    )
+                    for ctx in chunk
+                ]  # fmt: skip
         return answers
 
     def _facts(
@@ -614,16 +635,18 @@ class QuotePricer:
     def _recommendations(
         self, contexts: Sequence[_Context], what_ifs: _WhatIfs
     ) -> dict[int, list[Recommendation]]:
-        """Per item: the reporting that would unlock a withheld discount first, then
-        each what-if by its saving, then the combined plan; each priced through the
-        whole plan as the quote was (base, exposure intensity, off-balance factor, gate,
-        band)."""
+        """Per item of ``contexts`` (consecutive positions): the reporting that would
+        unlock a withheld discount first, then each what-if by its saving, then the
+        combined plan; each priced through the whole plan as the quote was (base,
+        exposure intensity, off-balance factor, gate, band)."""
 
         priced = _what_if_premium
+        lo = contexts[0].position
         out: dict[int, list[tuple[Decimal, Recommendation]]] = {}
         by_site: dict[int, list[recommend.Candidate]] = {}
-        for c, r in zip(what_ifs.found, what_ifs.relativity.tolist(), strict=True):
-            estimate, saving = priced(contexts[c.position], r)
+        k = _span(what_ifs.found, _candidate_position, contexts)
+        for c, r in zip(what_ifs.found[k], what_ifs.relativity[k].tolist(), strict=True):
+            estimate, saving = priced(contexts[c.position - lo], r)
             out.setdefault(c.position, []).append(
                 (saving, recommend.recommendation(c, estimate, saving))
             )
@@ -632,8 +655,11 @@ class QuotePricer:
             pos: [rec for _, rec in sorted(pairs, key=lambda p: -p[0])]
             for pos, pairs in out.items()
         }
-        for pos, r in zip(what_ifs.combined_positions, what_ifs.combined.tolist(), strict=True):
-            estimate, saving = priced(contexts[pos], r)
+        k = _span(what_ifs.combined_positions, int, contexts)
+        for pos, r in zip(
+            what_ifs.combined_positions[k], what_ifs.combined[k].tolist(), strict=True
+        ):
+            estimate, saving = priced(contexts[pos - lo], r)
             answer[pos].append(recommend.combined_recommendation(by_site[pos], estimate, saving))
         for ctx in contexts:
             a = ctx.adjustment
@@ -686,12 +712,14 @@ class QuotePricer:
     def _prevention_plans(
         contexts: Sequence[_Context], closing: _PreventionWhatIfs
     ) -> dict[int, PreventionPlanOut]:
-        """Per item priced by a rate book: its budget and the services it buys, each
-        gap's what-if priced through the whole plan as the recommendations are."""
+        """Per item of ``contexts`` (consecutive positions) priced by a rate book: its
+        budget and the services it buys, each gap's what-if priced through the whole
+        plan as the recommendations are."""
         by_site: dict[int, list[prevention.Priced]] = {}
-        for gap, log_rel in zip(closing.found, closing.relativity.tolist(), strict=True):
+        k = _span(closing.found, _gap_position, contexts)
+        for gap, log_rel in zip(closing.found[k], closing.relativity[k].tolist(), strict=True):
             pos = gap.candidate.position
-            ctx = contexts[pos]
+            ctx = contexts[pos - contexts[0].position]
             _, saving = _what_if_premium(ctx, log_rel)
             removed = -math.expm1(log_rel - closing.own[pos])
             by_site.setdefault(pos, []).append(
