@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from service import asgi
 from service.db import migrate
 
 PROBE = """
@@ -39,3 +43,31 @@ def test_a_process_that_already_has_lightgbm_keeps_scikit_learn(cli_env: Path) -
 
     app()
     assert sys.modules.get("sklearn") is not None
+
+
+class _Libc:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append((parameter, value))
+        return 1
+
+
+def test_a_worker_limits_its_malloc_arenas_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    libc = _Libc()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    asgi._few_malloc_arenas()
+    assert libc.calls == [(-8, asgi.ARENAS)]  # glibc's M_ARENA_MAX
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # glibc reads it itself at start
+    asgi._few_malloc_arenas()
+    assert libc.calls == [(-8, asgi.ARENAS)]
+
+
+def test_glibc_accepts_the_arena_limit() -> None:
+    """Against the real library: mallopt accepts the parameter (it returns 1)."""
+    libc = ctypes.CDLL("libc.so.6")
+    assert libc.mallopt(-8, asgi.ARENAS) == 1
