@@ -4,9 +4,11 @@ portfolio in one vectorised pass.
 For the items that pass the API's rules and the contract (:mod:`.intake`, no frames):
 
 1. features for (site, policy start) from the rows before the start, one
-   :func:`~models.features.single.series_features` call for all items (the arithmetic
-   training uses, ``models.features.arithmetic``); then one prediction and one
-   TreeSHAP pass (``pred_contrib``) over all items;
+   :func:`~models.features.single.series_features` call for all items and their
+   what-ifs (a portfolio: the items' first, so that their TreeSHAP starts beside the
+   rest, then the what-ifs'), by the arithmetic training uses
+   (``models.features.arithmetic``); then one TreeSHAP pass (``pred_contrib``) over
+   all items and one prediction per booster over the items and their what-ifs;
 2. risk for the term (``ModelBundle.term_risk``, the same computation training prices
    its book with): loss rate × the rate's trend × season × the worker-hours projected
    from the site's plan and scale; the percentile is among the model's training peers;
@@ -14,8 +16,8 @@ For the items that pass the API's rules and the contract (:mod:`.intake`, no fra
    policy's, or the tariff's), the risk factor r = expected loss / (c × base) with the
    book loss ratio c found at training, the off-balance factor, the data-quality gate
    and the band, explained line by line to the cent;
-4. recommendations: every what-if of every item, computed in one more features call,
-   priced in one more prediction and through the whole plan;
+4. recommendations: every what-if of every item, its features and prediction made
+   with the items' (1.), priced through the whole plan;
    the prevention plan (docs/prevention.md): the services of the rate book's
    prevention block the site needs, each one's what-if priced the same way;
 5. incentive eligibility, criterion by criterion.
