@@ -30,7 +30,9 @@ def app() -> Litestar:
     from service.model_provider import RegistryModelProvider
 
     settings = get_settings()
-    return create_app(settings, model_provider=RegistryModelProvider(settings))
+    return create_app(
+        settings, model_provider=RegistryModelProvider(settings), freeze_after_start=True
+    )
 
 
 def _without_sklearn() -> None:
@@ -49,7 +51,8 @@ def _few_malloc_arenas() -> None:
     in one handler thread and encoded in another leaves its peak in both, and the peak
     grows portfolio after portfolio. With two arenas a worker's peak over four
     1,000-site portfolios stayed at 464 MB; it reached 592 MB with glibc's default
-    (docs/performance.md). ``MALLOC_ARENA_MAX`` in the environment wins; without glibc nothing is done."""
+    (docs/performance.md). ``MALLOC_ARENA_MAX`` in the environment wins; without glibc
+    nothing is done."""
     if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return
     try:
