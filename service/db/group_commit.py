@@ -23,9 +23,6 @@ each time and have no other effect.
 from __future__ import annotations
 
 import logging
-import os
-import threading
-from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -33,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
 from service.db.engine import Database
+from service.leader_groups import LeaderGroups, Waiter
 
 log = logging.getLogger(__name__)
 
@@ -53,32 +51,27 @@ def commit_alone(session: Session, write: Write) -> None:
         raise
 
 
-class _Pending:
+class _Pending(Waiter):
     """One caller's write and, once a leader is done with it, its outcome."""
 
-    __slots__ = ("done", "error", "lead", "session", "wake", "write")
+    __slots__ = ("session", "write")
 
     def __init__(self, session: Session, write: Write) -> None:
+        super().__init__()
         self.session = session
         self.write = write
-        self.done = False  # committed, or failed with ``error``
-        self.error: BaseException | None = None
-        self.lead = False  # woken to commit the next group itself
-        self.wake = threading.Event()
 
 
-class GroupCommitter:
+class GroupCommitter(LeaderGroups[_Pending]):
     """Commits the writes of concurrent callers together, one group at a time.
 
-    There is no writer thread: the caller that finds nobody committing commits, in its
-    own thread and its own session, everything queued (at first only its own write);
-    callers arriving meanwhile queue and wait. When the group has committed, the first
-    of them is woken to commit the next group in its session, the others of the group
-    are woken with its outcome. So a lone write is committed at once, by its own thread
-    in its own session and connection, exactly as without groups; under load a commit
-    costs one wake-up per waiting caller, not a hand-over to a writer thread and back
-    (both need the GIL, which pricing threads hold for milliseconds at a time) nor a
-    connection of its own.
+    There is no writer thread (:mod:`service.leader_groups`): the caller that finds
+    nobody committing commits, in its own thread and its own session, everything queued
+    (at first only its own write); callers arriving meanwhile queue and wait. When the
+    group has committed, the first of them is woken to commit the next group in its
+    session, the others of the group are woken with its outcome. So a lone write is
+    committed at once, by its own thread in its own session and connection, exactly as
+    without groups, and a group needs no connection of its own.
 
     A caller's session must hold no changes but its write's: a caller whose write is
     committed by another's session leaves them uncommitted. Sessions must not share a
@@ -90,13 +83,8 @@ class GroupCommitter:
     """
 
     def __init__(self, *, max_group: int = MAX_GROUP) -> None:
-        self._max_group = max_group
-        self._queue: deque[_Pending] = deque()
-        self._lock = threading.Lock()
-        self._idle = threading.Condition(self._lock)
-        self._leading = False  # a caller is committing a group
+        super().__init__(max_group=max_group)
         self._closed = False
-        self._pid = os.getpid()
         self.transactions = 0
         self.commits = 0
 
@@ -104,32 +92,11 @@ class GroupCommitter:
         """Return once ``write`` is committed, with the writes queued meanwhile (in
         ``session`` or another caller's); raise what ``write``'s own transaction raised
         when it failed alone, having stored nothing."""
-        pending = _Pending(session, write)
-        with self._lock:
-            if self._pid != os.getpid():
-                # a forked child: the queue and the leader are the parent's callers
-                self._queue.clear()
-                self._leading, self._pid = False, os.getpid()
-            alone = self._closed
-            if not alone:
-                self._queue.append(pending)
-                pending.lead = not self._leading
-                self._leading = True
-        if alone:
+        if not self._join(_Pending(session, write)):
             commit_alone(session, write)
-            return
-        if not pending.lead:
-            pending.wake.wait()
-        if pending.lead:
-            self._lead()
-        if pending.error is not None:
-            raise pending.error
 
-    @property
-    def waiting(self) -> int:
-        """Writes queued for the next group (not those being committed)."""
-        with self._lock:
-            return len(self._queue)
+    def _accepting(self) -> bool:
+        return not self._closed
 
     @property
     def closed(self) -> bool:
@@ -139,36 +106,12 @@ class GroupCommitter:
     def close(self, timeout: float | None = None) -> None:
         """Wait until what is queued is committed (the app's shutdown); later writes
         are committed alone, in their callers' sessions."""
-        with self._idle:
+        with self._lock:
             self._closed = True
-            self._idle.wait_for(lambda: not self._leading, timeout)
+            self._wait_idle(timeout)
 
     # -- the leader ----------------------------------------------------------------------
-    def _lead(self) -> None:
-        """Commit the queued writes, this caller's first among them, as one group; then
-        make the first caller queued since the next leader, or stop leading."""
-        with self._lock:
-            group = [self._queue.popleft() for _ in range(min(len(self._queue), self._max_group))]
-        try:
-            self._commit_group(group)
-        except BaseException as exc:  # never leave a caller waiting for ever
-            for pending in group:
-                if not pending.done:
-                    pending.error, pending.done = exc, True
-            raise
-        finally:
-            with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.wake.set()
-                else:
-                    self._leading = False
-                    self._idle.notify_all()
-            for pending in group:
-                pending.wake.set()
-
-    def _commit_group(self, group: list[_Pending]) -> None:
+    def _do_group(self, group: list[_Pending]) -> None:
         # the leader's session: the leader is first in its group
         session = group[0].session
         if len(group) > 1:

@@ -20,11 +20,9 @@ failure never fails the others.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import deque
 from typing import Final
 
+from service.leader_groups import LeaderGroups, Waiter
 from service.limits import Deadline
 from service.model_provider import ModelSnapshot
 from service.quotes.intake import Item
@@ -34,21 +32,10 @@ from service.quotes.pricing_service import BookSource, Outcome, QuotePricer
 MAX_GROUP: Final = 16
 
 
-class _Pending:
+class _Pending(Waiter):
     """One request's item and, once a leader has priced it, its outcome."""
 
-    __slots__ = (
-        "books",
-        "books_key",
-        "deadline",
-        "done",
-        "error",
-        "item",
-        "lead",
-        "outcome",
-        "snapshot",
-        "wake",
-    )
+    __slots__ = ("books", "books_key", "deadline", "item", "outcome", "snapshot")
 
     def __init__(
         self,
@@ -58,16 +45,13 @@ class _Pending:
         books: BookSource | None,
         books_key: str | None,
     ) -> None:
+        super().__init__()
         self.item = item
         self.snapshot = snapshot
         self.deadline = deadline
         self.books = books
         self.books_key = books_key
         self.outcome: Outcome | None = None
-        self.error: BaseException | None = None
-        self.done = False
-        self.lead = False  # woken to price the next group itself
-        self.wake = threading.Event()
 
     def joins(self, head: _Pending) -> bool:
         """Whether this request may be priced in ``head``'s call: the same model and the
@@ -75,26 +59,23 @@ class _Pending:
         return self.snapshot is head.snapshot and self.books_key == head.books_key
 
 
-class PriceGroups:
+class PriceGroups(LeaderGroups[_Pending]):
     """Prices the single quotes of concurrent callers together, one group at a time.
 
-    There is no pricing thread: the caller that finds nobody pricing prices, in its own
-    thread, every queued request that can share its call (at first only its own); callers
-    arriving meanwhile queue and wait. When the group is priced, the first caller still
-    queued is woken to price the next group, and the group's others are woken with their
-    outcomes. A leader's ``books`` (which read the leader's database session) price its
-    whole group: they belong to the same insurer.
+    There is no pricing thread (:mod:`service.leader_groups`): the caller that finds
+    nobody pricing prices, in its own thread, every queued request that can share its
+    call (at first only its own); callers arriving meanwhile queue and wait. When the
+    group is priced, the first caller still queued is woken to price the next group, and
+    the group's others are woken with their outcomes. A leader's ``books`` (which read
+    the leader's database session) price its whole group: they belong to the same
+    insurer.
 
     ``calls`` and ``priced`` count the pricer's calls and the requests they priced.
     """
 
     def __init__(self, pricer: QuotePricer, *, max_group: int = MAX_GROUP) -> None:
+        super().__init__(max_group=max_group)
         self.pricer = pricer
-        self._max_group = max_group
-        self._queue: deque[_Pending] = deque()
-        self._lock = threading.Lock()
-        self._leading = False
-        self._pid = os.getpid()
         self.calls = 0
         self.priced = 0
 
@@ -110,58 +91,21 @@ class PriceGroups:
         """``item``'s outcome, as ``pricer.price([item], snapshot, ...)`` gives it;
         ``books_key`` names whose rate books ``books`` reads (None: the shipped rules)."""
         pending = _Pending(item, snapshot, deadline, books, books_key)
-        with self._lock:
-            if self._pid != os.getpid():  # a forked child: the queue is the parent's
-                self._queue.clear()
-                self._leading, self._pid = False, os.getpid()
-            self._queue.append(pending)
-            pending.lead = not self._leading
-            self._leading = True
-        if not pending.lead:
-            pending.wake.wait()
-        if pending.lead:
-            self._lead()
-        if pending.error is not None:
-            raise pending.error
+        self._join(pending)
         deadline.check("pricing")  # a group may have been priced under a later deadline
         assert pending.outcome is not None
         return pending.outcome
 
-    @property
-    def waiting(self) -> int:
-        """Requests queued for a next group (not those being priced)."""
-        with self._lock:
-            return len(self._queue)
-
     # -- the leader ----------------------------------------------------------------------
-    def _lead(self) -> None:
-        """Price the queued requests that can share this caller's call (this caller
-        first, at the head of the queue); then make the first caller still queued the
-        next leader, or stop leading."""
-        with self._lock:
-            head = self._queue[0]
-            group = [p for p in self._queue if p.joins(head)][: self._max_group]
-            for pending in group:
-                self._queue.remove(pending)
-        try:
-            self._price_group(group)
-        except BaseException as exc:  # never leave a caller waiting for ever
-            for pending in group:
-                if not pending.done:
-                    pending.error, pending.done = exc, True
-            raise
-        finally:
-            with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.wake.set()
-                else:
-                    self._leading = False
-            for pending in group:
-                pending.wake.set()
+    def _take(self) -> list[_Pending]:
+        """The requests that can share the call of the first queued, in their order."""
+        head = self._queue[0]
+        group = [p for p in self._queue if p.joins(head)][: self._max_group]
+        for pending in group:
+            self._queue.remove(pending)
+        return group
 
-    def _price_group(self, group: list[_Pending]) -> None:
+    def _do_group(self, group: list[_Pending]) -> None:
         head = group[0]
         if len(group) > 1:
             latest = max((p.deadline for p in group), key=lambda d: d.at)
