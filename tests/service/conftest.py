@@ -30,6 +30,18 @@ def settings(tmp_path: Path, migrated_db: Path) -> Settings:
     return make_settings(tmp_path)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_database(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Database]:
+    """The test's migrated database, on SQLite and on a real PostgreSQL of its own."""
+    url = settings.db_url  # a copy of the migrated template
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_database")
+        migrate.upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
 IssueKey = Callable[..., IssuedKey]
 
 

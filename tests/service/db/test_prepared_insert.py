@@ -4,9 +4,7 @@ SQLAlchemy's, and columns with defaults cannot be left out; on SQLite and Postgr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -15,7 +13,6 @@ from sqlalchemy import Connection, Table, insert, text
 from sqlalchemy.exc import IntegrityError
 
 from service.auth.store import ApiKeyStore, KeySpec
-from service.db import migrate
 from service.db.engine import Database
 from service.db.prepared_insert import PreparedInsert
 from service.db.tables import IdempotencyRecord, Quote
@@ -33,16 +30,9 @@ class _Answer(msgspec.Struct):
     at: datetime
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'prepared.db'}"
-    else:
-        url = request.getfixturevalue("pg_database")
-    migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
+@pytest.fixture
+def database(migrated_database: Database) -> Database:
+    return migrated_database  # SQLite and PostgreSQL (tests/service/conftest.py)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +21,6 @@ from models.settings import Settings
 from service.app import create_app
 from service.auth.principal import Principal, Role
 from service.auth.store import ApiKeyStore, KeySpec
-from service.db import migrate
 from service.db.engine import Database
 from service.db.group_commit import GroupCommitter
 from service.db.tables import IdempotencyRecord, Quote
@@ -39,16 +37,9 @@ pytestmark = pytest.mark.xdist_group("model")
 START = "2025-07"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Database]:
-    """The migrated database of the test, on SQLite or a real PostgreSQL."""
-    url = settings.db_url
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_database")
-        migrate.upgrade(url)
-    database = Database(url)
-    yield database
-    database.dispose()
+@pytest.fixture
+def database(migrated_database: Database) -> Database:
+    return migrated_database  # SQLite and PostgreSQL (tests/service/conftest.py)
 
 
 @pytest.fixture
