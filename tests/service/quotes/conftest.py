@@ -15,7 +15,7 @@ from svc_helpers import make_settings
 from models.contract import validate_frames
 from models.settings import Settings
 from service.app import create_app
-from service.model_provider import RegistryModelProvider
+from service.model_provider import ModelSnapshot, RegistryModelProvider, StaticModelProvider
 from training import tracking
 from training.fit import FitConfig
 from training.pipeline import train_from_data
@@ -40,6 +40,14 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
     client = tracking.configure(settings)
     client.set_registered_model_alias(settings.registered_model_name, tracking.CHAMPION, version)
     return ModelStore(home, settings, version, outcome)
+
+
+@pytest.fixture(scope="module")
+def snapshot(model_store: ModelStore) -> ModelSnapshot:
+    """The session's model as the service holds it, without a registry round trip."""
+    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="session")

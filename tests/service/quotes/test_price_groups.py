@@ -33,13 +33,6 @@ START = "2025-07"
 
 
 @pytest.fixture(scope="module")
-def snapshot(model_store: ModelStore) -> ModelSnapshot:
-    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
-    assert found is not None
-    return found
-
-
-@pytest.fixture(scope="module")
 def items(unseen_world: World) -> list[Item]:
     sites = sites_with_history(unseen_world, START)[:6]
     assert len(sites) == 6

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from quote_helpers import ModelStore, request_for, sites_with_history
+from quote_helpers import request_for, sites_with_history
 
 from models.pricing import load_plan
-from service.model_provider import ModelSnapshot, StaticModelProvider
+from service.model_provider import ModelSnapshot
 from service.quotes import intake
 from service.quotes.pricing_service import FailedQuote, PricedQuote, QuotePricer
 from training.synth import World
@@ -21,13 +21,6 @@ pytestmark = pytest.mark.xdist_group("model")
 
 Body = dict[str, Any]
 LIMITS = load_plan().quote_limits
-
-
-@pytest.fixture(scope="module")
-def snapshot(model_store: ModelStore) -> ModelSnapshot:
-    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
-    assert found is not None
-    return found
 
 
 def _price(snapshot: ModelSnapshot, bodies: list[Body], now: datetime) -> list[Any]:

@@ -22,7 +22,7 @@ from models import features as fdef
 from models.contract import spec
 from models.pricing import check_data_quality
 from models.pricing.site_history import data_quality, histories
-from service.model_provider import ModelSnapshot, StaticModelProvider
+from service.model_provider import ModelSnapshot
 from service.quotes import intake
 from service.quotes.pricing_service import PricedQuote, QuotePricer
 from service.quotes.schemas import QuoteResponse
@@ -33,13 +33,6 @@ pytestmark = pytest.mark.xdist_group("model")
 
 STARTS = ("2024-07", "2025-04", "2026-01")
 Body = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def snapshot(model_store: ModelStore) -> ModelSnapshot:
-    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
-    assert found is not None
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import numpy as np
 import pytest
-from quote_helpers import ModelStore, request_for, sites_with_history
+from quote_helpers import request_for, sites_with_history
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
@@ -24,7 +24,7 @@ from service.auth.store import ApiKeyStore, KeySpec
 from service.db import migrate
 from service.db.engine import Database
 from service.db.tables import Quote
-from service.model_provider import ModelSnapshot, StaticModelProvider
+from service.model_provider import ModelSnapshot
 from service.quotes import intake
 from service.quotes import store as store_module
 from service.quotes.pricing_service import (
@@ -38,13 +38,6 @@ from training.synth import World
 pytestmark = pytest.mark.xdist_group("model")
 
 NUMERIC = tuple(c.name for c in spec.SITE_MONTHS if c.kind in ("float", "int"))
-
-
-@pytest.fixture(scope="module")
-def snapshot(model_store: ModelStore) -> ModelSnapshot:
-    found = StaticModelProvider(model_store.bundle, name="site-risk").current()
-    assert found is not None
-    return found
 
 
 @pytest.fixture(scope="module")
